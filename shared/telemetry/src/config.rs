@@ -1,0 +1,486 @@
+//! Telemetry configuration from the standard OpenTelemetry environment variables (DESIGN
+//! section 4), read once at cold start. Every invalid value is reported at once, each naming the
+//! variable, the value and what is accepted: a silent fallback would hide a broken trace.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A text-map propagator named in `OTEL_PROPAGATORS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropagatorKind {
+    /// W3C `traceparent` / `tracestate`.
+    TraceContext,
+    /// W3C `baggage`.
+    Baggage,
+    /// AWS X-Ray `X-Amzn-Trace-Id`.
+    Xray,
+    /// X-Ray, falling back to the Lambda invocation's `_X_AMZN_TRACE_ID` when the carrier has none.
+    XrayLambda,
+}
+
+impl PropagatorKind {
+    const ACCEPTED: &'static str =
+        "a comma-separated list of tracecontext, baggage, xray, xray-lambda, or none";
+
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "tracecontext" => Some(Self::TraceContext),
+            "baggage" => Some(Self::Baggage),
+            "xray" => Some(Self::Xray),
+            "xray-lambda" => Some(Self::XrayLambda),
+            _ => None,
+        }
+    }
+
+    /// Whether this propagator speaks the X-Ray header format.
+    pub fn is_xray(self) -> bool {
+        matches!(self, Self::Xray | Self::XrayLambda)
+    }
+}
+
+/// Where finished spans go (`OTEL_TRACES_EXPORTER`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TracesExporter {
+    /// OTLP over HTTP/protobuf; in Lambda the ADOT collector extension on localhost. The endpoint
+    /// and headers are read by the OTLP exporter itself from the standard variables.
+    Otlp,
+    /// Human-readable spans on stdout (CloudWatch Logs in Lambda).
+    Console,
+    /// No export: spans are still created so log lines carry trace ids.
+    None,
+}
+
+/// The sampler (`OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SamplerConfig {
+    AlwaysOn,
+    AlwaysOff,
+    TraceIdRatio(f64),
+    ParentBasedAlwaysOn,
+    ParentBasedAlwaysOff,
+    ParentBasedTraceIdRatio(f64),
+}
+
+/// How a consumer span relates to the producer's context (`WEBHOOK_TRACE_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TraceMode {
+    /// The producer context is the parent: one trace from the HTTP request to the write.
+    #[default]
+    Parent,
+    /// The invocation is the parent and the producer context a link (OTel messaging default).
+    Link,
+}
+
+impl TraceMode {
+    pub const VARIABLE: &'static str = "WEBHOOK_TRACE_MODE";
+
+    /// Reads `WEBHOOK_TRACE_MODE` through `lookup` (the process environment in production).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        match non_empty(lookup(Self::VARIABLE)).as_deref() {
+            None | Some("parent") => Ok(Self::Parent),
+            Some("link") => Ok(Self::Link),
+            Some(other) => Err(ConfigError {
+                problems: vec![ConfigProblem::new(Self::VARIABLE, other, "parent or link")],
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Parent => "parent",
+            Self::Link => "link",
+        }
+    }
+}
+
+/// Everything `shared-telemetry` needs to set up tracing and logging.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryConfig {
+    pub service_name: String,
+    /// Propagators in the configured order; empty means `none`.
+    pub propagators: Vec<PropagatorKind>,
+    pub traces_exporter: TracesExporter,
+    pub sampler: SamplerConfig,
+    /// Upper bound on the flush after each invocation, and the OTLP request timeout.
+    pub export_timeout: Duration,
+    /// The log filter directive (from `RUST_LOG`, else `AWS_LAMBDA_LOG_LEVEL`, else `info`).
+    pub log_filter: String,
+    /// Running inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set).
+    pub in_lambda: bool,
+}
+
+const DEFAULT_PROPAGATORS: [PropagatorKind; 3] = [
+    PropagatorKind::TraceContext,
+    PropagatorKind::Baggage,
+    PropagatorKind::Xray,
+];
+
+/// A Lambda invocation has little time to spare; the OTel default of 30 s would hold the
+/// sandbox (and the bill) for an unreachable collector.
+const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_millis(2000);
+
+impl TelemetryConfig {
+    /// Reads the configuration from the process environment.
+    pub fn from_env(default_service_name: &str) -> Result<Self, ConfigError> {
+        Self::from_lookup(default_service_name, |name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(
+        default_service_name: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let get = |name: &str| non_empty(lookup(name));
+
+        let service_name = get("OTEL_SERVICE_NAME").unwrap_or_else(|| default_service_name.to_owned());
+        let propagators = match get("OTEL_PROPAGATORS") {
+            None => DEFAULT_PROPAGATORS.to_vec(),
+            Some(value) => parse_propagators(&value).unwrap_or_else(|problem| {
+                problems.push(problem);
+                Vec::new()
+            }),
+        };
+
+        let sdk_disabled = match get("OTEL_SDK_DISABLED").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                problems.push(ConfigProblem::new("OTEL_SDK_DISABLED", other, "true or false"));
+                false
+            }
+        };
+        let traces_exporter = match get("OTEL_TRACES_EXPORTER").as_deref() {
+            _ if sdk_disabled => TracesExporter::None,
+            None | Some("otlp") => TracesExporter::Otlp,
+            Some("console") => TracesExporter::Console,
+            Some("none") => TracesExporter::None,
+            Some(other) => {
+                problems.push(ConfigProblem::new(
+                    "OTEL_TRACES_EXPORTER",
+                    other,
+                    "otlp, console or none",
+                ));
+                TracesExporter::None
+            }
+        };
+        if traces_exporter == TracesExporter::Otlp {
+            for variable in [
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            ] {
+                if let Some(protocol) = get(variable).filter(|p| p != "http/protobuf") {
+                    problems.push(ConfigProblem::new(
+                        variable,
+                        &protocol,
+                        "http/protobuf (the protocol of the ADOT collector extension; grpc is not built in)",
+                    ));
+                }
+            }
+        }
+
+        let sampler = parse_sampler(get("OTEL_TRACES_SAMPLER"), get("OTEL_TRACES_SAMPLER_ARG"))
+            .unwrap_or_else(|problem| {
+                problems.push(problem);
+                SamplerConfig::ParentBasedAlwaysOn
+            });
+
+        let export_timeout = match get("OTEL_BSP_EXPORT_TIMEOUT") {
+            None => DEFAULT_EXPORT_TIMEOUT,
+            Some(value) => match value.parse::<u64>() {
+                Ok(millis) if millis > 0 => Duration::from_millis(millis),
+                _ => {
+                    problems.push(ConfigProblem::new(
+                        "OTEL_BSP_EXPORT_TIMEOUT",
+                        &value,
+                        "a positive number of milliseconds",
+                    ));
+                    DEFAULT_EXPORT_TIMEOUT
+                }
+            },
+        };
+
+        let log_filter = match (get("RUST_LOG"), get("AWS_LAMBDA_LOG_LEVEL")) {
+            (Some(filter), _) => filter,
+            (None, Some(level)) => lambda_log_level(&level).map(str::to_owned).unwrap_or_else(|| {
+                problems.push(ConfigProblem::new(
+                    "AWS_LAMBDA_LOG_LEVEL",
+                    &level,
+                    "TRACE, DEBUG, INFO, WARN, ERROR or FATAL",
+                ));
+                "info".to_owned()
+            }),
+            (None, None) => "info".to_owned(),
+        };
+
+        let config = TelemetryConfig {
+            service_name,
+            propagators,
+            traces_exporter,
+            sampler,
+            export_timeout,
+            log_filter,
+            in_lambda: get("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+        };
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// Whether X-Ray is in the path, so trace ids must be X-Ray compatible.
+    pub fn xray_in_path(&self) -> bool {
+        self.in_lambda || self.propagators.iter().any(|p| p.is_xray())
+    }
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn parse_propagators(value: &str) -> Result<Vec<PropagatorKind>, ConfigProblem> {
+    let names: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names == ["none"] {
+        return Ok(Vec::new());
+    }
+    let mut propagators = Vec::with_capacity(names.len());
+    for name in names {
+        match PropagatorKind::parse(name) {
+            Some(kind) if !propagators.contains(&kind) => propagators.push(kind),
+            Some(_) => {}
+            None => {
+                let expected = if name == "none" {
+                    "`none` alone, not combined with other propagators"
+                } else {
+                    PropagatorKind::ACCEPTED
+                };
+                return Err(ConfigProblem::new("OTEL_PROPAGATORS", value, expected));
+            }
+        }
+    }
+    Ok(propagators)
+}
+
+fn parse_sampler(name: Option<String>, arg: Option<String>) -> Result<SamplerConfig, ConfigProblem> {
+    let ratio = || -> Result<f64, ConfigProblem> {
+        match &arg {
+            None => Ok(1.0),
+            Some(value) => value
+                .parse::<f64>()
+                .ok()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .ok_or_else(|| ConfigProblem::new("OTEL_TRACES_SAMPLER_ARG", value, "a number from 0 to 1")),
+        }
+    };
+    match name.as_deref() {
+        None | Some("parentbased_always_on") => Ok(SamplerConfig::ParentBasedAlwaysOn),
+        Some("always_on") => Ok(SamplerConfig::AlwaysOn),
+        Some("always_off") => Ok(SamplerConfig::AlwaysOff),
+        Some("traceidratio") => ratio().map(SamplerConfig::TraceIdRatio),
+        Some("parentbased_always_off") => Ok(SamplerConfig::ParentBasedAlwaysOff),
+        Some("parentbased_traceidratio") => ratio().map(SamplerConfig::ParentBasedTraceIdRatio),
+        Some(other) => Err(ConfigProblem::new(
+            "OTEL_TRACES_SAMPLER",
+            other,
+            "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio",
+        )),
+    }
+}
+
+/// Maps Lambda's advanced logging level to a `tracing` filter directive.
+fn lambda_log_level(level: &str) -> Option<&'static str> {
+    match level.to_ascii_uppercase().as_str() {
+        "TRACE" => Some("trace"),
+        "DEBUG" => Some("debug"),
+        "INFO" => Some("info"),
+        "WARN" => Some("warn"),
+        "ERROR" | "FATAL" => Some("error"),
+        _ => None,
+    }
+}
+
+/// One invalid setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub variable: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl ConfigProblem {
+    pub fn new(variable: &'static str, value: &str, expected: &'static str) -> Self {
+        Self {
+            variable,
+            value: value.to_owned(),
+            expected,
+        }
+    }
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}={:?} is not valid; expected {}",
+            self.variable, self.value, self.expected
+        )
+    }
+}
+
+/// Every invalid setting found, displayed on one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid telemetry configuration: ")?;
+        for (index, problem) in self.problems.iter().enumerate() {
+            if index > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<TelemetryConfig, ConfigError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        TelemetryConfig::from_lookup("webhook-test", |name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let config = config(&[]).expect("defaults are valid");
+        assert_eq!(config.service_name, "webhook-test");
+        assert_eq!(config.propagators, DEFAULT_PROPAGATORS);
+        assert_eq!(config.traces_exporter, TracesExporter::Otlp);
+        assert_eq!(config.sampler, SamplerConfig::ParentBasedAlwaysOn);
+        assert_eq!(config.export_timeout, Duration::from_secs(2));
+        assert_eq!(config.log_filter, "info");
+        assert!(!config.in_lambda);
+    }
+
+    #[test]
+    fn propagators_keep_their_order_and_accept_spaces() {
+        let parsed = config(&[("OTEL_PROPAGATORS", " xray , tracecontext,xray-lambda")]).expect("valid");
+        assert_eq!(
+            parsed.propagators,
+            [
+                PropagatorKind::Xray,
+                PropagatorKind::TraceContext,
+                PropagatorKind::XrayLambda
+            ]
+        );
+        assert!(parsed.xray_in_path());
+        assert!(
+            config(&[("OTEL_PROPAGATORS", "none")])
+                .expect("valid")
+                .propagators
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_bad_propagator_names_the_variable_the_value_and_the_choices() {
+        let error = config(&[("OTEL_PROPAGATORS", "tracecontext,b3")]).expect_err("b3 is not built in");
+        assert_eq!(
+            error.to_string(),
+            "invalid telemetry configuration: OTEL_PROPAGATORS=\"tracecontext,b3\" is not valid; \
+             expected a comma-separated list of tracecontext, baggage, xray, xray-lambda, or none"
+        );
+        let error = config(&[("OTEL_PROPAGATORS", "none,xray")]).expect_err("none is exclusive");
+        assert!(error.to_string().contains("`none` alone"), "{error}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let error = config(&[
+            ("OTEL_TRACES_EXPORTER", "jaeger"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "soon"),
+            ("AWS_LAMBDA_LOG_LEVEL", "LOUD"),
+        ])
+        .expect_err("all invalid");
+        let variables: Vec<&str> = error.problems.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            variables,
+            [
+                "OTEL_TRACES_EXPORTER",
+                "OTEL_TRACES_SAMPLER_ARG",
+                "OTEL_BSP_EXPORT_TIMEOUT",
+                "AWS_LAMBDA_LOG_LEVEL"
+            ]
+        );
+        let error = config(&[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")]).expect_err("grpc");
+        assert_eq!(error.problems[0].variable, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
+    }
+
+    #[test]
+    fn samplers_parse_with_their_ratio() {
+        let ratio = config(&[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ]);
+        assert_eq!(ratio.expect("valid").sampler, SamplerConfig::TraceIdRatio(0.25));
+        let off = config(&[("OTEL_TRACES_SAMPLER", "always_off")]).expect("valid");
+        assert_eq!(off.sampler, SamplerConfig::AlwaysOff);
+        assert!(config(&[("OTEL_TRACES_SAMPLER", "xray")]).is_err());
+    }
+
+    #[test]
+    fn sdk_disabled_turns_export_off() {
+        let parsed =
+            config(&[("OTEL_SDK_DISABLED", "true"), ("OTEL_TRACES_EXPORTER", "otlp")]).expect("valid");
+        assert_eq!(parsed.traces_exporter, TracesExporter::None);
+    }
+
+    #[test]
+    fn log_level_prefers_rust_log_then_the_lambda_level() {
+        assert_eq!(
+            config(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")])
+                .expect("valid")
+                .log_filter,
+            "warn"
+        );
+        let both = config(&[("RUST_LOG", "debug,hyper=off"), ("AWS_LAMBDA_LOG_LEVEL", "WARN")]);
+        assert_eq!(both.expect("valid").log_filter, "debug,hyper=off");
+    }
+
+    #[test]
+    fn lambda_is_detected_and_puts_xray_in_the_path() {
+        let parsed = config(&[
+            ("AWS_LAMBDA_FUNCTION_NAME", "webhook-api"),
+            ("OTEL_PROPAGATORS", "tracecontext"),
+        ]);
+        let parsed = parsed.expect("valid");
+        assert!(parsed.in_lambda && parsed.xray_in_path());
+    }
+
+    #[test]
+    fn trace_mode_parses_and_rejects_unknown_values() {
+        let lookup = |value: &'static str| move |_: &str| Some(value.to_owned());
+        assert_eq!(TraceMode::from_lookup(|_| None), Ok(TraceMode::Parent));
+        assert_eq!(TraceMode::from_lookup(lookup("link")), Ok(TraceMode::Link));
+        let error = TraceMode::from_lookup(lookup("child")).expect_err("invalid");
+        assert!(
+            error.to_string().contains("WEBHOOK_TRACE_MODE=\"child\""),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! How a message's span relates to its producer and to the invocation that received it
+//! (DESIGN section 3): parent mode keeps one trace from HTTP request to database write, link
+//! mode follows the OTel messaging conventions. Either way nothing is lost: what is not a
+//! parent becomes a link.
+
+use opentelemetry::Context;
+use opentelemetry::baggage::{BaggageExt, KeyValueMetadata};
+use opentelemetry::trace::TraceContextExt;
+use tracing_opentelemetry::{OpenTelemetrySpanExt, SetParentError};
+
+use crate::attributes::{
+    TRACE_HAS_UPSTREAM_CONTEXT, TRACE_MODE, TRACE_UPSTREAM_CARRIER, TRACE_UPSTREAM_SAMPLED,
+};
+use crate::config::TraceMode;
+use crate::sqs::UpstreamContext;
+
+/// Sets the parent and links of a freshly created message span and records where its context
+/// came from. Call it right after creating `message_span`, before entering it or adding
+/// attributes: a span's parent cannot change once it has started. The invocation span gets a
+/// link to the producer too, so a batch's fan-in is visible from either side.
+///
+/// Parent mode: a present, sampled producer context is the parent; otherwise the span is a new
+/// root (an unsampled parent would hide the span and its errors) linked to what there is.
+/// Link mode: the invocation is the parent and the producer context a link.
+pub fn attach_upstream(
+    message_span: &tracing::Span,
+    invocation_span: &tracing::Span,
+    upstream: &UpstreamContext,
+    mode: TraceMode,
+) -> Result<(), SetParentError> {
+    let invocation = invocation_span.context();
+    let connected = match mode {
+        TraceMode::Parent => upstream.can_be_parent(),
+        TraceMode::Link => upstream.is_present(),
+    };
+    match mode {
+        TraceMode::Parent if connected => message_span.set_parent(upstream.context().clone())?,
+        // Baggage that arrived without a usable span context still travels.
+        TraceMode::Parent => message_span.set_parent(baggage_only(upstream.context()))?,
+        TraceMode::Link => message_span.set_parent(invocation.clone())?,
+    }
+    if mode == TraceMode::Parent {
+        message_span.add_link(invocation.span().span_context().clone());
+    }
+    if upstream.is_present() {
+        if !(mode == TraceMode::Parent && connected) {
+            message_span.add_link(upstream.span_context());
+        }
+        invocation_span.add_link(upstream.span_context());
+        message_span.set_attribute(TRACE_UPSTREAM_SAMPLED, upstream.span_context().is_sampled());
+    }
+    message_span.set_attribute(TRACE_HAS_UPSTREAM_CONTEXT, connected);
+    message_span.set_attribute(TRACE_UPSTREAM_CARRIER, upstream.carrier().as_str());
+    message_span.set_attribute(TRACE_MODE, mode.as_str());
+    Ok(())
+}
+
+/// A context with `cx`'s baggage and no span, so a span parented on it starts a new trace.
+fn baggage_only(cx: &Context) -> Context {
+    Context::new().with_baggage(
+        cx.baggage().iter().map(|(key, (value, metadata))| {
+            KeyValueMetadata::new(key.clone(), value.clone(), metadata.clone())
+        }),
+    )
+}

@@ -1,0 +1,294 @@
+//! Builds the tracing pipeline once per cold start: tracer provider (sampler, X-Ray ids, Lambda
+//! resource, exporter), propagators, and the `tracing` subscriber (JSON logs + OpenTelemetry),
+//! and flushes it after every invocation within a bounded time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use opentelemetry::Context;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_aws::detector::LambdaResourceDetector;
+use opentelemetry_aws::trace::XrayIdGenerator;
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, RandomIdGenerator, Sampler, SdkTracerProvider, SpanProcessor,
+};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
+use tracing_subscriber::fmt::format::JsonFields;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+
+use crate::config::{ConfigError, SamplerConfig, TelemetryConfig, TracesExporter};
+use crate::logging::{JsonLogFormat, SpanTraceLayer};
+use crate::propagation::Propagators;
+use crate::sqs::{self, OutgoingTraceContext, UpstreamContext};
+
+/// Why telemetry could not be set up; the cold start should fail with this message.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("invalid log filter {filter:?} (from RUST_LOG or AWS_LAMBDA_LOG_LEVEL): {reason}")]
+    LogFilter { filter: String, reason: String },
+    #[error(
+        "cannot build the OTLP exporter (check OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_HEADERS): {0}"
+    )]
+    Exporter(String),
+    #[error("a global tracing subscriber is already installed; initialise telemetry once per process")]
+    AlreadyInitialised,
+}
+
+/// The process's telemetry: cheap to clone, shared by the handler and the invocation layer.
+#[derive(Clone, Debug)]
+pub struct Telemetry {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    provider: SdkTracerProvider,
+    propagators: Propagators,
+    export_timeout: Duration,
+    failed_flushes: AtomicU64,
+}
+
+impl Telemetry {
+    /// Reads the OTel environment variables, builds the pipeline and installs it as the global
+    /// `tracing` subscriber. Call once, at cold start.
+    pub fn init(default_service_name: &str) -> Result<Self, TelemetryError> {
+        let config = TelemetryConfig::from_env(default_service_name)?;
+        let (telemetry, dispatch) = TelemetryBuilder::new(config).build()?;
+        tracing::dispatcher::set_global_default(dispatch).map_err(|_| TelemetryError::AlreadyInitialised)?;
+        Ok(telemetry)
+    }
+
+    /// The propagators for the invocation's own carriers (HTTP headers).
+    pub fn invocation_propagator(&self) -> &dyn TextMapPropagator {
+        self.inner.propagators.invocation()
+    }
+
+    /// The trace context to put on an outgoing SQS message (see [`sqs::inject_into_sqs`]).
+    pub fn inject_into_sqs(
+        &self,
+        cx: &Context,
+        existing_attributes: &std::collections::HashMap<String, aws_sdk_sqs::types::MessageAttributeValue>,
+    ) -> OutgoingTraceContext {
+        sqs::inject_into_sqs(cx, self.inner.propagators.messages(), existing_attributes)
+    }
+
+    /// One received message's upstream context (see [`sqs::extract_upstream_context`]).
+    pub fn extract_from_sqs(&self, message: &aws_lambda_events::sqs::SqsMessage) -> UpstreamContext {
+        sqs::extract_upstream_context(message, self.inner.propagators.messages())
+    }
+
+    /// Exports every finished span, waiting at most the export timeout. A collector that is
+    /// down or slow is logged and counted, never returned: the business result stands.
+    pub async fn flush(&self) {
+        let provider = self.inner.provider.clone();
+        let timeout = self.inner.export_timeout;
+        let outcome = tokio::time::timeout(
+            timeout,
+            tokio::task::spawn_blocking(move || provider.force_flush()),
+        )
+        .await;
+        let failure = match outcome {
+            Ok(Ok(Ok(()))) => return,
+            Ok(Ok(Err(error))) => error.to_string(),
+            Ok(Err(join_error)) => join_error.to_string(),
+            Err(_) => format!("no answer within {} ms", timeout.as_millis()),
+        };
+        let failed_flushes = self.inner.failed_flushes.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!(
+            error = %failure,
+            failed_flushes,
+            "span export failed; spans of this invocation may be missing"
+        );
+    }
+
+    /// How many flushes have failed since the cold start.
+    pub fn failed_flushes(&self) -> u64 {
+        self.inner.failed_flushes.load(Ordering::Relaxed)
+    }
+
+    /// Flushes and stops the exporter; for tools and tests that exit.
+    pub fn shutdown(&self) {
+        if let Err(error) = self.inner.provider.shutdown() {
+            tracing::warn!(%error, "telemetry shutdown incomplete");
+        }
+    }
+}
+
+/// Builds a [`Telemetry`] and its `tracing` dispatcher without installing anything globally,
+/// so tests and tools can choose the exporter and the log writer.
+pub struct TelemetryBuilder {
+    config: TelemetryConfig,
+    processor: Option<Box<dyn SpanProcessor>>,
+    log_writer: BoxMakeWriter,
+}
+
+impl std::fmt::Debug for TelemetryBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelemetryBuilder {
+    pub fn new(config: TelemetryConfig) -> Self {
+        Self {
+            config,
+            processor: None,
+            log_writer: BoxMakeWriter::new(std::io::stdout),
+        }
+    }
+
+    /// Sends finished spans to `processor` instead of the configured exporter (tests and tools:
+    /// an in-memory exporter behind a simple or batch processor).
+    pub fn with_span_processor(mut self, processor: impl SpanProcessor + 'static) -> Self {
+        self.processor = Some(Box::new(processor));
+        self
+    }
+
+    /// Sends log lines to `writer` instead of stdout.
+    pub fn with_log_writer(mut self, writer: BoxMakeWriter) -> Self {
+        self.log_writer = writer;
+        self
+    }
+
+    pub fn build(self) -> Result<(Telemetry, tracing::Dispatch), TelemetryError> {
+        let config = self.config;
+        let log_filter =
+            EnvFilter::try_new(&config.log_filter).map_err(|error| TelemetryError::LogFilter {
+                filter: config.log_filter.clone(),
+                reason: error.to_string(),
+            })?;
+
+        let mut provider = SdkTracerProvider::builder()
+            .with_sampler(sampler(config.sampler))
+            .with_resource(
+                Resource::builder()
+                    .with_detector(Box::new(LambdaResourceDetector))
+                    .with_service_name(config.service_name.clone())
+                    .build(),
+            );
+        // X-Ray ids are also valid W3C ids; the random generator is for paths X-Ray never sees.
+        provider = if config.xray_in_path() {
+            provider.with_id_generator(XrayIdGenerator::default())
+        } else {
+            provider.with_id_generator(RandomIdGenerator::default())
+        };
+        provider = match (self.processor, &config.traces_exporter) {
+            (Some(processor), _) => provider.with_span_processor(BoxedProcessor(processor)),
+            (None, TracesExporter::Otlp) => provider.with_span_processor(
+                BatchSpanProcessor::builder(otlp_exporter(config.export_timeout)?).build(),
+            ),
+            (None, TracesExporter::Console) => {
+                provider.with_simple_exporter(opentelemetry_stdout::SpanExporter::default())
+            }
+            (None, TracesExporter::None) => provider,
+        };
+        let provider = provider.build();
+        let tracer = provider.tracer(config.service_name.clone());
+
+        let otel_layer = tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(span_filter());
+        let log_layer = tracing_subscriber::fmt::layer()
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLogFormat)
+            .with_writer(self.log_writer)
+            .with_filter(log_filter);
+        let dispatch = tracing::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(otel_layer)
+                .with(SpanTraceLayer::default())
+                .with(log_layer),
+        );
+
+        let telemetry = Telemetry {
+            inner: Arc::new(Inner {
+                provider,
+                propagators: Propagators::new(&config.propagators),
+                export_timeout: config.export_timeout,
+                failed_flushes: AtomicU64::new(0),
+            }),
+        };
+        Ok((telemetry, dispatch))
+    }
+}
+
+/// Spans become OpenTelemetry spans at INFO and above whatever the log level, so turning logs
+/// down never turns traces off. The SDK clients' own spans are left out: the services create
+/// CLIENT spans with the semantic-convention attributes themselves.
+fn span_filter() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_target("aws_smithy_runtime", LevelFilter::OFF)
+        .with_target("aws_smithy_runtime_api", LevelFilter::OFF)
+        .with_target("aws_config", LevelFilter::OFF)
+        .with_target("aws_sdk_sqs", LevelFilter::OFF)
+        .with_target("aws_sdk_dynamodb", LevelFilter::OFF)
+        .with_target("aws_sdk_secretsmanager", LevelFilter::OFF)
+        .with_target("hyper", LevelFilter::OFF)
+        .with_target("hyper_util", LevelFilter::OFF)
+        .with_target("h2", LevelFilter::OFF)
+        .with_target("reqwest", LevelFilter::OFF)
+        .with_target("lambda_runtime", LevelFilter::OFF)
+        .with_target("lambda_runtime_api_client", LevelFilter::OFF)
+}
+
+fn otlp_exporter(export_timeout: Duration) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary);
+    // A timeout set in code overrides the standard variables, so only default it.
+    let timeout_configured = ["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    if !timeout_configured {
+        builder = builder.with_timeout(export_timeout);
+    }
+    builder
+        .build()
+        .map_err(|error| TelemetryError::Exporter(error.to_string()))
+}
+
+fn sampler(config: SamplerConfig) -> Sampler {
+    match config {
+        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
+        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
+        SamplerConfig::TraceIdRatio(ratio) => Sampler::TraceIdRatioBased(ratio),
+        SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerConfig::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerConfig::ParentBasedTraceIdRatio(ratio) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+        }
+    }
+}
+
+/// Lets a boxed processor chosen at run time be installed like a concrete one.
+#[derive(Debug)]
+struct BoxedProcessor(Box<dyn SpanProcessor>);
+
+impl SpanProcessor for BoxedProcessor {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+}

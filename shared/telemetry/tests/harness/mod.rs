@@ -1,0 +1,87 @@
+//! Builds the real telemetry pipeline for a test, with spans captured in memory and log lines
+//! captured in a buffer, installed as this thread's default dispatcher.
+
+// Each test binary uses part of the harness; a harness failure is a failed test.
+#![allow(dead_code, clippy::expect_used)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SimpleSpanProcessor, SpanProcessor};
+use shared_telemetry::{Telemetry, TelemetryBuilder, TelemetryConfig};
+use test_support::spans::CapturedSpans;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+pub struct Harness {
+    pub telemetry: Telemetry,
+    pub spans: CapturedSpans,
+    pub logs: LogBuffer,
+    _guard: tracing::dispatcher::DefaultGuard,
+}
+
+impl Harness {
+    /// Telemetry configured from `vars` (as if they were the environment), spans exported as
+    /// soon as they end.
+    pub fn new(vars: &[(&str, &str)]) -> Self {
+        Self::with_processor(vars, SimpleSpanProcessor::new)
+    }
+
+    pub fn with_processor<P: SpanProcessor + 'static>(
+        vars: &[(&str, &str)],
+        processor: impl FnOnce(InMemorySpanExporter) -> P,
+    ) -> Self {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let config = TelemetryConfig::from_lookup("telemetry-test", |name| {
+            vars.iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        })
+        .expect("valid test configuration");
+        let spans = CapturedSpans::new();
+        let logs = LogBuffer::default();
+        let (telemetry, dispatch) = TelemetryBuilder::new(config)
+            .with_span_processor(processor(spans.exporter()))
+            .with_log_writer(logs.make_writer())
+            .build()
+            .expect("telemetry builds");
+        let guard = tracing::dispatcher::set_default(&dispatch);
+        Self {
+            telemetry,
+            spans,
+            logs,
+            _guard: guard,
+        }
+    }
+}
+
+/// Log lines written by the subscriber, kept for assertions.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn make_writer(&self) -> BoxMakeWriter {
+        let buffer = self.clone();
+        BoxMakeWriter::new(move || buffer.clone())
+    }
+
+    /// Every line, parsed as JSON.
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        let bytes = self.0.lock().expect("log buffer lock").clone();
+        String::from_utf8(bytes)
+            .expect("log output is UTF-8")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("every log line is JSON"))
+            .collect()
+    }
+}
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

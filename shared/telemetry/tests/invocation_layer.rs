@@ -1,0 +1,207 @@
+//! The invocation layer around a real `lambda_runtime` service: the span continues Lambda's
+//! X-Ray context (or the HTTP request's `traceparent`), marks the cold start once, and spans are
+//! exported before the invocation completes, within a bounded time even when export hangs.
+
+// Integration tests: a failed expectation is a failed test, not a crash on input.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod harness;
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use harness::Harness;
+use lambda_runtime::tower::{Layer, Service, service_fn};
+use lambda_runtime::{Config, Context, LambdaInvocation};
+use opentelemetry::trace::SpanKind;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SpanData, SpanExporter};
+use shared_telemetry::{InvocationLayer, Trigger};
+use test_support::spans::SpanDataExt;
+
+const LAMBDA_XRAY: &str =
+    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:1";
+const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+fn invocation(request_id: &str, xray: Option<&str>, body: &str) -> LambdaInvocation {
+    let (parts, _) = http::Response::new(()).into_parts();
+    let mut context = Context::default();
+    context.request_id = request_id.to_owned();
+    context.xray_trace_id = xray.map(str::to_owned);
+    context.invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:webhook-api".to_owned();
+    context.env_config = Arc::new(Config {
+        function_name: "webhook-api".to_owned(),
+        ..Config::default()
+    });
+    LambdaInvocation {
+        parts,
+        body: bytes::Bytes::from(body.to_owned()),
+        context,
+    }
+}
+
+/// A handler that opens one span of its own.
+fn handler()
+-> impl Service<LambdaInvocation, Response = (), Error = lambda_runtime::Error, Future = impl Send + 'static>
+{
+    service_fn(|_invocation: LambdaInvocation| async {
+        tracing::info_span!("handler-work").in_scope(|| tracing::info!("working"));
+        Ok::<(), lambda_runtime::Error>(())
+    })
+}
+
+#[tokio::test]
+async fn continues_the_lambda_xray_context_and_marks_the_cold_start_once() {
+    let harness = Harness::new(&[]);
+    let mut service = InvocationLayer::new(harness.telemetry.clone(), Trigger::Http).layer(handler());
+    service
+        .call(invocation("req-1", Some(LAMBDA_XRAY), "{}"))
+        .await
+        .expect("first");
+    service
+        .call(invocation("req-2", Some(LAMBDA_XRAY), "{}"))
+        .await
+        .expect("second");
+
+    let spans = harness.spans.named("webhook-api");
+    assert_eq!(spans.len(), 2);
+    let first = &spans[0];
+    assert_eq!(first.span_kind, SpanKind::Server);
+    assert_eq!(
+        first.span_context.trace_id().to_string(),
+        "5759e988bd862e3fe1be46a994272793"
+    );
+    assert_eq!(first.parent_span_id.to_string(), "53995c3f42cd8ad8");
+    assert_eq!(first.attr_str("faas.trigger").as_deref(), Some("http"));
+    assert_eq!(first.attr_str("faas.invocation_id").as_deref(), Some("req-1"));
+    assert_eq!(first.attr_bool("faas.coldstart"), Some(true));
+    assert_eq!(spans[1].attr_bool("faas.coldstart"), Some(false));
+    assert_eq!(
+        first.attr_str("cloud.resource_id").as_deref(),
+        Some("arn:aws:lambda:eu-west-1:123456789012:function:webhook-api")
+    );
+    let work = harness.spans.named("handler-work");
+    assert!(
+        work[0].is_child_of(first),
+        "handler spans nest under the invocation"
+    );
+}
+
+#[tokio::test]
+async fn http_without_xray_continues_the_requests_traceparent() {
+    let harness = Harness::new(&[]);
+    let mut service = InvocationLayer::new(harness.telemetry.clone(), Trigger::Http).layer(handler());
+    let body =
+        format!(r#"{{"headers": {{"TraceParent": "{TRACEPARENT}", "content-type": "application/json"}}}}"#);
+    service
+        .call(invocation("req-1", None, &body))
+        .await
+        .expect("invocation");
+    let span = harness.spans.one_named("webhook-api");
+    assert_eq!(
+        span.span_context.trace_id().to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    assert_eq!(span.parent_span_id.to_string(), "b7ad6b7169203331");
+}
+
+#[tokio::test]
+async fn xray_context_wins_over_the_requests_traceparent() {
+    let harness = Harness::new(&[]);
+    let mut service = InvocationLayer::new(harness.telemetry.clone(), Trigger::Http).layer(handler());
+    let body = format!(r#"{{"headers": {{"traceparent": "{TRACEPARENT}"}}}}"#);
+    service
+        .call(invocation("req-1", Some(LAMBDA_XRAY), &body))
+        .await
+        .expect("invocation");
+    let span = harness.spans.one_named("webhook-api");
+    assert_eq!(
+        span.span_context.trace_id().to_string(),
+        "5759e988bd862e3fe1be46a994272793"
+    );
+}
+
+#[tokio::test]
+async fn a_consumer_invocation_without_xray_is_a_root() {
+    let harness = Harness::new(&[]);
+    let mut service = InvocationLayer::new(harness.telemetry.clone(), Trigger::PubSub).layer(handler());
+    let body = format!(r#"{{"headers": {{"traceparent": "{TRACEPARENT}"}}, "Records": []}}"#);
+    service
+        .call(invocation("req-1", None, &body))
+        .await
+        .expect("invocation");
+    let span = harness.spans.one_named("webhook-api");
+    assert_eq!(span.span_kind, SpanKind::Consumer);
+    assert!(span.is_root());
+    assert_eq!(span.attr_str("faas.trigger").as_deref(), Some("pubsub"));
+}
+
+#[tokio::test]
+async fn spans_are_exported_before_the_invocation_completes() {
+    // A batch processor that would otherwise wait an hour: only the layer's flush exports.
+    let harness = Harness::with_processor(&[], |exporter| {
+        BatchSpanProcessor::builder(exporter)
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_scheduled_delay(Duration::from_secs(3600))
+                    .build(),
+            )
+            .build()
+    });
+    let mut service = InvocationLayer::new(harness.telemetry.clone(), Trigger::Http).layer(handler());
+    service
+        .call(invocation("req-1", None, "{}"))
+        .await
+        .expect("invocation");
+    assert_eq!(harness.spans.named("webhook-api").len(), 1);
+    assert_eq!(harness.spans.named("handler-work").len(), 1);
+    assert_eq!(harness.telemetry.failed_flushes(), 0);
+}
+
+/// An exporter that hangs until released, like a collector that accepts and never answers.
+#[derive(Debug)]
+struct HangingExporter {
+    release: Arc<Mutex<mpsc::Receiver<()>>>,
+}
+
+impl SpanExporter for HangingExporter {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        let _ = self.release.lock().map(|release| release.recv());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_exporter_delays_the_invocation_by_the_export_timeout_at_most() {
+    let (release, released) = mpsc::channel();
+    let harness = Harness::with_processor(&[("OTEL_BSP_EXPORT_TIMEOUT", "100")], |_| {
+        BatchSpanProcessor::builder(HangingExporter {
+            release: Arc::new(Mutex::new(released)),
+        })
+        .build()
+    });
+    let mut service = InvocationLayer::new(harness.telemetry.clone(), Trigger::Http).layer(handler());
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(10),
+        service.call(invocation("req-1", None, "{}")),
+    )
+    .await;
+    assert!(
+        matches!(outcome, Ok(Ok(()))),
+        "the invocation completes despite the exporter"
+    );
+    assert_eq!(
+        harness.telemetry.failed_flushes(),
+        1,
+        "the failed flush is counted"
+    );
+    let warned = harness.logs.lines().into_iter().any(|line| {
+        line["level"] == "WARN"
+            && line["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("span export failed"))
+    });
+    assert!(warned, "the failed flush is logged");
+    drop(release);
+}
