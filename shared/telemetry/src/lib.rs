@@ -16,6 +16,8 @@ mod pipeline;
 pub mod propagation;
 mod span_status;
 pub mod sqs;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use config::{ConfigError, ConfigProblem, PropagatorKind, TelemetryConfig, TraceMode};
 pub use consumer::attach_upstream;

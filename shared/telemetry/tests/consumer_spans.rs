@@ -5,12 +5,10 @@
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-mod harness;
-
 use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
-use harness::Harness;
 use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::trace::SpanData;
+use shared_telemetry::testing::TestTelemetry;
 use shared_telemetry::{TraceMode, attach_upstream};
 use test_support::spans::SpanDataExt;
 
@@ -48,7 +46,7 @@ fn batch() -> Vec<SqsMessage> {
 }
 
 /// Processes a batch the way the worker does: extraction inside the loop, one span each.
-fn process_batch(harness: &Harness, messages: &[SqsMessage], mode: TraceMode) {
+fn process_batch(harness: &TestTelemetry, messages: &[SqsMessage], mode: TraceMode) {
     let invocation = tracing::info_span!("invocation", otel.kind = "consumer");
     let _entered = invocation.enter();
     for message in messages {
@@ -77,7 +75,7 @@ fn trace_hex(span: &SpanData) -> String {
 
 #[test]
 fn parent_mode_puts_each_message_in_its_own_producer_trace() {
-    let harness = Harness::new(&[]);
+    let harness = TestTelemetry::new(&[]);
     process_batch(&harness, &batch(), TraceMode::Parent);
     let invocation = harness.spans.one_named("invocation");
     let spans = harness.spans.named("process-webhook");
@@ -162,7 +160,7 @@ fn parent_mode_puts_each_message_in_its_own_producer_trace() {
 
 #[test]
 fn link_mode_parents_on_the_invocation_and_links_each_producer() {
-    let harness = Harness::new(&[]);
+    let harness = TestTelemetry::new(&[]);
     process_batch(&harness, &batch(), TraceMode::Link);
     let invocation = harness.spans.one_named("invocation");
     let spans = harness.spans.named("process-webhook");
@@ -197,7 +195,7 @@ fn link_mode_parents_on_the_invocation_and_links_each_producer() {
 fn extraction_per_message_is_independent_of_order_and_neighbours() {
     // The same messages in reverse order land in the same traces: nothing carries over from
     // one message's extraction to the next.
-    let harness = Harness::new(&[]);
+    let harness = TestTelemetry::new(&[]);
     let mut reversed = batch();
     reversed.reverse();
     process_batch(&harness, &reversed, TraceMode::Parent);
@@ -215,7 +213,7 @@ fn extraction_per_message_is_independent_of_order_and_neighbours() {
 
 #[test]
 fn with_only_xray_configured_the_traceparent_attribute_is_ignored() {
-    let harness = Harness::new(&[("OTEL_PROPAGATORS", "xray")]);
+    let harness = TestTelemetry::new(&[("OTEL_PROPAGATORS", "xray")]);
     let only_traceparent = message("m-tp", &[("traceparent", TRACEPARENT_A)], None);
     let both = message(
         "m-both",

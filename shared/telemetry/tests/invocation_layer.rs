@@ -5,18 +5,16 @@
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-mod harness;
-
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness::Harness;
 use lambda_runtime::tower::{Layer, Service, service_fn};
 use lambda_runtime::{Config, Context, LambdaInvocation};
 use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SpanData, SpanExporter};
+use shared_telemetry::testing::TestTelemetry;
 use shared_telemetry::{InvocationLayer, Trigger};
 use test_support::spans::SpanDataExt;
 
@@ -53,7 +51,7 @@ fn handler()
 
 #[tokio::test]
 async fn continues_the_lambda_xray_context_and_marks_the_cold_start_once() {
-    let harness = Harness::new(&[]);
+    let harness = TestTelemetry::new(&[]);
     let mut service = InvocationLayer::new(harness.telemetry.clone(), Trigger::Http).layer(handler());
     service
         .call(invocation("req-1", Some(LAMBDA_XRAY), "{}"))
@@ -90,7 +88,7 @@ async fn continues_the_lambda_xray_context_and_marks_the_cold_start_once() {
 
 #[tokio::test]
 async fn http_without_xray_continues_the_requests_traceparent() {
-    let harness = Harness::new(&[]);
+    let harness = TestTelemetry::new(&[]);
     let mut service = InvocationLayer::new(harness.telemetry.clone(), Trigger::Http).layer(handler());
     let body =
         format!(r#"{{"headers": {{"TraceParent": "{TRACEPARENT}", "content-type": "application/json"}}}}"#);
@@ -108,7 +106,7 @@ async fn http_without_xray_continues_the_requests_traceparent() {
 
 #[tokio::test]
 async fn xray_context_wins_over_the_requests_traceparent() {
-    let harness = Harness::new(&[]);
+    let harness = TestTelemetry::new(&[]);
     let mut service = InvocationLayer::new(harness.telemetry.clone(), Trigger::Http).layer(handler());
     let body = format!(r#"{{"headers": {{"traceparent": "{TRACEPARENT}"}}}}"#);
     service
@@ -124,7 +122,7 @@ async fn xray_context_wins_over_the_requests_traceparent() {
 
 #[tokio::test]
 async fn a_consumer_invocation_without_xray_is_a_root() {
-    let harness = Harness::new(&[]);
+    let harness = TestTelemetry::new(&[]);
     let mut service = InvocationLayer::new(harness.telemetry.clone(), Trigger::PubSub).layer(handler());
     let body = format!(r#"{{"headers": {{"traceparent": "{TRACEPARENT}"}}, "Records": []}}"#);
     service
@@ -140,7 +138,7 @@ async fn a_consumer_invocation_without_xray_is_a_root() {
 #[tokio::test]
 async fn spans_are_exported_before_the_invocation_completes() {
     // A batch processor that would otherwise wait an hour: only the layer's flush exports.
-    let harness = Harness::with_processor(&[], |exporter| {
+    let harness = TestTelemetry::with_processor(&[], |exporter| {
         BatchSpanProcessor::builder(exporter)
             .with_batch_config(
                 BatchConfigBuilder::default()
@@ -175,7 +173,7 @@ impl SpanExporter for HangingExporter {
 #[tokio::test]
 async fn a_hanging_exporter_delays_the_invocation_by_the_export_timeout_at_most() {
     let (release, released) = mpsc::channel();
-    let harness = Harness::with_processor(&[("OTEL_BSP_EXPORT_TIMEOUT", "100")], |_| {
+    let harness = TestTelemetry::with_processor(&[("OTEL_BSP_EXPORT_TIMEOUT", "100")], |_| {
         BatchSpanProcessor::builder(HangingExporter {
             release: Arc::new(Mutex::new(released)),
         })

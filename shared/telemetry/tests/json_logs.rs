@@ -4,14 +4,12 @@
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-mod harness;
-
-use harness::Harness;
+use shared_telemetry::testing::TestTelemetry;
 use shared_telemetry::{TelemetryBuilder, TelemetryConfig, TelemetryError};
 
 #[test]
 fn a_line_inside_spans_carries_the_trace_the_request_and_the_span_fields() {
-    let harness = Harness::new(&[]);
+    let harness = TestTelemetry::new(&[]);
     let invocation = tracing::info_span!("invocation", faas.invocation_id = "req-42", otel.kind = "server");
     invocation.in_scope(|| {
         let event = tracing::info_span!("process-webhook", webhook.event_id = "evt_1");
@@ -45,7 +43,7 @@ fn a_line_inside_spans_carries_the_trace_the_request_and_the_span_fields() {
 
 #[test]
 fn a_line_outside_any_span_has_no_trace_fields() {
-    let harness = Harness::new(&[]);
+    let harness = TestTelemetry::new(&[]);
     tracing::warn!("starting");
     let lines = harness.logs.lines();
     assert_eq!(lines.len(), 1);
@@ -55,7 +53,7 @@ fn a_line_outside_any_span_has_no_trace_fields() {
 
 #[test]
 fn the_log_level_filters_logs_but_not_spans() {
-    let harness = Harness::new(&[("AWS_LAMBDA_LOG_LEVEL", "ERROR")]);
+    let harness = TestTelemetry::new(&[("AWS_LAMBDA_LOG_LEVEL", "ERROR")]);
     tracing::info_span!("still-traced").in_scope(|| tracing::info!("not logged"));
     assert!(harness.logs.lines().is_empty());
     assert_eq!(harness.spans.named("still-traced").len(), 1);

@@ -1,27 +1,28 @@
-//! Builds the real telemetry pipeline for a test, with spans captured in memory and log lines
-//! captured in a buffer, installed as this thread's default dispatcher.
+//! Test harness (feature `test-util`): the real telemetry pipeline with spans captured in memory
+//! and log lines in a buffer, installed as the calling thread's default dispatcher.
 
-// Each test binary uses part of the harness; a harness failure is a failed test.
-#![allow(dead_code, clippy::expect_used)]
+// A harness failure is a failed test, not a crash on input.
+#![allow(clippy::expect_used)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crate::{Telemetry, TelemetryBuilder, TelemetryConfig};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SimpleSpanProcessor, SpanProcessor};
-use shared_telemetry::{Telemetry, TelemetryBuilder, TelemetryConfig};
 use test_support::spans::CapturedSpans;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-pub struct Harness {
+#[derive(Debug)]
+pub struct TestTelemetry {
     pub telemetry: Telemetry,
     pub spans: CapturedSpans,
     pub logs: LogBuffer,
     _guard: tracing::dispatcher::DefaultGuard,
 }
 
-impl Harness {
+impl TestTelemetry {
     /// Telemetry configured from `vars` (as if they were the environment), spans exported as
-    /// soon as they end.
+    /// soon as they end. Use it from the thread (or current-thread runtime) that creates spans.
     pub fn new(vars: &[(&str, &str)]) -> Self {
         Self::with_processor(vars, SimpleSpanProcessor::new)
     }
@@ -55,7 +56,7 @@ impl Harness {
 }
 
 /// Log lines written by the subscriber, kept for assertions.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
 
 impl LogBuffer {

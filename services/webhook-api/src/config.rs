@@ -1,0 +1,235 @@
+//! The API's settings, read once at cold start; every missing or invalid one is reported at
+//! once, by variable name.
+
+use crate::signature::SigningSecrets;
+
+pub const QUEUE_URL: &str = "WEBHOOK_QUEUE_URL";
+pub const SECRET_ARN: &str = "STRIPE_WEBHOOK_SECRET_ARN";
+pub const SECRET: &str = "STRIPE_WEBHOOK_SECRET";
+pub const TOLERANCE: &str = "STRIPE_SIGNATURE_TOLERANCE_SECS";
+pub const MAX_BODY: &str = "WEBHOOK_MAX_BODY_BYTES";
+
+/// Stripe's own libraries default to five minutes.
+const DEFAULT_TOLERANCE_SECS: u64 = 300;
+/// Well under SQS's 256 KiB message limit, and far above any Stripe event seen in practice.
+const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// SQS refuses larger messages.
+const SQS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Where the signing secret comes from.
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    /// A Secrets Manager secret (ARN or name), read once per cold start.
+    SecretsManager(String),
+    /// The value itself, for local use.
+    Value(SigningSecrets),
+}
+
+/// An SQS queue URL; its last path segment is the queue name, `.fifo` marks a FIFO queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueUrl {
+    url: String,
+    name: String,
+}
+
+impl QueueUrl {
+    pub fn parse(url: &str) -> Option<Self> {
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))?;
+        let (_host, path) = rest.split_once('/')?;
+        let name = path.trim_end_matches('/').rsplit('/').next()?;
+        // SQS queue names: letters, digits, `-` and `_`, at most 80 characters, `.fifo` suffix.
+        let base = name.strip_suffix(".fifo").unwrap_or(name);
+        let valid = !base.is_empty()
+            && name.len() <= 80
+            && base
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        valid.then(|| QueueUrl {
+            url: url.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn is_fifo(&self) -> bool {
+        self.name.ends_with(".fifo")
+    }
+}
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub tolerance_secs: u64,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            tolerance_secs: DEFAULT_TOLERANCE_SECS,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub queue_url: QueueUrl,
+    pub secret: SecretSource,
+    pub limits: Limits,
+}
+
+/// Every problem with the settings, one per line item.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid webhook-api configuration: {}", .0.join("; "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl ApiConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut problems = Vec::new();
+
+        let queue_url = match get(QUEUE_URL) {
+            None => {
+                problems.push(format!(
+                    "{QUEUE_URL} is not set; set it to the URL of the webhook queue"
+                ));
+                None
+            }
+            Some(url) => QueueUrl::parse(&url).or_else(|| {
+                problems.push(format!(
+                    "{QUEUE_URL}={url:?} is not an SQS queue URL (https://.../<account>/<queue>)"
+                ));
+                None
+            }),
+        };
+
+        let secret = match (get(SECRET_ARN), lookup(SECRET)) {
+            (Some(arn), _) => Some(SecretSource::SecretsManager(arn)),
+            // The value is never echoed: it is a secret even when it is malformed.
+            (None, Some(value)) => SigningSecrets::parse(&value)
+                .map(SecretSource::Value)
+                .or_else(|| {
+                    problems.push(format!("{SECRET} is set but holds no secret"));
+                    None
+                }),
+            (None, None) => {
+                problems.push(format!(
+                    "{SECRET_ARN} is not set; set it, or {SECRET} for local use"
+                ));
+                None
+            }
+        };
+
+        let mut limits = Limits::default();
+        if let Some(value) = get(TOLERANCE) {
+            match value.parse::<u64>() {
+                Ok(secs) if secs > 0 => limits.tolerance_secs = secs,
+                _ => problems.push(format!(
+                    "{TOLERANCE}={value:?} is not a positive number of seconds"
+                )),
+            }
+        }
+        if let Some(value) = get(MAX_BODY) {
+            match value.parse::<usize>() {
+                Ok(bytes) if bytes > 0 && bytes <= SQS_MAX_MESSAGE_BYTES => limits.max_body_bytes = bytes,
+                _ => problems.push(format!(
+                    "{MAX_BODY}={value:?} is not a byte count from 1 to {SQS_MAX_MESSAGE_BYTES} (SQS's message limit)"
+                )),
+            }
+        }
+
+        match (queue_url, secret) {
+            (Some(queue_url), Some(secret)) if problems.is_empty() => Ok(ApiConfig {
+                queue_url,
+                secret,
+                limits,
+            }),
+            _ => Err(ConfigError(problems)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<ApiConfig, ConfigError> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ApiConfig::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    const URL: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/webhooks-dev";
+
+    #[test]
+    fn a_complete_configuration_parses_with_default_limits() {
+        let config = config(&[
+            (QUEUE_URL, URL),
+            (SECRET_ARN, "arn:aws:secretsmanager:eu-west-1:1:secret:s"),
+        ])
+        .expect("valid");
+        assert_eq!(config.queue_url.name(), "webhooks-dev");
+        assert!(!config.queue_url.is_fifo());
+        assert!(matches!(config.secret, SecretSource::SecretsManager(_)));
+        assert_eq!(config.limits, Limits::default());
+    }
+
+    #[test]
+    fn every_missing_setting_is_named_at_once() {
+        let error = config(&[]).expect_err("nothing set");
+        assert_eq!(error.0.len(), 2);
+        assert!(error.to_string().contains("WEBHOOK_QUEUE_URL is not set"));
+        assert!(
+            error
+                .to_string()
+                .contains("STRIPE_WEBHOOK_SECRET_ARN is not set; set it, or STRIPE_WEBHOOK_SECRET")
+        );
+    }
+
+    #[test]
+    fn a_malformed_secret_value_is_reported_without_echoing_it() {
+        let error = config(&[(QUEUE_URL, URL), (SECRET, " , ")]).expect_err("no secret");
+        assert_eq!(error.0, ["STRIPE_WEBHOOK_SECRET is set but holds no secret"]);
+    }
+
+    #[test]
+    fn limits_are_validated() {
+        let error = config(&[
+            (QUEUE_URL, URL),
+            (SECRET, "whsec_x"),
+            (TOLERANCE, "0"),
+            (MAX_BODY, "300000"),
+        ])
+        .expect_err("invalid limits");
+        assert_eq!(error.0.len(), 2, "{error}");
+        let ok = config(&[(QUEUE_URL, URL), (SECRET, "whsec_x"), (MAX_BODY, "1024")]).expect("valid");
+        assert_eq!(ok.limits.max_body_bytes, 1024);
+    }
+
+    #[test]
+    fn queue_urls_give_their_name_and_kind() {
+        let fifo = QueueUrl::parse("http://127.0.0.1:5000/123456789012/webhooks.fifo").expect("valid");
+        assert_eq!(fifo.name(), "webhooks.fifo");
+        assert!(fifo.is_fifo());
+        for bad in ["webhooks", "ftp://host/1/q", "https://", "https://host/"] {
+            assert!(QueueUrl::parse(bad).is_none(), "{bad}");
+        }
+    }
+}

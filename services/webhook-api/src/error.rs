@@ -1,0 +1,86 @@
+//! Every way a webhook request can be refused, and the one place that maps each to its HTTP
+//! status and stable error code.
+
+use webhook_event::EventError;
+
+use crate::signature::SignatureError;
+
+/// Why a request was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no route for this path; webhooks are accepted at POST /webhooks/stripe")]
+    NotFound,
+    #[error("method not allowed; use POST")]
+    MethodNotAllowed,
+    #[error("the content type must be application/json")]
+    UnsupportedMediaType,
+    #[error("the body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error("the event could not be queued; nothing was accepted, retry later")]
+    QueueUnavailable,
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed => 405,
+            ApiError::UnsupportedMediaType => 415,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::Signature(_) => 401,
+            ApiError::Event(_) => 400,
+            ApiError::QueueUnavailable => 503,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Signature(error) => error.code(),
+            ApiError::Event(error) => error.code(),
+            ApiError::QueueUnavailable => "queue_unavailable",
+        }
+    }
+}
+
+/// An HTTP response as the core produces it, free of any Lambda type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiResponse {
+    pub status: u16,
+    /// Extra headers beside `content-type: application/json`.
+    pub headers: Vec<(&'static str, &'static str)>,
+    pub body: String,
+}
+
+impl ApiResponse {
+    /// `202 {"event_id": ..., "message_id": ...}`: the event is on the queue.
+    pub fn accepted(event_id: &str, message_id: &str) -> Self {
+        ApiResponse {
+            status: 202,
+            headers: Vec::new(),
+            body: serde_json::json!({ "event_id": event_id, "message_id": message_id }).to_string(),
+        }
+    }
+}
+
+impl From<&ApiError> for ApiResponse {
+    fn from(error: &ApiError) -> Self {
+        let headers = match error {
+            ApiError::MethodNotAllowed => vec![("allow", "POST")],
+            _ => Vec::new(),
+        };
+        ApiResponse {
+            status: error.status(),
+            headers,
+            body: serde_json::json!({ "error": { "code": error.code(), "message": error.to_string() } })
+                .to_string(),
+        }
+    }
+}

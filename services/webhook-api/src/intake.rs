@@ -1,0 +1,176 @@
+//! The webhook intake: one request in, one response out, no Lambda types. The checks run from
+//! cheapest to dearest and the signature before any parsing: route, content type, size,
+//! signature, event validation, then the queue. `202` only once the queue has the message.
+
+use shared_telemetry::attributes as attr;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use webhook_event::{EventError, StripeEvent};
+
+use crate::config::Limits;
+use crate::error::{ApiError, ApiResponse};
+use crate::queue::EventQueue;
+use crate::signature::{self, SignatureError, SignatureHeader, SigningSecrets};
+
+/// The only route.
+pub const WEBHOOK_PATH: &str = "/webhooks/stripe";
+
+/// An HTTP request as the intake needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct IncomingRequest<'a> {
+    pub method: &'a str,
+    /// The path without any API Gateway stage prefix.
+    pub path: &'a str,
+    pub content_type: Option<&'a str>,
+    /// The raw `Stripe-Signature` header; never logged.
+    pub signature: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// Verifies, validates and queues webhooks.
+#[derive(Debug)]
+pub struct WebhookIntake<Q> {
+    queue: Q,
+    secrets: SigningSecrets,
+    limits: Limits,
+}
+
+impl<Q: EventQueue> WebhookIntake<Q> {
+    pub fn new(queue: Q, secrets: SigningSecrets, limits: Limits) -> Self {
+        Self {
+            queue,
+            secrets,
+            limits,
+        }
+    }
+
+    /// Handles one request at time `now` (Unix seconds). Records the outcome on the current
+    /// span: `webhook.*` once known, `error.type` for refusals, status ERROR only when the
+    /// failure is ours (5xx), as the HTTP semantic conventions ask.
+    pub async fn handle(&self, request: IncomingRequest<'_>, now: i64) -> ApiResponse {
+        let span = tracing::Span::current();
+        match self.accept(request, now).await {
+            Ok((event, message_id)) => {
+                tracing::info!(
+                    webhook.event_id = event.id().as_str(),
+                    message_id,
+                    "webhook queued"
+                );
+                ApiResponse::accepted(event.id().as_str(), &message_id)
+            }
+            Err(error) => {
+                let code = error.code();
+                span.set_attribute(attr::ERROR_TYPE, code);
+                if error.status() >= 500 {
+                    shared_telemetry::record_error(&span, code, &error);
+                    tracing::error!(code, %error, "webhook not queued; the sender will retry");
+                } else {
+                    tracing::warn!(code, %error, "webhook refused");
+                }
+                ApiResponse::from(&error)
+            }
+        }
+    }
+
+    async fn accept(
+        &self,
+        request: IncomingRequest<'_>,
+        now: i64,
+    ) -> Result<(StripeEvent, String), ApiError> {
+        route(request.method, request.path)?;
+        if !request.content_type.is_some_and(is_json) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        if request.body.len() > self.limits.max_body_bytes {
+            return Err(ApiError::PayloadTooLarge {
+                limit: self.limits.max_body_bytes,
+            });
+        }
+        let header = SignatureHeader::parse(request.signature.ok_or(SignatureError::Missing)?)?;
+        signature::verify(
+            &header,
+            request.body,
+            &self.secrets,
+            now,
+            self.limits.tolerance_secs,
+        )?;
+
+        let event = StripeEvent::parse(request.body)?;
+        let span = tracing::Span::current();
+        span.set_attribute(attr::WEBHOOK_EVENT_ID, event.id().as_str().to_owned());
+        span.set_attribute(attr::WEBHOOK_TYPE, event.event_type().to_owned());
+        let body = sqs_text(request.body)?;
+        let message_id = self
+            .queue
+            .enqueue(&event, body)
+            .await
+            .map_err(|_| ApiError::QueueUnavailable)?;
+        Ok((event, message_id))
+    }
+}
+
+fn route(method: &str, path: &str) -> Result<(), ApiError> {
+    let path = match path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    };
+    match (method, path) {
+        ("POST", WEBHOOK_PATH) => Ok(()),
+        (_, WEBHOOK_PATH) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// `application/json`, with or without parameters such as `charset=utf-8`.
+fn is_json(content_type: &str) -> bool {
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    media_type.eq_ignore_ascii_case("application/json")
+}
+
+/// The body as SQS message text. A parsed JSON body is UTF-8 and has no raw control characters;
+/// what SQS still refuses are the noncharacters U+FFFE and U+FFFF.
+fn sqs_text(body: &[u8]) -> Result<&str, EventError> {
+    let text = std::str::from_utf8(body).map_err(|error| EventError::Malformed(error.to_string()))?;
+    if text.contains(['\u{FFFE}', '\u{FFFF}']) {
+        return Err(EventError::Invalid(
+            "the body contains U+FFFE or U+FFFF, which SQS cannot carry; escape them as \\ufffe / \\uffff"
+                .to_owned(),
+        ));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_only_post_to_the_webhook_path() {
+        assert!(route("POST", "/webhooks/stripe").is_ok());
+        assert!(route("POST", "/webhooks/stripe/").is_ok());
+        assert!(matches!(
+            route("GET", "/webhooks/stripe"),
+            Err(ApiError::MethodNotAllowed)
+        ));
+        assert!(matches!(route("POST", "/webhooks"), Err(ApiError::NotFound)));
+        assert!(matches!(route("POST", "/"), Err(ApiError::NotFound)));
+        assert!(matches!(
+            route("POST", "/WEBHOOKS/STRIPE"),
+            Err(ApiError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/jsonx"));
+        assert!(!is_json("application/x-www-form-urlencoded"));
+    }
+
+    #[test]
+    fn noncharacters_sqs_refuses_are_caught() {
+        assert!(sqs_text("{\"a\":\"\u{FFFF}\"}".as_bytes()).is_err());
+        assert!(sqs_text("{\"a\":\"\u{FFFD}\"}".as_bytes()).is_ok());
+    }
+}

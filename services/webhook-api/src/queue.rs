@@ -1,0 +1,150 @@
+//! Putting an accepted event on SQS: a PRODUCER span `send <queue>` whose context travels with
+//! the message (message attributes + `AWSTraceHeader`), FIFO group and deduplication ids when
+//! the queue is FIFO.
+
+use std::future::Future;
+
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::MessageSystemAttributeNameForSends;
+use sha2::{Digest, Sha256};
+use shared_telemetry::Telemetry;
+use shared_telemetry::attributes as attr;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use webhook_event::StripeEvent;
+
+use crate::config::QueueUrl;
+
+/// Why a message was not queued. The text is for logs and spans; clients only learn "retry".
+#[derive(Debug, thiserror::Error)]
+#[error("SQS SendMessage to {queue} failed: {detail}")]
+pub struct QueueError {
+    pub queue: String,
+    pub detail: String,
+}
+
+/// Where accepted events go. SQS in production; tests use an in-memory double.
+pub trait EventQueue: Send + Sync {
+    /// Queues `body` (the original event JSON) and returns the queue's message id.
+    fn enqueue(
+        &self,
+        event: &StripeEvent,
+        body: &str,
+    ) -> impl Future<Output = Result<String, QueueError>> + Send;
+}
+
+/// The SQS queue of a deployment.
+#[derive(Debug, Clone)]
+pub struct SqsEventQueue {
+    client: aws_sdk_sqs::Client,
+    url: QueueUrl,
+    telemetry: Telemetry,
+}
+
+impl SqsEventQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: QueueUrl, telemetry: Telemetry) -> Self {
+        Self {
+            client,
+            url,
+            telemetry,
+        }
+    }
+
+    async fn send(&self, event: &StripeEvent, body: &str) -> Result<String, QueueError> {
+        let span = tracing::Span::current();
+        let trace = self
+            .telemetry
+            .inject_into_sqs(&span.context(), &Default::default());
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(self.url.as_str())
+            .message_body(body)
+            .set_message_attributes(
+                (!trace.message_attributes.is_empty()).then_some(trace.message_attributes),
+            );
+        // Set explicitly: the SDK would otherwise let SQS fill it from the Lambda segment's
+        // context, not this span's.
+        if let Some(header) = trace.aws_trace_header {
+            request =
+                request.message_system_attributes(MessageSystemAttributeNameForSends::AwsTraceHeader, header);
+        }
+        if self.url.is_fifo() {
+            let group = event
+                .customer_id()
+                .or_else(|| event.account())
+                .unwrap_or(DEFAULT_MESSAGE_GROUP);
+            request = request
+                .message_group_id(fifo_id(group))
+                .message_deduplication_id(fifo_id(event.id().as_str()));
+        }
+        match request.send().await {
+            Ok(output) => {
+                let message_id = output.message_id.unwrap_or_default();
+                span.set_attribute(attr::MESSAGING_MESSAGE_ID, message_id.clone());
+                Ok(message_id)
+            }
+            Err(error) => {
+                let error = QueueError {
+                    queue: self.url.name().to_owned(),
+                    detail: DisplayErrorContext(&error).to_string(),
+                };
+                shared_telemetry::record_error(&span, "sqs_send_failed", &error);
+                Err(error)
+            }
+        }
+    }
+}
+
+impl EventQueue for SqsEventQueue {
+    fn enqueue(
+        &self,
+        event: &StripeEvent,
+        body: &str,
+    ) -> impl Future<Output = Result<String, QueueError>> + Send {
+        let queue = self.url.name();
+        let span = tracing::info_span!(
+            "send",
+            otel.name = format!("send {queue}"),
+            otel.kind = "producer",
+            messaging.system = attr::MESSAGING_SYSTEM_SQS,
+            messaging.operation.name = "send",
+            messaging.operation.type = "send",
+            messaging.destination.name = queue,
+            rpc.system = "aws-api",
+            rpc.service = "SQS",
+            rpc.method = "SendMessage",
+            webhook.event_id = event.id().as_str(),
+            webhook.type = event.event_type(),
+        );
+        self.send(event, body).instrument(span)
+    }
+}
+
+/// Events without a customer or account share one group, so their order is kept too.
+const DEFAULT_MESSAGE_GROUP: &str = "stripe";
+
+/// A FIFO group or deduplication id: the value itself when SQS accepts it (at most 128
+/// printable ASCII characters), otherwise its SHA-256, so every value maps to a valid id.
+fn fifo_id(value: &str) -> String {
+    let valid = !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic());
+    if valid {
+        value.to_owned()
+    } else {
+        hex::encode(Sha256::digest(value.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_ids_keep_valid_values_and_hash_the_rest() {
+        assert_eq!(fifo_id("cus_123"), "cus_123");
+        let long = "a".repeat(200);
+        assert_eq!(fifo_id(&long).len(), 64);
+        assert_eq!(fifo_id("cus 1").len(), 64, "spaces are not allowed");
+        assert_ne!(fifo_id("cus 1"), fifo_id("cus 2"));
+    }
+}
