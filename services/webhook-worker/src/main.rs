@@ -1,1 +1,46 @@
-fn main() {}
+//! The `webhook-worker` Lambda: configuration and clients built once per cold start, then the
+//! runtime loop with the invocation span layer.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, Runtime, service_fn};
+use shared_telemetry::{InvocationLayer, Telemetry, Trigger};
+use webhook_worker::batch::Worker;
+use webhook_worker::config::WorkerConfig;
+use webhook_worker::lambda;
+use webhook_worker::store::dynamodb::DynamoDbStore;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let telemetry = match Telemetry::init(env!("CARGO_PKG_NAME")) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(telemetry).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "webhook-worker stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(telemetry: Telemetry) -> Result<(), lambda_runtime::Error> {
+    let config = WorkerConfig::from_env()?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
+    let worker = Arc::new(Worker::new(store, telemetry.clone(), config.settings));
+
+    let handler = service_fn(move |event: LambdaEvent<_>| {
+        let worker = Arc::clone(&worker);
+        async move { lambda::handle_batch(&worker, event).await }
+    });
+    Runtime::new(handler)
+        .layer(InvocationLayer::new(telemetry, Trigger::PubSub))
+        .run()
+        .await
+}

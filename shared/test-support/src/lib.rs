@@ -1,5 +1,6 @@
 //! Test-only support shared by the workspace's tests, so no test file carries its own copy:
-//! spans captured in memory and queries over them, a moto server per test, the sample events.
+//! spans captured in memory and queries over them, a moto server per test, the sample events,
+//! SQS messages as Lambda delivers them.
 
 // A support failure is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 pub mod events;
 pub mod moto;
 pub mod spans;
+pub mod sqs;
 
 /// The repository root, whatever directory the test runs in.
 pub fn workspace_root() -> PathBuf {

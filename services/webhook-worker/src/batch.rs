@@ -1,0 +1,256 @@
+//! The batch loop: each message gets its own span carrying its own producer's context
+//! (extracted inside the loop, never once per batch), standard batches run with bounded
+//! concurrency, FIFO batches in group order, nothing starts past the deadline, and the result
+//! is a partial batch response naming exactly the messages to redeliver.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsMessage};
+use futures_util::stream::{self, StreamExt};
+use opentelemetry::trace::TraceContextExt;
+use shared_telemetry::attributes as attr;
+use shared_telemetry::{Telemetry, TraceMode, attach_upstream};
+use tokio::time::Instant;
+use tracing::Instrument;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::process::{self, MessageFailure, Processed, RecordContext};
+use crate::store::{EventStore, RecordOutcome};
+
+/// How the worker runs a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerSettings {
+    pub trace_mode: TraceMode,
+    /// Messages of a standard batch processed at once.
+    pub max_concurrency: usize,
+    /// How long event records are kept (the table's TTL).
+    pub record_ttl: Duration,
+    /// No message starts later than this before the invocation's deadline.
+    pub deadline_margin: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            trace_mode: TraceMode::Parent,
+            max_concurrency: 10,
+            record_ttl: Duration::from_secs(90 * 24 * 3600),
+            deadline_margin: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Processes SQS batches into a store.
+#[derive(Debug)]
+pub struct Worker<S> {
+    store: S,
+    telemetry: Telemetry,
+    settings: WorkerSettings,
+}
+
+/// One message's result.
+#[derive(Debug)]
+pub struct MessageResult {
+    pub message_id: Option<String>,
+    pub result: Result<Processed, MessageFailure>,
+}
+
+/// Every message's result, in batch order.
+#[derive(Debug)]
+pub struct BatchOutcome {
+    pub messages: Vec<MessageResult>,
+}
+
+/// The batch cannot be answered with a partial response.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error(
+        "message {index} of the batch failed and has no messageId to report; failing the invocation so the whole batch is redelivered"
+    )]
+    UnidentifiableFailure { index: usize },
+}
+
+impl BatchOutcome {
+    /// `batchItemFailures` for every failed message. A failed message without an id cannot be
+    /// named, and Lambda would delete it with the successes: the whole invocation fails instead.
+    pub fn into_response(self) -> Result<SqsBatchResponse, BatchError> {
+        let mut response = SqsBatchResponse::default();
+        for (index, message) in self.messages.into_iter().enumerate() {
+            if message.result.is_ok() {
+                continue;
+            }
+            match message.message_id.filter(|id| !id.is_empty()) {
+                Some(id) => response.add_failure(id),
+                None => return Err(BatchError::UnidentifiableFailure { index }),
+            }
+        }
+        Ok(response)
+    }
+
+    pub fn failed(&self) -> usize {
+        self.messages
+            .iter()
+            .filter(|message| message.result.is_err())
+            .count()
+    }
+}
+
+impl<S: EventStore> Worker<S> {
+    pub fn new(store: S, telemetry: Telemetry, settings: WorkerSettings) -> Self {
+        Self {
+            store,
+            telemetry,
+            settings,
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Processes `messages` (one SQS batch) inside the current (invocation) span; no message
+    /// starts after `deadline` minus the margin.
+    pub async fn process_batch(&self, messages: &[SqsMessage], deadline: SystemTime) -> BatchOutcome {
+        let invocation = tracing::Span::current();
+        invocation.set_attribute(attr::MESSAGING_BATCH_MESSAGE_COUNT, messages.len() as i64);
+        // Lambda gives a wall-clock deadline; from here on, tokio's monotonic clock.
+        let remaining = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .saturating_sub(self.settings.deadline_margin);
+        let cutoff = Instant::now() + remaining;
+        let fifo = messages
+            .first()
+            .and_then(|message| message.event_source_arn.as_deref())
+            .is_some_and(|arn| arn.ends_with(".fifo"));
+
+        let results = if fifo {
+            self.in_group_order(messages, cutoff, &invocation).await
+        } else {
+            // Futures are lazy: each extracts its message's context when it starts. Creating them
+            // up front (rather than in a stream closure) keeps the batch future `Send`.
+            let pending: Vec<_> = messages
+                .iter()
+                .map(|message| self.handle(message, cutoff, &invocation, None))
+                .collect();
+            stream::iter(pending)
+                .buffered(self.settings.max_concurrency.max(1))
+                .collect()
+                .await
+        };
+        let outcome = BatchOutcome {
+            messages: messages
+                .iter()
+                .zip(results)
+                .map(|(message, result)| MessageResult {
+                    message_id: message.message_id.clone(),
+                    result,
+                })
+                .collect(),
+        };
+        invocation.set_attribute("webhook.failed_message_count", outcome.failed() as i64);
+        outcome
+    }
+
+    /// FIFO: strictly in order; once a message fails, the rest of its group waits for the
+    /// redelivery (reported failed without being started), other groups go on.
+    async fn in_group_order(
+        &self,
+        messages: &[SqsMessage],
+        cutoff: Instant,
+        invocation: &tracing::Span,
+    ) -> Vec<Result<Processed, MessageFailure>> {
+        let mut blocked: HashSet<&str> = HashSet::new();
+        let mut results = Vec::with_capacity(messages.len());
+        for message in messages {
+            let group = message.attributes.get("MessageGroupId").map(String::as_str);
+            let blocked_group = group.filter(|group| blocked.contains(group));
+            let result = self.handle(message, cutoff, invocation, blocked_group).await;
+            if let (Err(_), Some(group)) = (&result, group) {
+                blocked.insert(group);
+            }
+            results.push(result);
+        }
+        results
+    }
+
+    /// One message in its own `process-webhook` span.
+    async fn handle(
+        &self,
+        message: &SqsMessage,
+        cutoff: Instant,
+        invocation: &tracing::Span,
+        blocked_group: Option<&str>,
+    ) -> Result<Processed, MessageFailure> {
+        let upstream = self.telemetry.extract_from_sqs(message);
+        let span = tracing::info_span!(
+            "process-webhook",
+            otel.kind = "consumer",
+            messaging.system = attr::MESSAGING_SYSTEM_SQS,
+            messaging.operation.name = "process",
+            messaging.operation.type = "process",
+            messaging.destination.name = queue_name(message),
+            messaging.message.id = message.message_id.as_deref().unwrap_or_default(),
+            webhook.event_id = Empty,
+            webhook.type = Empty,
+        );
+        if let Err(error) = attach_upstream(&span, invocation, &upstream, self.settings.trace_mode) {
+            tracing::warn!(%error, "message span not related to its producer");
+        }
+
+        let result = match blocked_group {
+            Some(group) => Err(MessageFailure::GroupBlocked(group.to_owned())),
+            None if Instant::now() >= cutoff => Err(MessageFailure::Deadline),
+            None => self.process(message, &span).instrument(span.clone()).await,
+        };
+        record_outcome(&span, &result);
+        result
+    }
+
+    async fn process(&self, message: &SqsMessage, span: &tracing::Span) -> Result<Processed, MessageFailure> {
+        let event = process::parse_event(message)?;
+        span.record("webhook.event_id", event.id().as_str());
+        span.record("webhook.type", event.event_type());
+        let context = RecordContext {
+            trace_id: Some(span.context().span().span_context().trace_id().to_string()),
+            record_ttl: self.settings.record_ttl,
+        };
+        process::apply_event(&self.store, message, event, context).await
+    }
+}
+
+fn record_outcome(span: &tracing::Span, result: &Result<Processed, MessageFailure>) {
+    match result {
+        Ok(processed) => {
+            let outcome = match (processed.outcome, &processed.effect) {
+                (RecordOutcome::Duplicate, _) => "duplicate",
+                (RecordOutcome::Superseded, _) => "superseded",
+                (RecordOutcome::Stored, crate::effect::Effect::Ignored { .. }) => "ignored",
+                (RecordOutcome::Stored, _) => "applied",
+            };
+            span.set_attribute(
+                attr::WEBHOOK_DUPLICATE,
+                processed.outcome == RecordOutcome::Duplicate,
+            );
+            span.set_attribute(attr::WEBHOOK_OUTCOME, outcome);
+            span.in_scope(|| tracing::info!(outcome, "webhook processed"));
+        }
+        Err(failure) => {
+            shared_telemetry::record_error(span, failure.error_type(), failure);
+            span.in_scope(|| {
+                tracing::warn!(error.type = failure.error_type(), error = %failure, "webhook left for redelivery")
+            });
+        }
+    }
+}
+
+/// The queue name, from the event source ARN `arn:aws:sqs:<region>:<account>:<name>`.
+fn queue_name(message: &SqsMessage) -> &str {
+    message
+        .event_source_arn
+        .as_deref()
+        .and_then(|arn| arn.rsplit(':').next())
+        .unwrap_or_default()
+}

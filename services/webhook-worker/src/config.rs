@@ -1,0 +1,127 @@
+//! The worker's settings, read once at cold start; every missing or invalid one is reported at
+//! once, by variable name.
+
+use std::time::Duration;
+
+use shared_telemetry::TraceMode;
+
+use crate::batch::WorkerSettings;
+
+pub const TABLE_NAME: &str = "WEBHOOK_TABLE_NAME";
+pub const MAX_CONCURRENCY: &str = "WEBHOOK_MAX_CONCURRENCY";
+pub const RECORD_TTL_DAYS: &str = "WEBHOOK_RECORD_TTL_DAYS";
+pub const DEADLINE_MARGIN_MS: &str = "WEBHOOK_DEADLINE_MARGIN_MS";
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub table_name: String,
+    pub settings: WorkerSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid webhook-worker configuration: {}", .0.join("; "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl WorkerConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut problems = Vec::new();
+        let mut settings = WorkerSettings::default();
+
+        let table_name = get(TABLE_NAME);
+        if table_name.is_none() {
+            problems.push(format!(
+                "{TABLE_NAME} is not set; set it to the name of the webhook table"
+            ));
+        }
+        match TraceMode::from_lookup(&lookup) {
+            Ok(mode) => settings.trace_mode = mode,
+            Err(error) => problems.extend(error.problems.iter().map(ToString::to_string)),
+        }
+        if let Some(value) = get(MAX_CONCURRENCY) {
+            match value.parse::<usize>() {
+                Ok(count @ 1..=1000) => settings.max_concurrency = count,
+                _ => problems.push(format!(
+                    "{MAX_CONCURRENCY}={value:?} is not a number from 1 to 1000"
+                )),
+            }
+        }
+        if let Some(value) = get(RECORD_TTL_DAYS) {
+            match value.parse::<u64>() {
+                Ok(days @ 1..=3650) => settings.record_ttl = Duration::from_secs(days * 24 * 3600),
+                _ => problems.push(format!(
+                    "{RECORD_TTL_DAYS}={value:?} is not a number of days from 1 to 3650"
+                )),
+            }
+        }
+        if let Some(value) = get(DEADLINE_MARGIN_MS) {
+            match value.parse::<u64>() {
+                Ok(millis) => settings.deadline_margin = Duration::from_millis(millis),
+                _ => problems.push(format!(
+                    "{DEADLINE_MARGIN_MS}={value:?} is not a number of milliseconds"
+                )),
+            }
+        }
+
+        match table_name {
+            Some(table_name) if problems.is_empty() => Ok(WorkerConfig { table_name, settings }),
+            _ => Err(ConfigError(problems)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<WorkerConfig, ConfigError> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        WorkerConfig::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn the_table_is_required_and_the_rest_has_defaults() {
+        let config = config(&[(TABLE_NAME, "webhooks")]).expect("valid");
+        assert_eq!(config.table_name, "webhooks");
+        assert_eq!(config.settings, WorkerSettings::default());
+        assert!(config_error(&[]).contains("WEBHOOK_TABLE_NAME is not set"));
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let error = config(&[
+            (TABLE_NAME, "t"),
+            ("WEBHOOK_TRACE_MODE", "child"),
+            (MAX_CONCURRENCY, "0"),
+            (RECORD_TTL_DAYS, "forever"),
+            (DEADLINE_MARGIN_MS, "-1"),
+        ])
+        .expect_err("invalid");
+        assert_eq!(error.0.len(), 4, "{error}");
+        assert!(error.0[0].contains("WEBHOOK_TRACE_MODE=\"child\""));
+    }
+
+    #[test]
+    fn link_mode_and_limits_are_read() {
+        let config = config(&[
+            (TABLE_NAME, "t"),
+            ("WEBHOOK_TRACE_MODE", "link"),
+            (MAX_CONCURRENCY, "4"),
+        ])
+        .expect("valid");
+        assert_eq!(config.settings.trace_mode, TraceMode::Link);
+        assert_eq!(config.settings.max_concurrency, 4);
+    }
+
+    fn config_error(vars: &[(&str, &str)]) -> String {
+        config(vars).expect_err("invalid").to_string()
+    }
+}

@@ -1,0 +1,363 @@
+//! The DynamoDB store: one `TransactWriteItems` writes the event record (conditional on its id
+//! being new) together with its effect, so a redelivered event never has a second effect.
+//!
+//! One table, generic keys `pk`/`sk`:
+//! - `EVENT#<event id>` / `EVENT`: the event record (TTL attribute `expires_at`);
+//! - `CUSTOMER#<customer id>` / `SUBSCRIPTION`: the customer's subscription status;
+//! - `CUSTOMER#<customer id>` / `NOTIFICATION#<event id>`: a pending payment-failure notification.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use opentelemetry::{Array, StringValue, Value};
+use shared_telemetry::attributes as attr;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::{EventRecord, EventStore, RecordOutcome, StoreError, StoreErrorKind};
+use crate::effect::{Effect, PAST_DUE};
+
+pub const PARTITION_KEY: &str = "pk";
+pub const SORT_KEY: &str = "sk";
+/// The table's TTL attribute (Unix seconds).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
+/// The first transaction item is always the event record; the second the status change.
+const RECORD_ITEM: usize = 0;
+const STATUS_ITEM: usize = 1;
+
+/// The webhook table.
+#[derive(Debug, Clone)]
+pub struct DynamoDbStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoDbStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn record_with_effect(
+        &self,
+        record: &EventRecord,
+        effect: &Effect,
+    ) -> Result<RecordOutcome, StoreError> {
+        let items = self.transaction(record, effect)?;
+        let call = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send();
+        let span = self.client_span("TransactWriteItems");
+        let reasons = match call.instrument(span.clone()).await {
+            Ok(_) => return Ok(RecordOutcome::Stored),
+            Err(SdkError::ServiceError(service)) => match service.err() {
+                TransactWriteItemsError::TransactionCanceledException(canceled) => canceled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|reason| reason.code().unwrap_or("None").to_owned())
+                    .collect::<Vec<_>>(),
+                error => return Err(failed(&span, classify_service_error(error.code()), error)),
+            },
+            Err(error) => return Err(failed(&span, classify_transport(&error), &error)),
+        };
+        span.set_attribute("aws.dynamodb.cancellation_reasons", reasons.join(","));
+        let condition_failed =
+            |index: usize| reasons.get(index).map(String::as_str) == Some(CONDITIONAL_CHECK_FAILED);
+        if condition_failed(RECORD_ITEM) {
+            return Ok(RecordOutcome::Duplicate);
+        }
+        if condition_failed(STATUS_ITEM) {
+            return self.record_superseded(record).await;
+        }
+        let kind = reasons
+            .iter()
+            .map(|code| classify_service_error(Some(code)))
+            .find(|kind| *kind != StoreErrorKind::Rejected)
+            .unwrap_or(StoreErrorKind::Rejected);
+        let error = StoreError {
+            kind,
+            detail: format!("transaction canceled: [{}]", reasons.join(", ")),
+        };
+        shared_telemetry::record_error(&span, kind.error_type(), &error);
+        Err(error)
+    }
+
+    /// The event is older than the status already stored: keep its record, change nothing.
+    async fn record_superseded(&self, record: &EventRecord) -> Result<RecordOutcome, StoreError> {
+        let item = event_item(record, "superseded", None);
+        let call = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send();
+        let span = self.client_span("PutItem");
+        match call.instrument(span.clone()).await {
+            Ok(_) => Ok(RecordOutcome::Superseded),
+            Err(SdkError::ServiceError(service)) if service.err().is_conditional_check_failed_exception() => {
+                Ok(RecordOutcome::Duplicate)
+            }
+            Err(SdkError::ServiceError(service)) => Err(failed(
+                &span,
+                classify_service_error(service.err().code()),
+                service.err(),
+            )),
+            Err(error) => Err(failed(&span, classify_transport(&error), &error)),
+        }
+    }
+
+    fn transaction(
+        &self,
+        record: &EventRecord,
+        effect: &Effect,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let outcome = match effect {
+            Effect::Ignored { .. } => "ignored",
+            _ => "applied",
+        };
+        let ignored_reason = match effect {
+            Effect::Ignored { reason } => Some(*reason),
+            _ => None,
+        };
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(event_item(record, outcome, ignored_reason)))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .map_err(invalid_request)?,
+                )
+                .build(),
+        ];
+        match effect {
+            Effect::PaymentFailed { customer_id, reason } => {
+                items.push(self.status_update(record, customer_id, PAST_DUE, None)?);
+                let mut notification = HashMap::from([
+                    (PARTITION_KEY.to_owned(), s(format!("CUSTOMER#{customer_id}"))),
+                    (
+                        SORT_KEY.to_owned(),
+                        s(format!("NOTIFICATION#{}", record.event_id)),
+                    ),
+                    ("kind".to_owned(), s("payment_failed")),
+                    ("status".to_owned(), s("pending")),
+                    ("customer_id".to_owned(), s(customer_id)),
+                    ("event_id".to_owned(), s(&record.event_id)),
+                    ("created_at_ms".to_owned(), n(record.processed_at_ms)),
+                    (TTL_ATTRIBUTE.to_owned(), n(record.expires_at)),
+                ]);
+                if let Some(reason) = reason {
+                    notification.insert("reason".to_owned(), s(reason));
+                }
+                items.push(
+                    TransactWriteItem::builder()
+                        .put(
+                            Put::builder()
+                                .table_name(&self.table)
+                                .set_item(Some(notification))
+                                .build()
+                                .map_err(invalid_request)?,
+                        )
+                        .build(),
+                );
+            }
+            Effect::SubscriptionStatus {
+                customer_id,
+                subscription_id,
+                status,
+            } => items.push(self.status_update(record, customer_id, status, subscription_id.as_deref())?),
+            Effect::Ignored { .. } => {}
+        }
+        Ok(items)
+    }
+
+    /// Sets the subscription status unless a newer event (by Stripe's `created`) already did:
+    /// Stripe does not deliver in order.
+    fn status_update(
+        &self,
+        record: &EventRecord,
+        customer_id: &str,
+        status: &str,
+        subscription_id: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut expression = String::from(
+            "SET #status = :status, customer_id = :customer, status_event_id = :event, \
+             status_event_created = :created, updated_at_ms = :now",
+        );
+        let mut values = HashMap::from([
+            (":status".to_owned(), s(status)),
+            (":customer".to_owned(), s(customer_id)),
+            (":event".to_owned(), s(&record.event_id)),
+            (":created".to_owned(), n(record.created)),
+            (":now".to_owned(), n(record.processed_at_ms)),
+        ]);
+        if let Some(subscription_id) = subscription_id {
+            expression.push_str(", subscription_id = :subscription");
+            values.insert(":subscription".to_owned(), s(subscription_id));
+        }
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(format!("CUSTOMER#{customer_id}")))
+            .key(SORT_KEY, s("SUBSCRIPTION"))
+            .update_expression(expression)
+            .condition_expression(
+                "attribute_not_exists(status_event_created) OR status_event_created <= :created",
+            )
+            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(invalid_request)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// A CLIENT span per DynamoDB call, with the database semantic conventions.
+    fn client_span(&self, operation: &'static str) -> tracing::Span {
+        let region = self
+            .client
+            .config()
+            .region()
+            .map(|region| region.to_string())
+            .unwrap_or_default();
+        let span = tracing::info_span!(
+            "dynamodb",
+            otel.name = format!("DynamoDB.{operation}"),
+            otel.kind = "client",
+            db.system.name = attr::DB_SYSTEM_DYNAMODB,
+            db.operation.name = operation,
+            rpc.system = "aws-api",
+            rpc.service = "DynamoDB",
+            rpc.method = operation,
+            cloud.region = region,
+        );
+        span.set_attribute(
+            attr::AWS_DYNAMODB_TABLE_NAMES,
+            Value::Array(Array::String(vec![StringValue::from(self.table.clone())])),
+        );
+        span
+    }
+}
+
+impl EventStore for DynamoDbStore {
+    async fn record(&self, record: &EventRecord, effect: &Effect) -> Result<RecordOutcome, StoreError> {
+        self.record_with_effect(record, effect).await
+    }
+}
+
+fn event_item(
+    record: &EventRecord,
+    outcome: &str,
+    ignored_reason: Option<&str>,
+) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::from([
+        (PARTITION_KEY.to_owned(), s(format!("EVENT#{}", record.event_id))),
+        (SORT_KEY.to_owned(), s("EVENT")),
+        ("event_id".to_owned(), s(&record.event_id)),
+        ("event_type".to_owned(), s(&record.event_type)),
+        ("created".to_owned(), n(record.created)),
+        ("livemode".to_owned(), AttributeValue::Bool(record.livemode)),
+        ("processed_at_ms".to_owned(), n(record.processed_at_ms)),
+        ("receive_count".to_owned(), n(record.receive_count)),
+        ("outcome".to_owned(), s(outcome)),
+        (TTL_ATTRIBUTE.to_owned(), n(record.expires_at)),
+    ]);
+    if let Some(received_at_ms) = record.received_at_ms {
+        item.insert("received_at_ms".to_owned(), n(received_at_ms));
+    }
+    if let Some(trace_id) = &record.trace_id {
+        item.insert("trace_id".to_owned(), s(trace_id));
+    }
+    if let Some(reason) = ignored_reason {
+        item.insert("ignored_reason".to_owned(), s(reason));
+    }
+    item
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// Error codes DynamoDB uses for throttling, in errors and in cancellation reasons.
+fn classify_service_error(code: Option<&str>) -> StoreErrorKind {
+    match code.unwrap_or_default() {
+        "ThrottlingException"
+        | "ThrottlingError"
+        | "ProvisionedThroughputExceeded"
+        | "ProvisionedThroughputExceededException"
+        | "RequestLimitExceeded" => StoreErrorKind::Throttled,
+        "InternalServerError"
+        | "ServiceUnavailable"
+        | "TransactionConflict"
+        | "TransactionInProgressException" => StoreErrorKind::Unavailable,
+        _ => StoreErrorKind::Rejected,
+    }
+}
+
+/// No service answer: a timeout, a connection failure or an unreadable response is transient;
+/// a request the SDK could not even build is not.
+fn classify_transport<E, R>(error: &SdkError<E, R>) -> StoreErrorKind {
+    match error {
+        SdkError::ConstructionFailure(_) => StoreErrorKind::Rejected,
+        SdkError::ServiceError(_) => StoreErrorKind::Rejected,
+        _ => StoreErrorKind::Unavailable,
+    }
+}
+
+fn failed(span: &tracing::Span, kind: StoreErrorKind, error: &dyn std::error::Error) -> StoreError {
+    let error = StoreError {
+        kind,
+        detail: DisplayErrorContext(error).to_string(),
+    };
+    shared_telemetry::record_error(span, kind.error_type(), &error);
+    error
+}
+
+fn invalid_request(error: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError {
+        kind: StoreErrorKind::Rejected,
+        detail: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_and_server_errors_are_transient_the_rest_rejected() {
+        assert_eq!(
+            classify_service_error(Some("ThrottlingException")),
+            StoreErrorKind::Throttled
+        );
+        assert_eq!(
+            classify_service_error(Some("ProvisionedThroughputExceeded")),
+            StoreErrorKind::Throttled
+        );
+        assert_eq!(
+            classify_service_error(Some("TransactionConflict")),
+            StoreErrorKind::Unavailable
+        );
+        assert_eq!(
+            classify_service_error(Some("InternalServerError")),
+            StoreErrorKind::Unavailable
+        );
+        assert_eq!(
+            classify_service_error(Some("ValidationError")),
+            StoreErrorKind::Rejected
+        );
+        assert_eq!(classify_service_error(None), StoreErrorKind::Rejected);
+    }
+}

@@ -1,0 +1,84 @@
+//! Where processed events are recorded: the contract every store keeps, and its two
+//! implementations (DynamoDB in production, memory for tests and benchmarks).
+//!
+//! The contract: the event record and its effect commit together or not at all, and at most
+//! once per event id. A second delivery is reported as a duplicate and changes nothing. A
+//! status change older than the one stored is recorded as superseded and changes nothing.
+
+use std::future::Future;
+
+use crate::effect::Effect;
+
+pub mod dynamodb;
+pub mod memory;
+
+/// The record of one processed event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub event_id: String,
+    pub event_type: String,
+    /// When Stripe created the event (Unix seconds); orders status changes.
+    pub created: i64,
+    pub livemode: bool,
+    /// When SQS received the message (Unix milliseconds), if it said.
+    pub received_at_ms: Option<i64>,
+    pub processed_at_ms: i64,
+    /// The trace that processed it, W3C form, so a record leads to its trace.
+    pub trace_id: Option<String>,
+    /// SQS's `ApproximateReceiveCount`: 1 on first delivery.
+    pub receive_count: u32,
+    /// When the record may be deleted (Unix seconds; the table's TTL attribute).
+    pub expires_at: i64,
+}
+
+/// What recording an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// The record and its effect were written.
+    Stored,
+    /// The record was written; its status change was older than the stored one and was dropped.
+    Superseded,
+    /// The event was recorded before: nothing was written.
+    Duplicate,
+}
+
+/// Why recording failed. Every failure fails only its message, which SQS redelivers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {detail}")]
+pub struct StoreError {
+    pub kind: StoreErrorKind,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StoreErrorKind {
+    /// Throttled even after the SDK's retries; transient.
+    #[error("DynamoDB throttled the write")]
+    Throttled,
+    /// 5xx, timeout, connection failure, transaction conflict; transient.
+    #[error("DynamoDB was unavailable")]
+    Unavailable,
+    /// The request itself was refused (missing table, validation); retrying will not help.
+    #[error("DynamoDB rejected the write")]
+    Rejected,
+}
+
+impl StoreErrorKind {
+    /// The `error.type` span attribute.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            StoreErrorKind::Throttled => "dynamodb_throttled",
+            StoreErrorKind::Unavailable => "dynamodb_unavailable",
+            StoreErrorKind::Rejected => "dynamodb_rejected",
+        }
+    }
+}
+
+/// Records processed events, idempotently.
+pub trait EventStore: Send + Sync {
+    fn record(
+        &self,
+        record: &EventRecord,
+        effect: &Effect,
+    ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
+}
