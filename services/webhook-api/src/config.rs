@@ -1,7 +1,7 @@
 //! The API's settings, read once at cold start; every missing or invalid one is reported at
 //! once, by variable name.
 
-use crate::signature::SigningSecrets;
+use stripe_signature::SigningSecrets;
 
 pub const QUEUE_URL: &str = "WEBHOOK_QUEUE_URL";
 pub const SECRET_ARN: &str = "STRIPE_WEBHOOK_SECRET_ARN";

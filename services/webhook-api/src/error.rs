@@ -3,7 +3,7 @@
 
 use webhook_event::EventError;
 
-use crate::signature::SignatureError;
+use stripe_signature::SignatureError;
 
 /// Why a request was not accepted.
 #[derive(Debug, thiserror::Error)]

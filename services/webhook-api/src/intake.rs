@@ -9,7 +9,7 @@ use webhook_event::{EventError, StripeEvent};
 use crate::config::Limits;
 use crate::error::{ApiError, ApiResponse};
 use crate::queue::EventQueue;
-use crate::signature::{self, SignatureError, SignatureHeader, SigningSecrets};
+use stripe_signature::{SignatureError, SignatureHeader, SigningSecrets};
 
 /// The only route.
 pub const WEBHOOK_PATH: &str = "/webhooks/stripe";
@@ -86,7 +86,7 @@ impl<Q: EventQueue> WebhookIntake<Q> {
             });
         }
         let header = SignatureHeader::parse(request.signature.ok_or(SignatureError::Missing)?)?;
-        signature::verify(
+        stripe_signature::verify(
             &header,
             request.body,
             &self.secrets,

@@ -2,7 +2,7 @@
 //! parsing, validates the event, and queues it on SQS with its trace context.
 //!
 //! - [`intake`]: the core, request to response, no Lambda types.
-//! - [`signature`]: Stripe's signature scheme (and [`signature::sign`] for tests and the demo).
+//! - Stripe's signature scheme lives in the `stripe-signature` crate (the demo signs with it).
 //! - [`queue`]: the SQS adapter and its PRODUCER span.
 //! - [`lambda`]: the Lambda edge; [`config`] and [`secrets`]: cold-start settings.
 
@@ -12,4 +12,3 @@ pub mod intake;
 pub mod lambda;
 pub mod queue;
 pub mod secrets;
-pub mod signature;

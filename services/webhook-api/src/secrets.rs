@@ -4,7 +4,7 @@
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
 use crate::config::SecretSource;
-use crate::signature::SigningSecrets;
+use stripe_signature::SigningSecrets;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use shared_telemetry::testing::TestTelemetry;
+use stripe_signature::{SigningSecrets, sign};
 use test_support::events;
 use test_support::spans::SpanDataExt;
 use tracing::Instrument;
@@ -17,7 +18,6 @@ use webhook_api::config::Limits;
 use webhook_api::error::ApiResponse;
 use webhook_api::intake::{IncomingRequest, WebhookIntake};
 use webhook_api::queue::{EventQueue, QueueError};
-use webhook_api::signature::{SigningSecrets, sign};
 use webhook_event::StripeEvent;
 
 const SECRET: &str = "whsec_intake_test_secret";

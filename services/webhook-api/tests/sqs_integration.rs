@@ -13,6 +13,7 @@ use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::trace::SpanData;
 use serde_json::Value;
 use shared_telemetry::testing::TestTelemetry;
+use stripe_signature::{SigningSecrets, sign};
 use test_support::events;
 use test_support::moto::MotoServer;
 use test_support::spans::SpanDataExt;
@@ -21,7 +22,6 @@ use webhook_api::config::{Limits, QueueUrl};
 use webhook_api::intake::WebhookIntake;
 use webhook_api::lambda::handle_request;
 use webhook_api::queue::SqsEventQueue;
-use webhook_api::signature::{SigningSecrets, sign};
 
 const SECRET: &str = "whsec_integration_secret";
 

@@ -115,12 +115,7 @@ impl<S: EventStore> Worker<S> {
     pub async fn process_batch(&self, messages: &[SqsMessage], deadline: SystemTime) -> BatchOutcome {
         let invocation = tracing::Span::current();
         invocation.set_attribute(attr::MESSAGING_BATCH_MESSAGE_COUNT, messages.len() as i64);
-        // Lambda gives a wall-clock deadline; from here on, tokio's monotonic clock.
-        let remaining = deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or_default()
-            .saturating_sub(self.settings.deadline_margin);
-        let cutoff = Instant::now() + remaining;
+        let cutoff = self.cutoff(deadline);
         let fifo = messages
             .first()
             .and_then(|message| message.event_source_arn.as_deref())
@@ -154,12 +149,31 @@ impl<S: EventStore> Worker<S> {
         outcome
     }
 
+    /// When the last message may start, on tokio's monotonic clock. Lambda never starts an
+    /// invocation past its deadline, so a deadline already gone is not a real one (a broken
+    /// emulator or clock): it is ignored rather than failing every message of the batch.
+    fn cutoff(&self, deadline: SystemTime) -> Option<Instant> {
+        match deadline.duration_since(SystemTime::now()) {
+            Ok(remaining) => Some(Instant::now() + remaining.saturating_sub(self.settings.deadline_margin)),
+            Err(_) => {
+                tracing::warn!(
+                    deadline_ms = deadline
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_millis() as u64,
+                    "the invocation deadline had passed before the batch started; processing without a cut-off"
+                );
+                None
+            }
+        }
+    }
+
     /// FIFO: strictly in order; once a message fails, the rest of its group waits for the
     /// redelivery (reported failed without being started), other groups go on.
     async fn in_group_order(
         &self,
         messages: &[SqsMessage],
-        cutoff: Instant,
+        cutoff: Option<Instant>,
         invocation: &tracing::Span,
     ) -> Vec<Result<Processed, MessageFailure>> {
         let mut blocked: HashSet<&str> = HashSet::new();
@@ -180,7 +194,7 @@ impl<S: EventStore> Worker<S> {
     async fn handle(
         &self,
         message: &SqsMessage,
-        cutoff: Instant,
+        cutoff: Option<Instant>,
         invocation: &tracing::Span,
         blocked_group: Option<&str>,
     ) -> Result<Processed, MessageFailure> {
@@ -202,7 +216,7 @@ impl<S: EventStore> Worker<S> {
 
         let result = match blocked_group {
             Some(group) => Err(MessageFailure::GroupBlocked(group.to_owned())),
-            None if Instant::now() >= cutoff => Err(MessageFailure::Deadline),
+            None if cutoff.is_some_and(|cutoff| Instant::now() >= cutoff) => Err(MessageFailure::Deadline),
             None => self.process(message, &span).instrument(span.clone()).await,
         };
         record_outcome(&span, &result);

@@ -384,6 +384,23 @@ async fn messages_not_started_before_the_deadline_are_reported_failed() {
 }
 
 #[tokio::test]
+async fn a_deadline_already_gone_at_the_start_is_ignored_not_failing_everything() {
+    let fixture = Fixture::with_store(MemoryStore::new());
+    let batch = [message("m-1", &payment_failed("evt_1"))];
+    // What cargo-lambda's emulator sends: 600000 ms after the epoch.
+    let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+    let outcome = fixture.run_until(&batch, deadline).await;
+    assert_eq!(outcome.failed(), 0);
+    let warned = fixture.telemetry.logs.lines().iter().any(|line| {
+        line["level"] == "WARN"
+            && line["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("deadline had passed"))
+    });
+    assert!(warned);
+}
+
+#[tokio::test]
 async fn a_failed_message_without_an_id_fails_the_whole_invocation() {
     let fixture = Fixture::with_store(MemoryStore::new());
     let mut anonymous = message("x", b"not json");
