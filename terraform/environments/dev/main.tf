@@ -1,0 +1,14 @@
+# The dev environment: the whole pipeline with dev's settings.
+
+module "pipeline" {
+  source = "../../modules/pipeline"
+
+  environment         = "dev"
+  api_zip_path        = var.api_zip_path
+  worker_zip_path     = var.worker_zip_path
+  architecture        = var.architecture
+  telemetry_transport = var.telemetry_transport
+  deletion_protection = false
+  log_retention_days  = var.log_retention_days
+  alarm_actions       = var.alarm_actions
+}

@@ -1,0 +1,187 @@
+# The whole webhook pipeline: API Gateway -> webhook-api -> SQS (+ DLQ) -> event source mapping
+# -> webhook-worker -> DynamoDB, with the signing secret, least-privilege roles and alarms.
+# Names and tags come from the locals below; the local stack (tools/local-stack) reads them and
+# this module's variable defaults, so the emulator is provisioned exactly like AWS.
+
+locals {
+  name_prefix = "${var.project}-${var.environment}"
+
+  names = {
+    api    = "${local.name_prefix}-webhook-api"
+    worker = "${local.name_prefix}-webhook-worker"
+    queue  = "${local.name_prefix}-events"
+    table  = "${local.name_prefix}-events"
+    secret = "${local.name_prefix}/stripe-webhook-secret"
+  }
+
+  tags = merge(var.tags, {
+    Project     = var.project
+    Environment = var.environment
+    ManagedBy   = "terraform"
+  })
+}
+
+# The secret's value is set outside Terraform (`aws secretsmanager put-secret-value`), so it
+# never lands in the state or in tfvars.
+resource "aws_secretsmanager_secret" "signing" {
+  #checkov:skip=CKV2_AWS_57:A Stripe endpoint secret is rotated in Stripe's dashboard, not by a Lambda rotation function; the API accepts several secrets during the switch.
+  name        = local.names.secret
+  description = "Stripe webhook endpoint signing secret(s) (whsec_...), comma-separated during rotation."
+  kms_key_id  = var.kms_key_arn
+  tags        = local.tags
+}
+
+module "queue" {
+  source = "../queue"
+
+  name                       = local.names.queue
+  fifo                       = var.fifo
+  visibility_timeout_seconds = var.queue_visibility_timeout_seconds
+  message_retention_seconds  = var.message_retention_seconds
+  max_receive_count          = var.max_receive_count
+  kms_key_arn                = var.kms_key_arn
+  alarm_actions              = var.alarm_actions
+  tags                       = local.tags
+}
+
+module "table" {
+  source = "../table"
+
+  name                = local.names.table
+  deletion_protection = var.deletion_protection
+  kms_key_arn         = var.kms_key_arn
+  tags                = local.tags
+}
+
+data "aws_iam_policy_document" "api" {
+  statement {
+    sid       = "QueueWebhooks"
+    actions   = ["sqs:SendMessage"]
+    resources = [module.queue.queue_arn]
+  }
+
+  statement {
+    sid       = "ReadSigningSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.signing.arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "UseEncryptionKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "worker" {
+  statement {
+    sid = "ConsumeWebhooks"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:GetQueueAttributes",
+    ]
+    resources = [module.queue.queue_arn]
+  }
+
+  # TransactWriteItems is authorised per item action.
+  statement {
+    sid       = "RecordEvents"
+    actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
+    resources = [module.table.table_arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "UseEncryptionKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+    }
+  }
+}
+
+module "api" {
+  source = "../function"
+
+  name                = local.names.api
+  description         = "Verifies, validates and queues Stripe webhooks"
+  service_name        = "webhook-api"
+  zip_path            = var.api_zip_path
+  architecture        = var.architecture
+  memory_size         = var.api_memory_size
+  timeout             = var.api_timeout_seconds
+  telemetry_transport = var.telemetry_transport
+  adot_layer_arns     = var.adot_layer_arns
+  log_retention_days  = var.log_retention_days
+  policy_json         = data.aws_iam_policy_document.api.json
+  alarm_actions       = var.alarm_actions
+  tags                = local.tags
+
+  environment = {
+    WEBHOOK_QUEUE_URL         = module.queue.queue_url
+    STRIPE_WEBHOOK_SECRET_ARN = aws_secretsmanager_secret.signing.arn
+  }
+}
+
+module "worker" {
+  source = "../function"
+
+  name                = local.names.worker
+  description         = "Processes queued Stripe webhooks into DynamoDB"
+  service_name        = "webhook-worker"
+  zip_path            = var.worker_zip_path
+  architecture        = var.architecture
+  memory_size         = var.worker_memory_size
+  timeout             = var.worker_timeout_seconds
+  telemetry_transport = var.telemetry_transport
+  adot_layer_arns     = var.adot_layer_arns
+  log_retention_days  = var.log_retention_days
+  policy_json         = data.aws_iam_policy_document.worker.json
+  alarm_actions       = var.alarm_actions
+  tags                = local.tags
+
+  environment = {
+    WEBHOOK_TABLE_NAME      = module.table.table_name
+    WEBHOOK_TRACE_MODE      = var.trace_mode
+    WEBHOOK_MAX_CONCURRENCY = tostring(var.batch_size)
+    WEBHOOK_RECORD_TTL_DAYS = tostring(var.record_ttl_days)
+  }
+}
+
+module "http" {
+  source = "../rest-api"
+
+  name                = local.name_prefix
+  function_name       = module.api.function_name
+  function_invoke_arn = module.api.invoke_arn
+  log_retention_days  = var.log_retention_days
+  tags                = local.tags
+}
+
+resource "aws_lambda_event_source_mapping" "worker" {
+  event_source_arn                   = module.queue.queue_arn
+  function_name                      = module.worker.function_arn
+  batch_size                         = var.batch_size
+  maximum_batching_window_in_seconds = var.batching_window_seconds
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  # FIFO queues scale by message group instead.
+  dynamic "scaling_config" {
+    for_each = var.fifo ? [] : [var.max_concurrency]
+    content {
+      maximum_concurrency = scaling_config.value
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.queue_visibility_timeout_seconds >= 6 * var.worker_timeout_seconds
+      error_message = "The queue's visibility timeout (${var.queue_visibility_timeout_seconds} s) must be at least six times the worker's timeout (${var.worker_timeout_seconds} s), or messages reappear while still being processed."
+    }
+  }
+}

@@ -1,0 +1,34 @@
+output "endpoint_url" {
+  description = "Webhook URL to register in Stripe."
+  value       = module.http.endpoint_url
+}
+
+output "queue_url" {
+  description = "URL of the event queue."
+  value       = module.queue.queue_url
+}
+
+output "dlq_url" {
+  description = "URL of the dead-letter queue."
+  value       = module.queue.dlq_url
+}
+
+output "table_name" {
+  description = "Name of the DynamoDB table."
+  value       = module.table.table_name
+}
+
+output "signing_secret_arn" {
+  description = "Secrets Manager secret to put the Stripe signing secret in."
+  value       = aws_secretsmanager_secret.signing.arn
+}
+
+output "api_function_name" {
+  description = "Name of the webhook-api function."
+  value       = module.api.function_name
+}
+
+output "worker_function_name" {
+  description = "Name of the webhook-worker function."
+  value       = module.worker.function_name
+}

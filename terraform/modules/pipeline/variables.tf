@@ -1,0 +1,208 @@
+# Defaults here are the pipeline's settings; the local stack reads the same defaults.
+
+variable "project" {
+  description = "Project name, the first part of every resource name."
+  type        = string
+  default     = "webhooks"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.project))
+    error_message = "project is 2-21 lowercase letters, digits and '-', starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Environment name (dev, prod, ...), the second part of every resource name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.environment))
+    error_message = "environment is 2-16 lowercase letters, digits and '-', starting with a letter."
+  }
+}
+
+variable "api_zip_path" {
+  description = "webhook-api's bootstrap.zip (make build: dist/webhook-api/bootstrap.zip)."
+  type        = string
+}
+
+variable "worker_zip_path" {
+  description = "webhook-worker's bootstrap.zip (make build: dist/webhook-worker/bootstrap.zip)."
+  type        = string
+}
+
+variable "architecture" {
+  description = "Architecture of both artifacts: arm64 or x86_64 (make build ARCH=...)."
+  type        = string
+  default     = "arm64"
+}
+
+variable "telemetry_transport" {
+  description = "\"adot-collector\" (ADOT collector layer) or \"xray-udp\" (OTLP over UDP to the X-Ray daemon, no extension)."
+  type        = string
+  default     = "adot-collector"
+}
+
+variable "adot_layer_arns" {
+  description = "ADOT collector layer ARN per region and architecture (amd64 / arm64). A region missing here fails the plan with a clear message."
+  type        = map(map(string))
+  default = {
+    "us-east-1" = {
+      amd64 = "arn:aws:lambda:us-east-1:901920570463:layer:aws-otel-collector-amd64-ver-0-156-0:1"
+      arm64 = "arn:aws:lambda:us-east-1:901920570463:layer:aws-otel-collector-arm64-ver-0-156-0:1"
+    }
+    "us-east-2" = {
+      amd64 = "arn:aws:lambda:us-east-2:901920570463:layer:aws-otel-collector-amd64-ver-0-156-0:1"
+      arm64 = "arn:aws:lambda:us-east-2:901920570463:layer:aws-otel-collector-arm64-ver-0-156-0:1"
+    }
+    "us-west-2" = {
+      amd64 = "arn:aws:lambda:us-west-2:901920570463:layer:aws-otel-collector-amd64-ver-0-156-0:1"
+      arm64 = "arn:aws:lambda:us-west-2:901920570463:layer:aws-otel-collector-arm64-ver-0-156-0:1"
+    }
+    "eu-west-1" = {
+      amd64 = "arn:aws:lambda:eu-west-1:901920570463:layer:aws-otel-collector-amd64-ver-0-156-0:1"
+      arm64 = "arn:aws:lambda:eu-west-1:901920570463:layer:aws-otel-collector-arm64-ver-0-156-0:1"
+    }
+    "eu-central-1" = {
+      amd64 = "arn:aws:lambda:eu-central-1:901920570463:layer:aws-otel-collector-amd64-ver-0-156-0:1"
+      arm64 = "arn:aws:lambda:eu-central-1:901920570463:layer:aws-otel-collector-arm64-ver-0-156-0:1"
+    }
+    "ap-southeast-2" = {
+      amd64 = "arn:aws:lambda:ap-southeast-2:901920570463:layer:aws-otel-collector-amd64-ver-0-156-0:1"
+      arm64 = "arn:aws:lambda:ap-southeast-2:901920570463:layer:aws-otel-collector-arm64-ver-0-156-0:1"
+    }
+  }
+}
+
+variable "trace_mode" {
+  description = "WEBHOOK_TRACE_MODE of the worker: parent (one trace end to end) or link."
+  type        = string
+  default     = "parent"
+
+  validation {
+    condition     = contains(["parent", "link"], var.trace_mode)
+    error_message = "trace_mode is parent or link."
+  }
+}
+
+variable "fifo" {
+  description = "Use a FIFO queue (the worker then processes each message group in order)."
+  type        = bool
+  default     = false
+}
+
+variable "api_memory_size" {
+  description = "webhook-api memory in MB."
+  type        = number
+  default     = 128
+}
+
+variable "api_timeout_seconds" {
+  description = "webhook-api timeout; API Gateway itself gives up after 29 s."
+  type        = number
+  default     = 10
+}
+
+variable "worker_memory_size" {
+  description = "webhook-worker memory in MB."
+  type        = number
+  default     = 256
+}
+
+variable "worker_timeout_seconds" {
+  description = "webhook-worker timeout in seconds."
+  type        = number
+  default     = 30
+}
+
+variable "batch_size" {
+  description = "Messages per worker invocation (the event source mapping's batch size); also the worker's concurrency bound."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.batch_size >= 1 && var.batch_size <= 10000
+    error_message = "An SQS event source mapping takes 1 to 10000 messages per batch."
+  }
+}
+
+variable "batching_window_seconds" {
+  description = "How long the event source mapping waits to fill a batch."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.batching_window_seconds >= 0 && var.batching_window_seconds <= 300
+    error_message = "The batching window is 0 to 300 seconds."
+  }
+}
+
+variable "max_concurrency" {
+  description = "Most worker invocations the event source mapping runs at once (standard queues)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_concurrency >= 2 && var.max_concurrency <= 1000
+    error_message = "The event source mapping's maximum concurrency is 2 to 1000."
+  }
+}
+
+variable "queue_visibility_timeout_seconds" {
+  description = "The queue's visibility timeout: at least six times worker_timeout_seconds (AWS guidance)."
+  type        = number
+  default     = 180
+
+  validation {
+    condition     = var.queue_visibility_timeout_seconds >= 6 * var.worker_timeout_seconds
+    error_message = "queue_visibility_timeout_seconds must be at least six times worker_timeout_seconds."
+  }
+}
+
+variable "message_retention_seconds" {
+  description = "How long the queue keeps an unprocessed message."
+  type        = number
+  default     = 345600
+}
+
+variable "max_receive_count" {
+  description = "Receives before a message moves to the DLQ."
+  type        = number
+  default     = 3
+}
+
+variable "record_ttl_days" {
+  description = "Days an event record is kept (the table's TTL); redeliveries within it are recognised as duplicates."
+  type        = number
+  default     = 90
+}
+
+variable "deletion_protection" {
+  description = "Protect the table from deletion."
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' and the API's log groups, in days."
+  type        = number
+  default     = 30
+}
+
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key for the queue, the table and the secret; null uses AWS-managed keys."
+  type        = string
+  default     = null
+}
+
+variable "alarm_actions" {
+  description = "ARNs notified by every alarm (for example an SNS topic)."
+  type        = list(string)
+  default     = []
+}
+
+variable "tags" {
+  description = "Extra tags on every resource."
+  type        = map(string)
+  default     = {}
+}

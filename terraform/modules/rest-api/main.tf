@@ -1,0 +1,120 @@
+# API Gateway REST API with one route, POST /webhooks/stripe, proxied to the intake function.
+# REST rather than HTTP API: only REST APIs have X-Ray active tracing, which starts the trace at
+# the gateway. Access logs go to their own log group.
+
+resource "aws_api_gateway_rest_api" "this" {
+  name        = var.name
+  description = "Stripe webhooks for ${var.function_name}"
+
+  endpoint_configuration {
+    types = ["REGIONAL"]
+  }
+
+  tags = var.tags
+}
+
+resource "aws_api_gateway_resource" "webhooks" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  parent_id   = aws_api_gateway_rest_api.this.root_resource_id
+  path_part   = "webhooks"
+}
+
+resource "aws_api_gateway_resource" "stripe" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  parent_id   = aws_api_gateway_resource.webhooks.id
+  path_part   = "stripe"
+}
+
+resource "aws_api_gateway_method" "post" {
+  #checkov:skip=CKV_AWS_59:Stripe cannot present API credentials; every request is authenticated by its Stripe-Signature HMAC, verified before anything else.
+  #checkov:skip=CKV2_AWS_53:The body is validated by the function (signature first, then the event schema); a gateway model would have to duplicate Stripe's evolving schema.
+  rest_api_id   = aws_api_gateway_rest_api.this.id
+  resource_id   = aws_api_gateway_resource.stripe.id
+  http_method   = "POST"
+  authorization = "NONE"
+}
+
+resource "aws_api_gateway_integration" "post" {
+  rest_api_id             = aws_api_gateway_rest_api.this.id
+  resource_id             = aws_api_gateway_resource.stripe.id
+  http_method             = aws_api_gateway_method.post.http_method
+  type                    = "AWS_PROXY"
+  integration_http_method = "POST"
+  uri                     = var.function_invoke_arn
+}
+
+resource "aws_api_gateway_deployment" "this" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+
+  # A new deployment whenever the route or its integration changes.
+  triggers = {
+    redeployment = sha1(jsonencode([
+      aws_api_gateway_resource.webhooks.id,
+      aws_api_gateway_resource.stripe.id,
+      aws_api_gateway_method.post.id,
+      aws_api_gateway_integration.post.id,
+      aws_api_gateway_integration.post.uri,
+    ]))
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_cloudwatch_log_group" "access" {
+  name              = "/aws/apigateway/${var.name}/access"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.log_kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_api_gateway_stage" "this" {
+  #checkov:skip=CKV_AWS_120:Webhook deliveries are unique POSTs; caching them would be wrong.
+  #checkov:skip=CKV2_AWS_29:A WAF web ACL is an account-level choice (attach one with aws_wafv2_web_acl_association); the signature check rejects forged requests before any work.
+  #checkov:skip=CKV2_AWS_51:Stripe does not present client certificates.
+  rest_api_id          = aws_api_gateway_rest_api.this.id
+  deployment_id        = aws_api_gateway_deployment.this.id
+  stage_name           = var.stage_name
+  xray_tracing_enabled = true
+
+  access_log_settings {
+    destination_arn = aws_cloudwatch_log_group.access.arn
+    format = jsonencode({
+      requestId      = "$context.requestId"
+      xrayTraceId    = "$context.xrayTraceId"
+      ip             = "$context.identity.sourceIp"
+      requestTime    = "$context.requestTime"
+      httpMethod     = "$context.httpMethod"
+      resourcePath   = "$context.resourcePath"
+      status         = "$context.status"
+      responseLength = "$context.responseLength"
+      latencyMs      = "$context.responseLatency"
+      integrationErr = "$context.integration.error"
+    })
+  }
+
+  tags = var.tags
+}
+
+resource "aws_api_gateway_method_settings" "all" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  stage_name  = aws_api_gateway_stage.this.stage_name
+  method_path = "*/*"
+
+  settings {
+    metrics_enabled        = true
+    logging_level          = "ERROR"
+    data_trace_enabled     = false
+    throttling_burst_limit = var.throttling_burst_limit
+    throttling_rate_limit  = var.throttling_rate_limit
+  }
+}
+
+resource "aws_lambda_permission" "invoke" {
+  statement_id  = "AllowApiGatewayInvoke"
+  action        = "lambda:InvokeFunction"
+  function_name = var.function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/${aws_api_gateway_stage.this.stage_name}/POST/webhooks/stripe"
+}

@@ -1,0 +1,19 @@
+output "endpoint_url" {
+  description = "The URL to register in Stripe: https://.../<stage>/webhooks/stripe."
+  value       = "${aws_api_gateway_stage.this.invoke_url}/webhooks/stripe"
+}
+
+output "rest_api_id" {
+  description = "The REST API's id."
+  value       = aws_api_gateway_rest_api.this.id
+}
+
+output "stage_name" {
+  description = "The deployed stage."
+  value       = aws_api_gateway_stage.this.stage_name
+}
+
+output "access_log_group_name" {
+  description = "The access log group."
+  value       = aws_cloudwatch_log_group.access.name
+}

@@ -1,0 +1,55 @@
+variable "name" {
+  description = "API name; also names the access log group."
+  type        = string
+}
+
+variable "function_name" {
+  description = "Name of the function the route invokes."
+  type        = string
+}
+
+variable "function_invoke_arn" {
+  description = "Invoke ARN of that function (the function module's invoke_arn output)."
+  type        = string
+}
+
+variable "stage_name" {
+  description = "Stage name; it is the first segment of the endpoint URL's path."
+  type        = string
+  default     = "live"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,128}$", var.stage_name))
+    error_message = "A stage name is letters, digits, '-' and '_'."
+  }
+}
+
+variable "throttling_burst_limit" {
+  description = "Requests the stage accepts in a burst."
+  type        = number
+  default     = 200
+}
+
+variable "throttling_rate_limit" {
+  description = "Steady requests per second the stage accepts (Stripe retries what is throttled)."
+  type        = number
+  default     = 100
+}
+
+variable "log_retention_days" {
+  description = "Access log retention in days."
+  type        = number
+  default     = 30
+}
+
+variable "log_kms_key_arn" {
+  description = "KMS key for the access log group; null uses CloudWatch Logs' default encryption."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags for the API, its stage and log group."
+  type        = map(string)
+  default     = {}
+}

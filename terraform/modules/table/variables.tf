@@ -1,0 +1,27 @@
+variable "name" {
+  description = "Table name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]{3,255}$", var.name))
+    error_message = "A DynamoDB table name is 3-255 characters of letters, digits, '_', '-' and '.'."
+  }
+}
+
+variable "deletion_protection" {
+  description = "Refuse deletion of the table (set true for production)."
+  type        = bool
+  default     = true
+}
+
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key for encryption at rest; null uses the AWS-managed DynamoDB key."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags for the table."
+  type        = map(string)
+  default     = {}
+}
