@@ -8,9 +8,11 @@
 use std::path::PathBuf;
 
 pub mod events;
-pub mod moto;
 pub mod spans;
 pub mod sqs;
+
+/// A moto server per test (the local stack owns process handling).
+pub use local_stack::moto;
 
 /// The repository root, whatever directory the test runs in.
 pub fn workspace_root() -> PathBuf {

@@ -75,7 +75,7 @@ impl DynamoDbStore {
             return Ok(RecordOutcome::Duplicate);
         }
         if condition_failed(STATUS_ITEM) {
-            return self.record_superseded(record).await;
+            return self.record_superseded(record, effect.customer_id()).await;
         }
         let kind = reasons
             .iter()
@@ -91,8 +91,12 @@ impl DynamoDbStore {
     }
 
     /// The event is older than the status already stored: keep its record, change nothing.
-    async fn record_superseded(&self, record: &EventRecord) -> Result<RecordOutcome, StoreError> {
-        let item = event_item(record, "superseded", None);
+    async fn record_superseded(
+        &self,
+        record: &EventRecord,
+        customer_id: Option<&str>,
+    ) -> Result<RecordOutcome, StoreError> {
+        let item = event_item(record, "superseded", None, customer_id);
         let call = self
             .client
             .put_item()
@@ -133,7 +137,12 @@ impl DynamoDbStore {
                 .put(
                     Put::builder()
                         .table_name(&self.table)
-                        .set_item(Some(event_item(record, outcome, ignored_reason)))
+                        .set_item(Some(event_item(
+                            record,
+                            outcome,
+                            ignored_reason,
+                            effect.customer_id(),
+                        )))
                         .condition_expression("attribute_not_exists(pk)")
                         .build()
                         .map_err(invalid_request)?,
@@ -257,6 +266,7 @@ fn event_item(
     record: &EventRecord,
     outcome: &str,
     ignored_reason: Option<&str>,
+    customer_id: Option<&str>,
 ) -> HashMap<String, AttributeValue> {
     let mut item = HashMap::from([
         (PARTITION_KEY.to_owned(), s(format!("EVENT#{}", record.event_id))),
@@ -278,6 +288,9 @@ fn event_item(
     }
     if let Some(reason) = ignored_reason {
         item.insert("ignored_reason".to_owned(), s(reason));
+    }
+    if let Some(customer_id) = customer_id {
+        item.insert("customer_id".to_owned(), s(customer_id));
     }
     item
 }

@@ -1,0 +1,266 @@
+//! The whole pipeline on one machine: moto (SQS, DynamoDB, Secrets Manager) provisioned with
+//! Terraform's names and settings, the OTLP trace sink, cargo-lambda's runtime emulator with
+//! both function binaries, and the event source mapping between the queue and the worker.
+//! Everything listens on 127.0.0.1, and everything started is stopped on drop.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use terraform_config::pipeline::PipelineSettings;
+
+use crate::event_source::{EventSourceMapping, MappingConfig, MappingLog};
+use crate::lambda_emulator::{EmulatorError, FunctionProcess, FunctionSpec, LambdaEmulator};
+use crate::moto::{MotoError, MotoServer, REGION};
+use crate::process::{ManagedProcess, ProcessError};
+use crate::provision::{ProvisionError, Provisioned, provision};
+use crate::trace_sink::{SpanRecord, TraceSink};
+
+/// The environment name the local stack provisions (resources are called webhooks-local-...).
+pub const LOCAL_ENVIRONMENT: &str = "local";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("cannot read the Terraform settings: {0}")]
+    Settings(#[from] terraform_config::ConfigError),
+    #[error(transparent)]
+    Moto(#[from] MotoError),
+    #[error(transparent)]
+    Emulator(#[from] EmulatorError),
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error("cannot start the trace sink: {0}")]
+    TraceSink(std::io::Error),
+    #[error("{0}")]
+    Scenario(String),
+}
+
+/// Where things are and which ports to use.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub workspace_root: PathBuf,
+    /// Where the `webhook-api` and `webhook-worker` binaries are.
+    pub bin_dir: PathBuf,
+    /// Logs of every process go here.
+    pub log_dir: PathBuf,
+    /// `None`: a free port.
+    pub moto_port: Option<u16>,
+    pub lambda_port: Option<u16>,
+    /// 0: a free port.
+    pub otlp_port: u16,
+    /// The one setting scaled down from Terraform's, so failed messages reappear in seconds;
+    /// `None`: the batching window plus 3 s. It must outlast the batching window, or a message
+    /// received early in a window reappears before its batch is delivered and runs twice.
+    pub visibility_timeout_seconds: Option<u32>,
+}
+
+impl StackOptions {
+    /// Defaults for this repository: debug binaries, free ports, logs under target/local-stack.
+    pub fn for_workspace(workspace_root: &Path) -> Self {
+        let run = format!(
+            "{}-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+            std::process::id()
+        );
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root.join("target"));
+        Self {
+            workspace_root: workspace_root.to_path_buf(),
+            bin_dir: target.join("debug"),
+            log_dir: target.join("local-stack").join(run),
+            moto_port: None,
+            lambda_port: None,
+            otlp_port: 0,
+            visibility_timeout_seconds: None,
+        }
+    }
+}
+
+/// The running stack.
+#[derive(Debug)]
+pub struct LocalStack {
+    pub settings: PipelineSettings,
+    pub provisioned: Provisioned,
+    pub sdk: SdkConfig,
+    pub options: StackOptions,
+    webhook_url: String,
+    // Field order is drop order: the mapping stops polling before the worker goes away.
+    mapping: Option<EventSourceMapping>,
+    api: FunctionProcess,
+    worker: FunctionProcess,
+    emulator: LambdaEmulator,
+    sink: TraceSink,
+    moto: MotoServer,
+}
+
+impl LocalStack {
+    pub async fn start(options: StackOptions) -> Result<Self, StackError> {
+        let settings = PipelineSettings::load(&options.workspace_root.join("terraform"), LOCAL_ENVIRONMENT)?;
+
+        let root = options.workspace_root.clone();
+        let (moto_port, moto_log) = (options.moto_port, options.log_dir.join("moto.log"));
+        let moto = blocking(move || MotoServer::start_with(&root, moto_port, &moto_log)).await??;
+        let sdk = moto.sdk_config().await;
+        let visibility_timeout = options
+            .visibility_timeout_seconds
+            .unwrap_or(settings.batching_window_seconds + 3);
+        let provisioned = provision(&sdk, &settings, visibility_timeout).await?;
+
+        let sink = TraceSink::start(options.otlp_port)
+            .await
+            .map_err(StackError::TraceSink)?;
+
+        let root = options.workspace_root.clone();
+        let (lambda_port, lambda_log) = (options.lambda_port, options.log_dir.join("cargo-lambda.log"));
+        let emulator = blocking(move || LambdaEmulator::start(&root, lambda_port, &lambda_log)).await??;
+
+        let telemetry = |service: &str| {
+            vec![
+                ("OTEL_SERVICE_NAME".to_owned(), service.to_owned()),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), sink.endpoint()),
+                ("RUST_LOG".to_owned(), "info".to_owned()),
+            ]
+        };
+        let aws_env: Vec<(String, String)> = moto.env().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+
+        let mut api_env = telemetry("webhook-api");
+        api_env.extend(aws_env.clone());
+        api_env.push(("WEBHOOK_QUEUE_URL".to_owned(), provisioned.queue_url.clone()));
+        api_env.push((
+            "STRIPE_WEBHOOK_SECRET_ARN".to_owned(),
+            provisioned.secret_arn.clone(),
+        ));
+        let api_spec = FunctionSpec {
+            name: settings.names.api_function.clone(),
+            binary: options.bin_dir.join("webhook-api"),
+            memory_mb: settings.api_memory_size,
+            env: api_env,
+        };
+        let api = FunctionProcess::start(&api_spec, &emulator, &options.log_dir.join("webhook-api.log"))?;
+
+        let mut worker_env = telemetry("webhook-worker");
+        worker_env.extend(aws_env);
+        worker_env.extend([
+            ("WEBHOOK_TABLE_NAME".to_owned(), provisioned.table_name.clone()),
+            ("WEBHOOK_TRACE_MODE".to_owned(), settings.trace_mode.clone()),
+            (
+                "WEBHOOK_MAX_CONCURRENCY".to_owned(),
+                settings.batch_size.to_string(),
+            ),
+            (
+                "WEBHOOK_RECORD_TTL_DAYS".to_owned(),
+                settings.record_ttl_days.to_string(),
+            ),
+        ]);
+        let worker_spec = FunctionSpec {
+            name: settings.names.worker_function.clone(),
+            binary: options.bin_dir.join("webhook-worker"),
+            memory_mb: settings.worker_memory_size,
+            env: worker_env,
+        };
+        let worker = FunctionProcess::start(
+            &worker_spec,
+            &emulator,
+            &options.log_dir.join("webhook-worker.log"),
+        )?;
+
+        let mapping = EventSourceMapping::start(
+            aws_sdk_sqs::Client::new(&sdk),
+            MappingConfig {
+                queue_url: provisioned.queue_url.clone(),
+                queue_arn: provisioned.queue_arn.clone(),
+                region: REGION.to_owned(),
+                batch_size: settings.batch_size as usize,
+                batching_window: Duration::from_secs(u64::from(settings.batching_window_seconds)),
+                invoke_url: emulator.invoke_url(&worker_spec.route()),
+            },
+        );
+
+        Ok(Self {
+            webhook_url: emulator.function_url(&api_spec.route(), "/webhooks/stripe"),
+            settings,
+            provisioned,
+            sdk,
+            options,
+            mapping: Some(mapping),
+            api,
+            worker,
+            emulator,
+            sink,
+            moto,
+        })
+    }
+
+    /// Where to POST webhooks: the API function's URL.
+    pub fn webhook_url(&self) -> String {
+        self.webhook_url.clone()
+    }
+
+    pub fn spans(&self) -> Vec<SpanRecord> {
+        self.sink.spans()
+    }
+
+    pub fn mapping_log(&self) -> MappingLog {
+        self.mapping
+            .as_ref()
+            .map(EventSourceMapping::log)
+            .unwrap_or_default()
+    }
+
+    pub fn otlp_endpoint(&self) -> String {
+        self.sink.endpoint()
+    }
+
+    /// An error naming the first process that has stopped, with the end of its log.
+    pub fn check_health(&mut self) -> Result<(), StackError> {
+        self.moto.process().check_running()?;
+        self.emulator.process().check_running()?;
+        self.api.process().check_running()?;
+        self.worker.process().check_running()?;
+        Ok(())
+    }
+
+    /// Process ids of everything started, to prove they are gone after shutdown.
+    pub fn pids(&mut self) -> Vec<u32> {
+        self.processes().iter().map(|process| process.pid()).collect()
+    }
+
+    /// Where each process logs.
+    pub fn log_paths(&mut self) -> Vec<(String, PathBuf)> {
+        self.processes()
+            .iter()
+            .map(|process| (process.name().to_owned(), process.log_path().to_path_buf()))
+            .collect()
+    }
+
+    fn processes(&mut self) -> Vec<&mut ManagedProcess> {
+        vec![
+            self.moto.process(),
+            self.emulator.process(),
+            self.api.process(),
+            self.worker.process(),
+        ]
+    }
+
+    /// Stops the mapping (letting an invocation in flight finish), then every process.
+    pub async fn shutdown(mut self) {
+        if let Some(mapping) = self.mapping.take() {
+            mapping.stop().await;
+        }
+        for process in self.processes() {
+            process.stop();
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, StackError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| StackError::Scenario(format!("start-up task failed: {error}")))
+}

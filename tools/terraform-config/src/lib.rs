@@ -1,0 +1,225 @@
+//! Reads the project's Terraform configuration with hcl-rs, without Terraform or its providers:
+//! variable defaults, locals (evaluated against variable values), resources and module calls.
+//! The local stack reads the pipeline's names and settings from it (one source of truth with
+//! AWS), and the Terraform policy tests inspect the configuration with it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hcl::eval::{Context, Evaluate};
+use hcl::{Block, Body, Expression, Map, Value};
+
+pub mod pipeline;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot parse {path}: {source}")]
+    Parse { path: PathBuf, source: hcl::Error },
+    #[error("{module}: {what}")]
+    Missing { module: String, what: String },
+    #[error("{module}: {what} is not what was expected: {detail}")]
+    Unexpected {
+        module: String,
+        what: String,
+        detail: String,
+    },
+}
+
+/// One Terraform module (or root): every `.tf` file of a directory, in file-name order.
+#[derive(Debug, Clone)]
+pub struct Module {
+    dir: PathBuf,
+    files: Vec<(PathBuf, Body)>,
+}
+
+impl Module {
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let dir = dir.as_ref().to_path_buf();
+        let entries = std::fs::read_dir(&dir).map_err(|source| ConfigError::Read {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "tf"))
+            .collect();
+        paths.sort();
+        let mut files = Vec::with_capacity(paths.len());
+        for path in paths {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let body = hcl::parse(&text).map_err(|source| ConfigError::Parse {
+                path: path.clone(),
+                source,
+            })?;
+            files.push((path, body));
+        }
+        Ok(Self { dir, files })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The module's name for messages: its directory's last two components.
+    pub fn label(&self) -> String {
+        let mut parts: Vec<String> = self
+            .dir
+            .components()
+            .rev()
+            .take(2)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        parts.reverse();
+        parts.join("/")
+    }
+
+    /// Every top-level block of every file, with the file it is in.
+    pub fn blocks(&self) -> impl Iterator<Item = (&Path, &Block)> {
+        self.files
+            .iter()
+            .flat_map(|(path, body)| body.blocks().map(move |block| (path.as_path(), block)))
+    }
+
+    /// Top-level blocks of one kind (`variable`, `resource`, `module`, ...).
+    pub fn blocks_of<'a>(&'a self, identifier: &'a str) -> impl Iterator<Item = &'a Block> + 'a {
+        self.blocks()
+            .map(|(_, block)| block)
+            .filter(move |block| block.identifier() == identifier)
+    }
+
+    /// Declared variables, by name.
+    pub fn variables(&self) -> BTreeMap<String, &Block> {
+        self.blocks_of("variable")
+            .filter_map(|block| label(block, 0).map(|name| (name.to_owned(), block)))
+            .collect()
+    }
+
+    /// A variable's default, evaluated (defaults are literals in Terraform).
+    pub fn variable_default(&self, name: &str) -> Result<Option<Value>, ConfigError> {
+        let variables = self.variables();
+        let block = variables
+            .get(name)
+            .ok_or_else(|| self.missing(format!("variable \"{name}\"")))?;
+        match attribute(block.body(), "default") {
+            None => Ok(None),
+            Some(expression) => expression
+                .evaluate(&Context::new())
+                .map(Some)
+                .map_err(|error| self.unexpected(format!("default of variable \"{name}\""), error)),
+        }
+    }
+
+    /// Every variable's default (variables without one are left out).
+    pub fn variable_defaults(&self) -> Result<Map<String, Value>, ConfigError> {
+        let mut defaults = Map::new();
+        for name in self.variables().keys() {
+            if let Some(value) = self.variable_default(name)? {
+                defaults.insert(name.clone(), value);
+            }
+        }
+        Ok(defaults)
+    }
+
+    /// Evaluates the `locals` this module defines, given the values of its variables. Locals
+    /// that use functions hcl-rs does not know (merge, jsonencode, ...) are left out.
+    pub fn locals(&self, variables: &Map<String, Value>) -> Map<String, Value> {
+        let pending: Vec<(String, Expression)> = self
+            .blocks_of("locals")
+            .flat_map(|block| block.body().attributes())
+            .map(|attribute| (attribute.key().to_owned(), attribute.expr().clone()))
+            .collect();
+        let mut evaluated = Map::new();
+        // Locals may refer to each other in any order: evaluate until nothing more resolves.
+        loop {
+            let mut progressed = false;
+            for (name, expression) in &pending {
+                if evaluated.contains_key(name) {
+                    continue;
+                }
+                let mut context = Context::new();
+                context.declare_var("var", Value::Object(variables.clone()));
+                context.declare_var("local", Value::Object(evaluated.clone()));
+                if let Ok(value) = expression.evaluate(&context) {
+                    evaluated.insert(name.clone(), value);
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                return evaluated;
+            }
+        }
+    }
+
+    /// `resource "<kind>" "<name>"` blocks, by name.
+    pub fn resources(&self, kind: &str) -> BTreeMap<String, &Block> {
+        self.blocks_of("resource")
+            .filter(|block| label(block, 0) == Some(kind))
+            .filter_map(|block| label(block, 1).map(|name| (name.to_owned(), block)))
+            .collect()
+    }
+
+    /// The single `resource "<kind>"` of this module.
+    pub fn resource(&self, kind: &str) -> Result<&Block, ConfigError> {
+        let resources = self.resources(kind);
+        match resources.len() {
+            1 => Ok(resources.into_values().next().unwrap_or_else(|| unreachable!())),
+            count => Err(self.missing(format!("exactly one {kind} resource (found {count})"))),
+        }
+    }
+
+    /// `module "<name>"` blocks, by name.
+    pub fn module_calls(&self) -> BTreeMap<String, &Block> {
+        self.blocks_of("module")
+            .filter_map(|block| label(block, 0).map(|name| (name.to_owned(), block)))
+            .collect()
+    }
+
+    pub fn missing(&self, what: impl Into<String>) -> ConfigError {
+        ConfigError::Missing {
+            module: self.label(),
+            what: format!("no {}", what.into()),
+        }
+    }
+
+    pub fn unexpected(&self, what: impl Into<String>, detail: impl std::fmt::Display) -> ConfigError {
+        ConfigError::Unexpected {
+            module: self.label(),
+            what: what.into(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// A block's `index`th label.
+pub fn label(block: &Block, index: usize) -> Option<&str> {
+    block.labels().get(index).map(|label| label.as_str())
+}
+
+/// The expression of attribute `key` directly in `body`.
+pub fn attribute<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
+    body.attributes()
+        .find(|attribute| attribute.key() == key)
+        .map(|attribute| attribute.expr())
+}
+
+/// Nested blocks of `body` called `identifier` (including `dynamic "<identifier>"` content).
+pub fn nested_blocks<'a>(body: &'a Body, identifier: &'a str) -> impl Iterator<Item = &'a Block> + 'a {
+    body.blocks().filter(move |block| {
+        block.identifier() == identifier
+            || (block.identifier() == "dynamic" && label(block, 0) == Some(identifier))
+    })
+}
+
+/// A literal string attribute, if it is one.
+pub fn string_attribute<'a>(body: &'a Body, key: &str) -> Option<&'a str> {
+    match attribute(body, key)? {
+        Expression::String(value) => Some(value.as_str()),
+        _ => None,
+    }
+}

@@ -1,0 +1,152 @@
+//! The pipeline's names and settings as Terraform would create them, read from
+//! `terraform/modules/pipeline` (variable defaults and naming locals), `modules/queue` (the DLQ's
+//! name) and `modules/table` (key schema and TTL attribute).
+
+use std::path::Path;
+
+use hcl::eval::{Context, Evaluate};
+use hcl::{Map, Value};
+
+use crate::{ConfigError, Module, attribute, nested_blocks, string_attribute};
+
+/// Resource names of one environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineNames {
+    pub api_function: String,
+    pub worker_function: String,
+    pub queue: String,
+    pub dlq: String,
+    pub table: String,
+    pub secret: String,
+}
+
+/// The table's key schema: the worker's contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSchema {
+    pub partition_key: String,
+    pub sort_key: String,
+    pub ttl_attribute: String,
+}
+
+/// Everything the local stack provisions and emulates, as Terraform configures it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineSettings {
+    pub environment: String,
+    pub names: PipelineNames,
+    pub fifo: bool,
+    pub batch_size: u32,
+    pub batching_window_seconds: u32,
+    pub max_receive_count: u32,
+    pub queue_visibility_timeout_seconds: u32,
+    pub message_retention_seconds: u32,
+    pub worker_timeout_seconds: u32,
+    pub api_memory_size: u32,
+    pub worker_memory_size: u32,
+    pub trace_mode: String,
+    pub record_ttl_days: u32,
+    pub table: TableSchema,
+}
+
+impl PipelineSettings {
+    /// Reads the settings of `environment` from the Terraform tree at `terraform_dir`, using the
+    /// pipeline module's defaults (what a root that only sets `environment` gets).
+    pub fn load(terraform_dir: &Path, environment: &str) -> Result<Self, ConfigError> {
+        let modules = terraform_dir.join("modules");
+        let pipeline = Module::load(modules.join("pipeline"))?;
+        let queue = Module::load(modules.join("queue"))?;
+        let table = Module::load(modules.join("table"))?;
+
+        let mut variables = pipeline.variable_defaults()?;
+        variables.insert("environment".to_owned(), Value::from(environment));
+        let locals = pipeline.locals(&variables);
+        let names = locals
+            .get("names")
+            .and_then(Value::as_object)
+            .ok_or_else(|| pipeline.missing("evaluable local `names`"))?;
+        let name = |key: &str| -> Result<String, ConfigError> {
+            names
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| pipeline.missing(format!("local.names.{key}")))
+        };
+        let number = |key: &str| -> Result<u32, ConfigError> {
+            variables
+                .get(key)
+                .and_then(Value::as_u64)
+                .and_then(|value| u32::try_from(value).ok())
+                .ok_or_else(|| pipeline.missing(format!("numeric default for variable \"{key}\"")))
+        };
+        let fifo = variables.get("fifo").and_then(Value::as_bool).unwrap_or(false);
+        let queue_name = name("queue")?;
+
+        Ok(PipelineSettings {
+            environment: environment.to_owned(),
+            names: PipelineNames {
+                api_function: name("api")?,
+                worker_function: name("worker")?,
+                dlq: dlq_name(&queue, &queue_name, fifo)?,
+                queue: queue_name,
+                table: name("table")?,
+                secret: name("secret")?,
+            },
+            fifo,
+            batch_size: number("batch_size")?,
+            batching_window_seconds: number("batching_window_seconds")?,
+            max_receive_count: number("max_receive_count")?,
+            queue_visibility_timeout_seconds: number("queue_visibility_timeout_seconds")?,
+            message_retention_seconds: number("message_retention_seconds")?,
+            worker_timeout_seconds: number("worker_timeout_seconds")?,
+            api_memory_size: number("api_memory_size")?,
+            worker_memory_size: number("worker_memory_size")?,
+            trace_mode: variables
+                .get("trace_mode")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| pipeline.missing("default for variable \"trace_mode\""))?,
+            record_ttl_days: number("record_ttl_days")?,
+            table: table_schema(&table)?,
+        })
+    }
+}
+
+/// The DLQ's name, evaluated from the queue module's own `aws_sqs_queue.dlq` name expression.
+fn dlq_name(queue: &Module, queue_name: &str, fifo: bool) -> Result<String, ConfigError> {
+    let mut variables = Map::new();
+    variables.insert("name".to_owned(), Value::from(queue_name));
+    variables.insert("fifo".to_owned(), Value::from(fifo));
+    let locals = queue.locals(&variables);
+    let resources = queue.resources("aws_sqs_queue");
+    let dlq = resources
+        .get("dlq")
+        .ok_or_else(|| queue.missing("aws_sqs_queue.dlq"))?;
+    let expression =
+        attribute(dlq.body(), "name").ok_or_else(|| queue.missing("name of aws_sqs_queue.dlq"))?;
+    let mut context = Context::new();
+    context.declare_var("var", Value::Object(variables));
+    context.declare_var("local", Value::Object(locals));
+    match expression.evaluate(&context) {
+        Ok(Value::String(name)) => Ok(name),
+        Ok(other) => Err(queue.unexpected("name of aws_sqs_queue.dlq", other)),
+        Err(error) => Err(queue.unexpected("name of aws_sqs_queue.dlq", error)),
+    }
+}
+
+fn table_schema(table: &Module) -> Result<TableSchema, ConfigError> {
+    let resource = table.resource("aws_dynamodb_table")?;
+    let body = resource.body();
+    let literal = |key: &str| {
+        string_attribute(body, key)
+            .map(str::to_owned)
+            .ok_or_else(|| table.missing(format!("literal {key} on aws_dynamodb_table")))
+    };
+    let ttl_attribute = nested_blocks(body, "ttl")
+        .find_map(|block| string_attribute(block.body(), "attribute_name"))
+        .map(str::to_owned)
+        .ok_or_else(|| table.missing("ttl { attribute_name } on aws_dynamodb_table"))?;
+    Ok(TableSchema {
+        partition_key: literal("hash_key")?,
+        sort_key: literal("range_key")?,
+        ttl_attribute,
+    })
+}

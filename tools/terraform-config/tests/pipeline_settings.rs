@@ -1,0 +1,38 @@
+//! The pipeline settings as read from the repository's Terraform.
+
+// Integration tests: a failed expectation is a failed test, not a crash on input.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use terraform_config::pipeline::PipelineSettings;
+
+fn terraform_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../terraform")
+}
+
+#[test]
+fn names_and_settings_come_from_the_pipeline_module() {
+    let settings = PipelineSettings::load(&terraform_dir(), "local").expect("readable");
+    assert_eq!(settings.names.queue, "webhooks-local-events");
+    assert_eq!(settings.names.dlq, "webhooks-local-events-dlq");
+    assert_eq!(settings.names.table, "webhooks-local-events");
+    assert_eq!(settings.names.secret, "webhooks-local/stripe-webhook-secret");
+    assert_eq!(settings.names.api_function, "webhooks-local-webhook-api");
+    assert_eq!(settings.names.worker_function, "webhooks-local-webhook-worker");
+    assert_eq!(settings.batch_size, 10);
+    assert_eq!(settings.batching_window_seconds, 5);
+    assert_eq!(settings.max_receive_count, 3);
+    assert_eq!(settings.queue_visibility_timeout_seconds, 180);
+    assert!(!settings.fifo);
+    assert_eq!(settings.trace_mode, "parent");
+    assert_eq!(settings.table.partition_key, "pk");
+    assert_eq!(settings.table.sort_key, "sk");
+    assert_eq!(settings.table.ttl_attribute, "expires_at");
+}
+
+#[test]
+fn the_environment_names_every_resource() {
+    let dev = PipelineSettings::load(&terraform_dir(), "dev").expect("readable");
+    assert_eq!(dev.names.queue, "webhooks-dev-events");
+}
