@@ -387,11 +387,15 @@ async fn queue_depth(stack: &StackView) -> u64 {
     .await
 }
 
+/// Messages in the DLQ, whether or not someone is looking at them right now.
 async fn dlq_depth(stack: &StackView) -> u64 {
     approximate(
         stack,
         &stack.dlq_url,
-        &[QueueAttributeName::ApproximateNumberOfMessages],
+        &[
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        ],
     )
     .await
 }
@@ -510,7 +514,7 @@ impl DemoReport {
                 .zip(&widths)
                 .map(|(value, width)| format!("{value:<width$}"))
                 .collect();
-            format!("  {}\n", padded.join("  "))
+            format!("  {}\n", padded.join("  ").trim_end())
         };
         out.push_str(&line(&headers.map(str::to_owned)));
         out.push_str(&line(

@@ -190,8 +190,7 @@ fn render_span(out: &mut String, span: &SpanRecord, depth: usize, timeline: &Tim
         .iter()
         .filter_map(|key| span.attribute(key).map(|value| format!("{key}={value}")))
         .collect();
-    let _ = writeln!(
-        out,
+    let line = format!(
         "   {:<15} {:<8} {:<width$} │{bar}│ {:>8.1} ms  {:<5} {}",
         truncate(&span.service, 15),
         span.kind.label(),
@@ -201,6 +200,7 @@ fn render_span(out: &mut String, span: &SpanRecord, depth: usize, timeline: &Tim
         attributes.join(" "),
         width = NAME_WIDTH,
     );
+    let _ = writeln!(out, "{}", line.trim_end());
     for (trace_id, span_id) in &span.links {
         let target = all
             .iter()

@@ -1,0 +1,209 @@
+//! The whole pipeline, end to end: the real function binaries under cargo-lambda's emulator,
+//! moto, the event source mapping and the OTLP sink, driven by the demo's scenario. The
+//! assertions read the spans received over OTLP and the emulator's state directly, not the
+//! demo's own report, so a wrong check in the demo cannot hide a broken pipeline.
+
+// Integration tests: a failed expectation is a failed test, not a crash on input.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::collections::{HashMap, HashSet};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use local_stack::process::is_alive;
+use local_stack::scenario;
+use local_stack::stack::{LocalStack, StackOptions};
+use local_stack::trace_sink::{SpanKind, SpanRecord, SpanStatus};
+
+fn spans_for<'a>(spans: &'a [SpanRecord], name_prefix: &str, message_id: &str) -> Vec<&'a SpanRecord> {
+    spans
+        .iter()
+        .filter(|span| {
+            span.name.starts_with(name_prefix) && span.attribute("messaging.message.id") == Some(message_id)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_keeps_every_promise_end_to_end() {
+    let options = StackOptions::for_workspace(&local_stack::workspace_root());
+    let mut stack = LocalStack::start(options).await.expect("the local stack starts");
+    let pids = stack.pids();
+    let run = scenario::run(&mut stack).await.expect("the pipeline drains");
+    let spans = stack.spans();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    let table = stack.provisioned.table_name.clone();
+
+    // Every accepted event is stored exactly once: one record per event id, and the event
+    // delivered twice has a single effect.
+    let accepted = run.accepted();
+    assert_eq!(accepted.len(), 5);
+    let records = dynamodb
+        .scan()
+        .table_name(&table)
+        .filter_expression("begins_with(pk, :prefix)")
+        .expression_attribute_values(":prefix", AttributeValue::S("EVENT#".to_owned()))
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default();
+    let stored: HashSet<String> = records
+        .iter()
+        .map(|item| item["event_id"].as_s().unwrap().clone())
+        .collect();
+    let mut expected: HashSet<String> = accepted
+        .iter()
+        .map(|delivery| delivery.event_id.clone())
+        .collect();
+    expected.insert(run.legacy.event_id.clone().unwrap());
+    assert_eq!(stored, expected);
+    assert_eq!(records.len(), expected.len(), "one record per event id");
+    let notifications = dynamodb
+        .query()
+        .table_name(&table)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+        .expression_attribute_values(
+            ":pk",
+            AttributeValue::S(format!("CUSTOMER#{}", run.first.customer.clone().unwrap())),
+        )
+        .expression_attribute_values(":prefix", AttributeValue::S("NOTIFICATION#".to_owned()))
+        .send()
+        .await
+        .expect("query")
+        .count;
+    assert_eq!(notifications, 1, "the redelivered payment failure notified once");
+
+    // Each process-webhook span belongs to its own producer's trace, under its send span, and
+    // parents its DynamoDB write.
+    for delivery in &accepted {
+        let message_id = delivery.message_id.as_deref().unwrap();
+        let sends = spans_for(&spans, "send ", message_id);
+        assert_eq!(sends.len(), 1, "{}: one send span", delivery.label);
+        let send = sends[0];
+        assert_eq!(send.kind, SpanKind::Producer);
+        let server = spans
+            .iter()
+            .find(|span| send.is_child_of(span))
+            .expect("the send span's parent");
+        assert_eq!(server.kind, SpanKind::Server);
+        assert_eq!(
+            server.attribute("webhook.event_id"),
+            Some(delivery.event_id.as_str())
+        );
+        let processed = spans_for(&spans, "process-webhook", message_id);
+        assert_eq!(processed.len(), 1, "{}: processed once", delivery.label);
+        let process = processed[0];
+        assert!(
+            process.is_child_of(send),
+            "{}: process-webhook is in its producer's trace",
+            delivery.label
+        );
+        assert_eq!(process.kind, SpanKind::Consumer);
+        assert_eq!(
+            process.attribute("webhook.event_id"),
+            Some(delivery.event_id.as_str())
+        );
+        assert_eq!(process.attribute("trace.has_upstream_context"), Some("true"));
+        let write = spans
+            .iter()
+            .find(|span| span.name == "DynamoDB.TransactWriteItems" && span.is_child_of(process))
+            .expect("the DynamoDB write under process-webhook");
+        assert_eq!(write.kind, SpanKind::Client);
+        assert_eq!(write.attribute("db.system.name"), Some("aws.dynamodb"));
+    }
+    let traces: HashSet<&str> = accepted
+        .iter()
+        .map(|delivery| {
+            spans_for(&spans, "send ", delivery.message_id.as_deref().unwrap())[0]
+                .trace_id
+                .as_str()
+        })
+        .collect();
+    assert_eq!(traces.len(), accepted.len(), "each webhook has its own trace");
+
+    // Several of those events shared a worker invocation, and still none was misattributed.
+    let accepted_ids: HashSet<&str> = accepted.iter().filter_map(|d| d.message_id.as_deref()).collect();
+    let invocations = stack.mapping_log().invocations();
+    assert!(
+        invocations.iter().any(|invocation| {
+            invocation
+                .message_ids
+                .iter()
+                .filter(|id| accepted_ids.contains(id.as_str()))
+                .count()
+                >= 2
+        }),
+        "a batch held several accepted events: {invocations:?}"
+    );
+    let redelivery = spans_for(
+        &spans,
+        "process-webhook",
+        run.redelivery.message_id.as_deref().unwrap(),
+    )[0];
+    assert_eq!(redelivery.attribute("webhook.duplicate"), Some("true"));
+
+    // The legacy producer's message: a new root, processed all the same.
+    let legacy = spans_for(&spans, "process-webhook", &run.legacy.message_id);
+    assert_eq!(legacy.len(), 1);
+    assert!(legacy[0].is_root());
+    assert_eq!(legacy[0].attribute("trace.has_upstream_context"), Some("false"));
+    assert_eq!(legacy[0].attribute("trace.upstream_carrier"), Some("none"));
+
+    // The poison message: an ERROR span per attempt, then the DLQ.
+    let poison = spans_for(&spans, "process-webhook", &run.poison.message_id);
+    assert_eq!(poison.len(), stack.settings.max_receive_count as usize);
+    for attempt in &poison {
+        assert!(matches!(attempt.status, SpanStatus::Error(_)));
+        assert_eq!(attempt.attribute("error.type"), Some("malformed_json"));
+        assert!(attempt.events.iter().any(|event| event == "exception"));
+    }
+    let dead_lettered = sqs
+        .receive_message()
+        .queue_url(&stack.provisioned.dlq_url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .expect("receive from the DLQ")
+        .messages
+        .unwrap_or_default();
+    assert_eq!(dead_lettered.len(), 1);
+    assert_eq!(
+        dead_lettered[0].message_id.as_deref(),
+        Some(run.poison.message_id.as_str())
+    );
+
+    // The forged webhook: 401 and nothing queued.
+    assert_eq!(run.forged.status, 401);
+    assert_eq!(run.forged.error_code.as_deref(), Some("signature_mismatch"));
+    let sends = spans.iter().filter(|span| span.name.starts_with("send ")).count();
+    assert_eq!(sends, accepted.len(), "only accepted webhooks were sent to SQS");
+    let refused: Vec<&SpanRecord> = spans
+        .iter()
+        .filter(|span| span.attribute("http.response.status_code") == Some("401"))
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert!(
+        !spans
+            .iter()
+            .any(|span| span.trace_id == refused[0].trace_id && span.name.starts_with("send "))
+    );
+
+    // The demo's own report agrees.
+    let report = scenario::report(&stack, &run).await;
+    let failed: HashMap<&str, &str> = report
+        .checks
+        .iter()
+        .filter(|check| !check.passed)
+        .map(|check| (check.name.as_str(), check.detail.as_str()))
+        .collect();
+    assert!(failed.is_empty(), "demo checks failed: {failed:?}");
+
+    // Nothing is left running.
+    stack.shutdown().await;
+    for pid in pids {
+        assert!(!is_alive(pid), "process {pid} outlived the stack");
+    }
+}
