@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use hcl::eval::{Context, Evaluate};
 use hcl::{Block, Body, Expression, Map, Value};
 
+pub mod checks;
+pub mod docs;
 pub mod pipeline;
 
 #[derive(Debug, thiserror::Error)]

@@ -36,3 +36,19 @@ fn the_environment_names_every_resource() {
     let dev = PipelineSettings::load(&terraform_dir(), "dev").expect("readable");
     assert_eq!(dev.names.queue, "webhooks-dev-events");
 }
+
+#[test]
+fn the_table_schema_is_the_workers_contract() {
+    use webhook_worker::store::dynamodb::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+    let table = PipelineSettings::load(&terraform_dir(), "dev")
+        .expect("readable")
+        .table;
+    assert_eq!(
+        (
+            table.partition_key.as_str(),
+            table.sort_key.as_str(),
+            table.ttl_attribute.as_str()
+        ),
+        (PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE)
+    );
+}

@@ -1,0 +1,220 @@
+//! The Terraform rules on the repository's configuration, and each rule shown to catch a
+//! deliberately broken copy (a test of the test).
+
+// Integration tests: a failed expectation is a failed test, not a crash on input.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use terraform_config::checks::{self, Tree, Violation};
+
+fn terraform_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../terraform")
+}
+
+/// A throwaway copy of terraform/ to break on purpose; removed on drop.
+struct BrokenCopy {
+    dir: PathBuf,
+}
+
+impl BrokenCopy {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("terraform-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        copy_dir(&terraform_dir(), &dir);
+        Self { dir }
+    }
+
+    /// Replaces `from` (which must be there) with `to` in `file`.
+    fn edit(self, file: &str, from: &str, to: &str) -> Self {
+        let path = self.dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(from),
+            "{file} no longer contains {from:?}: update this test"
+        );
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        self
+    }
+
+    fn tree(&self) -> Tree {
+        Tree::load(&self.dir).expect("the broken copy still parses")
+    }
+}
+
+impl Drop for BrokenCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().filter_map(Result::ok) {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn assert_caught(violations: Vec<Violation>, rule: &str, needle: &str) {
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.rule == rule && v.to_string().contains(needle)),
+        "expected a {rule} violation mentioning {needle:?}, got {violations:#?}"
+    );
+}
+
+#[test]
+fn the_repository_configuration_keeps_every_rule() {
+    let violations = checks::check_all(&Tree::load(&terraform_dir()).unwrap());
+    let listed: Vec<String> = violations.iter().map(ToString::to_string).collect();
+    assert!(violations.is_empty(), "violations:\n{}", listed.join("\n"));
+}
+
+#[test]
+fn a_mapping_without_report_batch_item_failures_is_caught() {
+    let copy = BrokenCopy::new("esm").edit(
+        "modules/pipeline/main.tf",
+        "function_response_types            = [\"ReportBatchItemFailures\"]",
+        "function_response_types            = []",
+    );
+    assert_caught(
+        checks::event_source_mappings_report_item_failures(&copy.tree()),
+        "event-source-mapping-reports-item-failures",
+        "aws_lambda_event_source_mapping",
+    );
+}
+
+#[test]
+fn a_module_call_with_an_undeclared_variable_is_caught() {
+    let copy = BrokenCopy::new("undeclared").edit(
+        "environments/dev/main.tf",
+        "environment         = \"dev\"",
+        "environment         = \"dev\"\n  batch_sise          = 10",
+    );
+    assert_caught(
+        checks::module_calls_match_declared_variables(&copy.tree()),
+        "module-calls-match-variables",
+        "batch_sise",
+    );
+}
+
+#[test]
+fn a_module_call_missing_a_required_variable_is_caught() {
+    let copy = BrokenCopy::new("required").edit(
+        "modules/pipeline/main.tf",
+        "  service_name        = \"webhook-worker\"\n",
+        "",
+    );
+    assert_caught(
+        checks::module_calls_match_declared_variables(&copy.tree()),
+        "module-calls-match-variables",
+        "misses `service_name`",
+    );
+}
+
+#[test]
+fn a_function_without_active_tracing_is_caught() {
+    let copy = BrokenCopy::new("tracing").edit(
+        "modules/function/main.tf",
+        "mode = \"Active\"",
+        "mode = \"PassThrough\"",
+    );
+    assert_caught(
+        checks::functions_are_traced_and_instrumented(&copy.tree()),
+        "functions-are-traced",
+        "tracing_config",
+    );
+}
+
+#[test]
+fn a_function_without_the_adot_layer_is_caught() {
+    let copy = BrokenCopy::new("layer").edit(
+        "modules/function/main.tf",
+        "layers                         = local.uses_collector ? [local.adot_layer_arn] : []",
+        "layers                         = []",
+    );
+    assert_caught(
+        checks::functions_are_traced_and_instrumented(&copy.tree()),
+        "functions-are-traced",
+        "ADOT",
+    );
+}
+
+#[test]
+fn a_role_without_the_application_signals_policy_is_caught() {
+    let copy = BrokenCopy::new("appsignals").edit(
+        "modules/function/main.tf",
+        "policy/CloudWatchLambdaApplicationSignalsExecutionRolePolicy",
+        "policy/ReadOnlyAccess",
+    );
+    assert_caught(
+        checks::functions_are_traced_and_instrumented(&copy.tree()),
+        "functions-are-traced",
+        "CloudWatchLambdaApplicationSignalsExecutionRolePolicy",
+    );
+}
+
+#[test]
+fn wildcard_actions_and_resources_are_caught() {
+    let action =
+        BrokenCopy::new("action").edit("modules/pipeline/main.tf", "[\"sqs:SendMessage\"]", "[\"sqs:*\"]");
+    assert_caught(
+        checks::iam_statements_are_specific(&action.tree()),
+        "iam-least-privilege",
+        "sqs:*",
+    );
+    let resource = BrokenCopy::new("resource").edit(
+        "modules/pipeline/main.tf",
+        "resources = [module.table.table_arn]",
+        "resources = [\"*\"]",
+    );
+    assert_caught(
+        checks::iam_statements_are_specific(&resource.tree()),
+        "iam-least-privilege",
+        "\"*\"",
+    );
+}
+
+#[test]
+fn breaking_the_visibility_timeout_rule_is_caught() {
+    let low_default = BrokenCopy::new("visibility").edit(
+        "modules/pipeline/variables.tf",
+        "default     = 180",
+        "default     = 100",
+    );
+    assert_caught(
+        checks::visibility_timeout_outlasts_the_worker(&low_default.tree()),
+        "visibility-timeout",
+        "defaults break",
+    );
+    let no_precondition = BrokenCopy::new("precondition").edit(
+        "modules/pipeline/main.tf",
+        "condition     = var.queue_visibility_timeout_seconds >= 6 * var.worker_timeout_seconds",
+        "condition     = true",
+    );
+    assert_caught(
+        checks::visibility_timeout_outlasts_the_worker(&no_precondition.tree()),
+        "visibility-timeout",
+        "precondition",
+    );
+}
+
+#[test]
+fn a_stale_module_readme_is_caught() {
+    let copy = BrokenCopy::new("readme").edit(
+        "modules/table/variables.tf",
+        "description = \"Table name.\"",
+        "description = \"The table's name.\"",
+    );
+    assert_caught(
+        checks::module_readmes_list_inputs_and_outputs(&copy.tree()),
+        "module-readme",
+        "make docs",
+    );
+}
