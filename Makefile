@@ -35,7 +35,7 @@ $(CHECKS_STAMP): tools/python/checks-requirements.txt
 	touch $@
 
 .PHONY: test
-test: tools check-terraform ## fmt check, clippy -D warnings, every test, and the Terraform checks
+test: tools check-terraform check-workflows ## fmt, clippy -D warnings, every test, Terraform and workflow checks
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	# The end-to-end test runs the real function binaries.
@@ -53,6 +53,11 @@ check-terraform: $(CHECKS_STAMP) ## terraform fmt -check and checkov (the HCL ru
 	fi
 	$(CHECKS_VENV)/bin/checkov --directory terraform --framework terraform --quiet --compact --skip-download
 
+.PHONY: check-workflows
+check-workflows: $(CHECKS_STAMP) ## zizmor (nothing at medium or above) and actionlint over .github/workflows
+	$(CHECKS_VENV)/bin/zizmor --offline --min-severity medium .github/workflows
+	$(CHECKS_VENV)/bin/actionlint
+
 .PHONY: docs
 docs: ## regenerate the inputs/outputs reference in each Terraform module README
 	cargo run --quiet --locked -p terraform-config --bin module-reference -- terraform/modules/*
@@ -61,3 +66,77 @@ docs: ## regenerate the inputs/outputs reference in each Terraform module README
 demo: tools ## run the whole pipeline on this machine and show one stitched trace per webhook
 	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack
 	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack demo
+
+# ── Build and deploy ───────────────────────────────────────────────────────────────────────
+ARCH ?= arm64
+FUNCTIONS := webhook-api webhook-worker
+ENVIRONMENTS := $(notdir $(patsubst %/,%,$(wildcard terraform/environments/*/)))
+TF_DIR = terraform/environments/$(ENV)
+TERRAFORM := terraform -chdir=$(TF_DIR)
+# Build paths must not leak into the binaries, so a CI build and a local one match.
+REMAP := --remap-path-prefix=$(CURDIR)=/build --remap-path-prefix=$(HOME)/.cargo=/cargo
+
+.PHONY: build
+build: tools ## build both functions for Lambda (ARCH=arm64|x86_64) into dist/<function>/bootstrap.zip
+	@case "$(ARCH)" in \
+		arm64) echo aarch64-unknown-linux-gnu > $(TARGET_DIR)/.lambda-triple ;; \
+		x86_64) echo x86_64-unknown-linux-gnu > $(TARGET_DIR)/.lambda-triple ;; \
+		*) echo "ARCH must be arm64 or x86_64, not '$(ARCH)'" >&2; exit 2 ;; \
+	esac
+	rustup target add $$(cat $(TARGET_DIR)/.lambda-triple)
+	RUSTFLAGS="$(REMAP)" cargo lambda build --release --locked --target $$(cat $(TARGET_DIR)/.lambda-triple) \
+		$(addprefix -p ,$(FUNCTIONS))
+	@for function in $(FUNCTIONS); do \
+		mkdir -p dist/$$function; \
+		$(PYTHON) tools/python/deterministic_zip.py $(TARGET_DIR)/lambda/$$function/bootstrap dist/$$function/bootstrap.zip; \
+		echo "dist/$$function/bootstrap.zip  $$(stat -c %s dist/$$function/bootstrap.zip) bytes  sha256 $$(sha256sum dist/$$function/bootstrap.zip | cut -c1-16)"; \
+	done
+
+# One clear line, and nothing built or changed, when ENV, the backend config or credentials are missing.
+.PHONY: check-env
+check-env: $(VENV_STAMP)
+	@if [ -z "$(ENV)" ]; then echo "set ENV to the environment to act on: make $(MAKECMDGOALS) ENV=<$(subst $(eval) ,|,$(ENVIRONMENTS))>" >&2; exit 2; fi
+	@if [ ! -d "$(TF_DIR)" ]; then echo "unknown environment '$(ENV)'; the environments are: $(ENVIRONMENTS)" >&2; exit 2; fi
+	@command -v terraform >/dev/null || { echo "terraform is not installed (Terraform >= 1.9 is needed to deploy)" >&2; exit 2; }
+	@test -f $(TF_DIR)/backend.hcl || { echo "$(TF_DIR)/backend.hcl is missing: copy backend.hcl.example and name the state bucket" >&2; exit 2; }
+	@$(VENV)/bin/python -c "import boto3, sys; boto3.client('sts').get_caller_identity()" 2>/dev/null \
+		|| { echo "no usable AWS credentials for '$(ENV)': configure a profile or AWS_* variables (CI assumes a role via OIDC)" >&2; exit 2; }
+
+.PHONY: tf-init
+tf-init: check-env
+	$(TERRAFORM) init -input=false -backend-config=backend.hcl
+
+.PHONY: tf-plan
+tf-plan: tf-init dist-present
+	$(TERRAFORM) plan -input=false -out=tfplan
+
+.PHONY: tf-apply-plan
+tf-apply-plan: tf-init
+	$(TERRAFORM) apply -input=false tfplan
+
+.PHONY: dist-present
+dist-present:
+	@for function in $(FUNCTIONS); do test -f dist/$$function/bootstrap.zip \
+		|| { echo "dist/$$function/bootstrap.zip is missing: run make build" >&2; exit 2; }; done
+
+.PHONY: plan
+plan: check-env build tf-plan ## build, then terraform plan for ENV=dev|prod (saved to tfplan)
+
+.PHONY: deploy
+deploy: check-env build tf-init ## build, then terraform apply for ENV=dev|prod (also updates)
+	$(TERRAFORM) apply -input=false
+
+.PHONY: destroy
+destroy: tf-init ## terraform destroy for ENV=dev|prod
+	$(TERRAFORM) destroy -input=false
+
+.PHONY: outputs
+outputs: tf-init ## the environment's outputs as JSON (endpoint URL, queue URLs, table, secret ARN)
+	@$(TERRAFORM) output -json
+
+.PHONY: smoke
+smoke: tf-init ## post a signed test webhook to ENV's endpoint and check it is stored
+	@outputs=$$($(TERRAFORM) output -json); \
+	value() { echo "$$outputs" | $(PYTHON) -c "import json,sys; print(json.load(sys.stdin)['$$1']['value'])"; }; \
+	$${SMOKE_TEST_BIN:-cargo run --quiet --locked -p smoke-test --} \
+		--endpoint "$$(value endpoint_url)" --secret-arn "$$(value signing_secret_arn)" --table "$$(value table_name)"

@@ -251,8 +251,9 @@ pub fn functions_are_traced_and_instrumented(tree: &Tree) -> Vec<Violation> {
 }
 
 /// No `*` action or resource in the project's own IAM statements: every action and resource
-/// it grants has a specific name. (X-Ray's PutTraceSegments, which has no resource-level
-/// permissions, comes from the AWS-managed policy instead.)
+/// it grants has a specific name. A `*` resource is allowed only in a statement that narrows it
+/// with a `condition`, for actions that have no resource type (CreateEventSourceMapping).
+/// (X-Ray's PutTraceSegments comes from the AWS-managed policy instead.)
 pub fn iam_statements_are_specific(tree: &Tree) -> Vec<Violation> {
     let rule = "iam-least-privilege";
     let mut violations = Vec::new();
@@ -269,13 +270,15 @@ pub fn iam_statements_are_specific(tree: &Tree) -> Vec<Violation> {
                     .unwrap_or_else(|| statement.body().clone())
             });
             for body in statements {
+                let conditioned = nested_blocks(&body, "condition").next().is_some();
                 for key in ["actions", "resources"] {
                     let Some(Expression::Array(items)) = attribute(&body, key) else {
                         continue;
                     };
                     for item in items {
                         if let Expression::String(value) = item
-                            && (value == "*" || value.ends_with(":*"))
+                            && (value.ends_with(":*")
+                                || (value == "*" && !(key == "resources" && conditioned)))
                         {
                             violations.push(Violation {
                                 rule,

@@ -182,6 +182,21 @@ fn wildcard_actions_and_resources_are_caught() {
 }
 
 #[test]
+fn a_wildcard_resource_without_a_condition_is_caught() {
+    // The deploy role's event source mapping statement is `*` narrowed by a condition.
+    let unconditioned = BrokenCopy::new("unconditioned").edit(
+        "bootstrap/main.tf",
+        "    condition {\n      test     = \"ArnLike\"\n      variable = \"lambda:FunctionArn\"\n      values   = [\"arn:${local.partition}:lambda:${var.region}:${local.account}:function:${var.project}-${each.key}-*\"]\n    }\n",
+        "",
+    );
+    assert_caught(
+        checks::iam_statements_are_specific(&unconditioned.tree()),
+        "iam-least-privilege",
+        "\"*\"",
+    );
+}
+
+#[test]
 fn breaking_the_visibility_timeout_rule_is_caught() {
     let low_default = BrokenCopy::new("visibility").edit(
         "modules/pipeline/variables.tf",

@@ -1,0 +1,332 @@
+# One-time account set-up for deploying from GitHub Actions: the Terraform state bucket, the
+# GitHub OIDC provider, one deploy role per environment (assumable only by that GitHub
+# environment, allowed only what the pipeline needs, on that environment's resources), and API
+# Gateway's account-wide CloudWatch logging role. Its own state stays local: it is applied once,
+# by an administrator, and rarely changes.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account   = data.aws_caller_identity.current.account_id
+  partition = data.aws_partition.current.partition
+  oidc_url  = "token.actions.githubusercontent.com"
+  oidc_arn = var.create_github_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : (
+    "arn:${local.partition}:iam::${local.account}:oidc-provider/${local.oidc_url}"
+  )
+}
+
+resource "aws_s3_bucket" "state" {
+  #checkov:skip=CKV_AWS_144:Cross-region replication of a small state bucket is a disaster-recovery choice left to the account owner; versioning protects against overwrites.
+  #checkov:skip=CKV_AWS_18:Access logs for the state bucket would need a second bucket; CloudTrail records who reads and writes state.
+  #checkov:skip=CKV2_AWS_62:No consumer needs event notifications for state changes.
+  #checkov:skip=CKV_AWS_145:SSE-S3 encrypts the state at rest; a customer key can be set with a bucket encryption override.
+  bucket = var.state_bucket_name
+}
+
+resource "aws_s3_bucket_versioning" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "state" {
+  bucket                  = aws_s3_bucket.state.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    id     = "expire-old-state-versions"
+    status = "Enabled"
+
+    filter {}
+
+    noncurrent_version_expiration {
+      noncurrent_days = 90
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+}
+
+data "aws_iam_policy_document" "state_tls_only" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
+    resources = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "state" {
+  bucket = aws_s3_bucket.state.id
+  policy = data.aws_iam_policy_document.state_tls_only.json
+}
+
+resource "aws_iam_openid_connect_provider" "github" {
+  count          = var.create_github_oidc_provider ? 1 : 0
+  url            = "https://${local.oidc_url}"
+  client_id_list = ["sts.amazonaws.com"]
+}
+
+data "aws_iam_policy_document" "github_trust" {
+  for_each = toset(var.environments)
+
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_url}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    # Only jobs running in the GitHub environment of the same name (with its reviewers).
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_url}:sub"
+      values   = ["repo:${var.github_repository}:environment:${each.key}"]
+    }
+  }
+}
+
+resource "aws_iam_role" "deploy" {
+  for_each             = toset(var.environments)
+  name                 = "${var.project}-${each.key}-github-deploy"
+  assume_role_policy   = data.aws_iam_policy_document.github_trust[each.key].json
+  max_session_duration = 3600
+}
+
+# What `terraform apply` of one environment needs, on that environment's resources only, plus
+# what the post-deploy smoke test reads (the signing secret, one table item).
+data "aws_iam_policy_document" "deploy" {
+  for_each = toset(var.environments)
+
+  statement {
+    sid       = "StateList"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.state.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.project}/${each.key}/*"]
+    }
+  }
+
+  statement {
+    sid       = "StateObjects"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.state.arn}/${var.project}/${each.key}/*"]
+  }
+
+  statement {
+    sid = "Functions"
+    actions = [
+      "lambda:CreateFunction", "lambda:DeleteFunction", "lambda:GetFunction", "lambda:GetFunctionConfiguration",
+      "lambda:GetFunctionCodeSigningConfig", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
+      "lambda:ListVersionsByFunction", "lambda:TagResource", "lambda:UntagResource", "lambda:ListTags",
+      "lambda:AddPermission", "lambda:RemovePermission", "lambda:GetPolicy", "lambda:PutFunctionConcurrency",
+      "lambda:DeleteFunctionConcurrency", "lambda:GetFunctionConcurrency",
+    ]
+    resources = ["arn:${local.partition}:lambda:${var.region}:${local.account}:function:${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid       = "AdotLayer"
+    actions   = ["lambda:GetLayerVersion"]
+    resources = ["arn:${local.partition}:lambda:${var.region}:901920570463:layer:aws-otel-collector-*"]
+  }
+
+  # Event source mappings have no resource type at creation: narrowed by the function instead.
+  statement {
+    sid = "EventSourceMappings"
+    actions = [
+      "lambda:CreateEventSourceMapping", "lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping",
+      "lambda:DeleteEventSourceMapping",
+    ]
+    resources = ["*"]
+
+    condition {
+      test     = "ArnLike"
+      variable = "lambda:FunctionArn"
+      values   = ["arn:${local.partition}:lambda:${var.region}:${local.account}:function:${var.project}-${each.key}-*"]
+    }
+  }
+
+  statement {
+    sid = "Roles"
+    actions = [
+      "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole",
+      "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:PutRolePolicy",
+      "iam:GetRolePolicy", "iam:DeleteRolePolicy",
+    ]
+    resources = ["arn:${local.partition}:iam::${local.account}:role/${var.project}-${each.key}-*"]
+  }
+
+  # Only the two AWS-managed policies the functions need can be attached.
+  statement {
+    sid       = "ManagedPolicies"
+    actions   = ["iam:AttachRolePolicy", "iam:DetachRolePolicy"]
+    resources = ["arn:${local.partition}:iam::${local.account}:role/${var.project}-${each.key}-*"]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "iam:PolicyARN"
+      values = [
+        "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess",
+        "arn:${local.partition}:iam::aws:policy/CloudWatchLambdaApplicationSignalsExecutionRolePolicy",
+      ]
+    }
+  }
+
+  statement {
+    sid       = "PassRolesToLambda"
+    actions   = ["iam:PassRole"]
+    resources = ["arn:${local.partition}:iam::${local.account}:role/${var.project}-${each.key}-*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["lambda.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid = "Queues"
+    actions = [
+      "sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes", "sqs:GetQueueUrl",
+      "sqs:ListQueueTags", "sqs:TagQueue", "sqs:UntagQueue",
+    ]
+    resources = ["arn:${local.partition}:sqs:${var.region}:${local.account}:${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid = "Table"
+    actions = [
+      "dynamodb:CreateTable", "dynamodb:DeleteTable", "dynamodb:DescribeTable", "dynamodb:UpdateTable",
+      "dynamodb:DescribeTimeToLive", "dynamodb:UpdateTimeToLive", "dynamodb:DescribeContinuousBackups",
+      "dynamodb:UpdateContinuousBackups", "dynamodb:ListTagsOfResource", "dynamodb:TagResource",
+      "dynamodb:UntagResource", "dynamodb:GetItem",
+    ]
+    resources = ["arn:${local.partition}:dynamodb:${var.region}:${local.account}:table/${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid = "LogGroups"
+    actions = [
+      "logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy",
+      "logs:TagResource", "logs:UntagResource", "logs:ListTagsForResource", "logs:ListTagsLogGroup", "logs:TagLogGroup",
+      "logs:AssociateKmsKey", "logs:DisassociateKmsKey",
+    ]
+    resources = [
+      "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/lambda/${var.project}-${each.key}-*",
+      "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/apigateway/${var.project}-${each.key}/*",
+    ]
+  }
+
+  statement {
+    sid       = "DescribeLogGroups"
+    actions   = ["logs:DescribeLogGroups"]
+    resources = ["arn:${local.partition}:logs:${var.region}:${local.account}:log-group:*"]
+  }
+
+  statement {
+    sid = "Alarms"
+    actions = [
+      "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
+      "cloudwatch:ListTagsForResource", "cloudwatch:TagResource", "cloudwatch:UntagResource",
+    ]
+    resources = ["arn:${local.partition}:cloudwatch:${var.region}:${local.account}:alarm:${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid = "SigningSecret"
+    actions = [
+      "secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret",
+      "secretsmanager:GetResourcePolicy", "secretsmanager:UpdateSecret", "secretsmanager:TagResource",
+      "secretsmanager:UntagResource", "secretsmanager:GetSecretValue",
+    ]
+    resources = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account}:secret:${var.project}-${each.key}/*"]
+  }
+
+  statement {
+    sid     = "RestApis"
+    actions = ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"]
+    resources = [
+      "arn:${local.partition}:apigateway:${var.region}::/restapis",
+      "arn:${local.partition}:apigateway:${var.region}::/restapis/*",
+      "arn:${local.partition}:apigateway:${var.region}::/tags/*",
+    ]
+  }
+}
+
+resource "aws_iam_role_policy" "deploy" {
+  for_each = toset(var.environments)
+  name     = "deploy-${each.key}"
+  role     = aws_iam_role.deploy[each.key].id
+  policy   = data.aws_iam_policy_document.deploy[each.key].json
+}
+
+# API Gateway writes access logs with an account-wide role: set once here, not per environment.
+data "aws_iam_policy_document" "apigateway_trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["apigateway.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "apigateway_logs" {
+  name               = "${var.project}-apigateway-cloudwatch"
+  assume_role_policy = data.aws_iam_policy_document.apigateway_trust.json
+}
+
+resource "aws_iam_role_policy_attachment" "apigateway_logs" {
+  role       = aws_iam_role.apigateway_logs.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+}
+
+resource "aws_api_gateway_account" "this" {
+  cloudwatch_role_arn = aws_iam_role.apigateway_logs.arn
+  depends_on          = [aws_iam_role_policy_attachment.apigateway_logs]
+}

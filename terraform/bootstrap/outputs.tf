@@ -1,0 +1,9 @@
+output "state_bucket" {
+  description = "Put this in each environment's backend.hcl (bucket = ...)."
+  value       = aws_s3_bucket.state.bucket
+}
+
+output "deploy_role_arns" {
+  description = "Per environment: set it as the AWS_DEPLOY_ROLE_ARN variable of the GitHub environment of the same name."
+  value       = { for env, role in aws_iam_role.deploy : env => role.arn }
+}

@@ -1,0 +1,37 @@
+variable "region" {
+  description = "Region of the state bucket and the environments."
+  type        = string
+}
+
+variable "project" {
+  description = "Project name: the prefix of every resource the deploy roles may manage (<project>-<env>-...)."
+  type        = string
+  default     = "webhooks"
+}
+
+variable "environments" {
+  description = "Environments to create a GitHub deploy role for; each matches a GitHub environment of the same name."
+  type        = list(string)
+  default     = ["dev", "prod"]
+}
+
+variable "github_repository" {
+  description = "The GitHub repository (owner/name) whose workflows may assume the deploy roles."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository is owner/name."
+  }
+}
+
+variable "state_bucket_name" {
+  description = "Name of the S3 bucket for Terraform state (globally unique)."
+  type        = string
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the account's GitHub OIDC provider; false if the account already has one."
+  type        = bool
+  default     = true
+}
