@@ -63,7 +63,7 @@ docs: ## regenerate the inputs/outputs reference in each Terraform module README
 	cargo run --quiet --locked -p terraform-config --bin module-reference -- terraform/modules/*
 
 .PHONY: demo
-demo: tools ## run the whole pipeline on this machine and show one stitched trace per webhook
+demo: tools ## run the whole pipeline locally, one stitched trace per webhook (TELEMETRY_TRANSPORT=xray-udp: via UDP)
 	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack
 	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack demo
 

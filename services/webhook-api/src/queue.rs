@@ -111,6 +111,7 @@ impl EventQueue for SqsEventQueue {
             messaging.operation.name = "send",
             messaging.operation.type = "send",
             messaging.destination.name = queue,
+            aws.sqs.queue.url = self.url.as_str(),
             rpc.system = "aws-api",
             rpc.service = "SQS",
             rpc.method = "SendMessage",

@@ -193,6 +193,11 @@ async fn a_signed_rest_api_request_is_queued_with_the_send_spans_context() {
         Some("webhooks")
     );
     assert_eq!(
+        send.attr_str("aws.sqs.queue.url").as_deref(),
+        Some(queue_url.as_str()),
+        "Application Signals names the queue from its URL"
+    );
+    assert_eq!(
         send.attr_str("messaging.message.id").as_deref(),
         message.message_id()
     );

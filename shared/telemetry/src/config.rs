@@ -48,6 +48,9 @@ pub enum TracesExporter {
     Console,
     /// No export: spans are still created so log lines carry trace ids.
     None,
+    /// OTLP over UDP to the X-Ray daemon at this `host:port`, with the Application Signals
+    /// attributes: what `OTEL_AWS_APPLICATION_SIGNALS_ENABLED=true` selects inside Lambda.
+    XrayUdp { daemon_address: String },
 }
 
 /// The sampler (`OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`).
@@ -105,8 +108,8 @@ pub struct TelemetryConfig {
     pub export_timeout: Duration,
     /// The log filter directive (from `RUST_LOG`, else `AWS_LAMBDA_LOG_LEVEL`, else `info`).
     pub log_filter: String,
-    /// Running inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set).
-    pub in_lambda: bool,
+    /// The function's name when running inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME`).
+    pub lambda_function_name: Option<String>,
 }
 
 const DEFAULT_PROPAGATORS: [PropagatorKind; 3] = [
@@ -150,8 +153,37 @@ impl TelemetryConfig {
                 false
             }
         };
+        let lambda_function_name = get("AWS_LAMBDA_FUNCTION_NAME");
+        let application_signals = match get(APPLICATION_SIGNALS_VARIABLE).map(|v| v.to_ascii_lowercase()) {
+            None => false,
+            Some(value) if value == "false" => false,
+            Some(value) if value == "true" => true,
+            Some(value) => {
+                problems.push(ConfigProblem::new(
+                    APPLICATION_SIGNALS_VARIABLE,
+                    &value,
+                    "true or false",
+                ));
+                false
+            }
+        };
         let traces_exporter = match get("OTEL_TRACES_EXPORTER").as_deref() {
             _ if sdk_disabled => TracesExporter::None,
+            // As in the ADOT SDKs: Application Signals in Lambda sends OTLP to the X-Ray daemon
+            // over UDP, unless a traces endpoint is set explicitly.
+            None | Some("otlp")
+                if application_signals
+                    && lambda_function_name.is_some()
+                    && get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_none() =>
+            {
+                match xray_daemon_udp_address(get(DAEMON_ADDRESS_VARIABLE)) {
+                    Ok(daemon_address) => TracesExporter::XrayUdp { daemon_address },
+                    Err(problem) => {
+                        problems.push(problem);
+                        TracesExporter::None
+                    }
+                }
+            }
             None | Some("otlp") => TracesExporter::Otlp,
             Some("console") => TracesExporter::Console,
             Some("none") => TracesExporter::None,
@@ -220,7 +252,7 @@ impl TelemetryConfig {
             sampler,
             export_timeout,
             log_filter,
-            in_lambda: get("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+            lambda_function_name,
         };
         if problems.is_empty() {
             Ok(config)
@@ -229,10 +261,45 @@ impl TelemetryConfig {
         }
     }
 
+    /// Running inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set).
+    pub fn in_lambda(&self) -> bool {
+        self.lambda_function_name.is_some()
+    }
+
     /// Whether X-Ray is in the path, so trace ids must be X-Ray compatible.
     pub fn xray_in_path(&self) -> bool {
-        self.in_lambda || self.propagators.iter().any(|p| p.is_xray())
+        self.in_lambda()
+            || self.propagators.iter().any(|p| p.is_xray())
+            || matches!(self.traces_exporter, TracesExporter::XrayUdp { .. })
     }
+}
+
+const APPLICATION_SIGNALS_VARIABLE: &str = "OTEL_AWS_APPLICATION_SIGNALS_ENABLED";
+const DAEMON_ADDRESS_VARIABLE: &str = "AWS_XRAY_DAEMON_ADDRESS";
+const DEFAULT_DAEMON_ADDRESS: &str = "127.0.0.1:2000";
+
+/// The daemon's UDP `host:port`. Lambda sets `AWS_XRAY_DAEMON_ADDRESS` to `ip:port`; the X-Ray
+/// SDKs also accept `udp:host:port tcp:host:port`, of which only the UDP part matters here.
+fn xray_daemon_udp_address(value: Option<String>) -> Result<String, ConfigProblem> {
+    const EXPECTED: &str = "host:port, or udp:host:port tcp:host:port";
+    let Some(value) = value else {
+        return Ok(DEFAULT_DAEMON_ADDRESS.to_owned());
+    };
+    let address = if value.contains(' ') || value.starts_with("udp:") || value.starts_with("tcp:") {
+        value
+            .split_whitespace()
+            .find_map(|part| part.strip_prefix("udp:"))
+    } else {
+        Some(value.as_str())
+    };
+    let valid = address.filter(|address| {
+        address
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|port| port > 0))
+    });
+    valid
+        .map(str::to_owned)
+        .ok_or_else(|| ConfigProblem::new(DAEMON_ADDRESS_VARIABLE, &value, EXPECTED))
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -371,7 +438,7 @@ mod tests {
         assert_eq!(config.sampler, SamplerConfig::ParentBasedAlwaysOn);
         assert_eq!(config.export_timeout, Duration::from_secs(2));
         assert_eq!(config.log_filter, "info");
-        assert!(!config.in_lambda);
+        assert!(!config.in_lambda());
     }
 
     #[test]
@@ -469,7 +536,76 @@ mod tests {
             ("OTEL_PROPAGATORS", "tracecontext"),
         ]);
         let parsed = parsed.expect("valid");
-        assert!(parsed.in_lambda && parsed.xray_in_path());
+        assert!(parsed.in_lambda() && parsed.xray_in_path());
+    }
+
+    #[test]
+    fn application_signals_in_lambda_selects_the_xray_daemon() {
+        let lambda = ("AWS_LAMBDA_FUNCTION_NAME", "webhooks-dev-webhook-api");
+        let enabled = ("OTEL_AWS_APPLICATION_SIGNALS_ENABLED", "True");
+        let udp = |address: &str| TracesExporter::XrayUdp {
+            daemon_address: address.to_owned(),
+        };
+        let parsed = config(&[lambda, enabled]).expect("valid");
+        assert_eq!(parsed.traces_exporter, udp("127.0.0.1:2000"));
+        let parsed = config(&[
+            lambda,
+            enabled,
+            ("AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129:2000"),
+        ]);
+        assert_eq!(parsed.expect("valid").traces_exporter, udp("169.254.79.129:2000"));
+        let both = ("AWS_XRAY_DAEMON_ADDRESS", "tcp:127.0.0.1:2001 udp:127.0.0.1:2002");
+        assert_eq!(
+            config(&[lambda, enabled, both]).expect("valid").traces_exporter,
+            udp("127.0.0.1:2002")
+        );
+
+        // Outside Lambda there is no daemon to send to, and an explicit traces endpoint or another
+        // exporter wins: the configured exporter stays.
+        assert_eq!(
+            config(&[enabled]).expect("valid").traces_exporter,
+            TracesExporter::Otlp
+        );
+        let endpoint = (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://localhost:4318/v1/traces",
+        );
+        assert_eq!(
+            config(&[lambda, enabled, endpoint])
+                .expect("valid")
+                .traces_exporter,
+            TracesExporter::Otlp
+        );
+        let console = ("OTEL_TRACES_EXPORTER", "console");
+        assert_eq!(
+            config(&[lambda, enabled, console])
+                .expect("valid")
+                .traces_exporter,
+            TracesExporter::Console
+        );
+        // Disabled is the default.
+        assert_eq!(
+            config(&[lambda]).expect("valid").traces_exporter,
+            TracesExporter::Otlp
+        );
+    }
+
+    #[test]
+    fn application_signals_settings_are_validated() {
+        let lambda = ("AWS_LAMBDA_FUNCTION_NAME", "webhooks-dev-webhook-api");
+        let enabled = ("OTEL_AWS_APPLICATION_SIGNALS_ENABLED", "true");
+        let error = config(&[("OTEL_AWS_APPLICATION_SIGNALS_ENABLED", "yes")]).expect_err("invalid");
+        assert_eq!(error.problems[0].variable, "OTEL_AWS_APPLICATION_SIGNALS_ENABLED");
+        for address in [
+            "2000",
+            "127.0.0.1:",
+            ":2000",
+            "127.0.0.1:70000",
+            "tcp:127.0.0.1:2000",
+        ] {
+            let error = config(&[lambda, enabled, ("AWS_XRAY_DAEMON_ADDRESS", address)]).expect_err(address);
+            assert_eq!(error.problems[0].variable, "AWS_XRAY_DAEMON_ADDRESS", "{address}");
+        }
     }
 
     #[test]

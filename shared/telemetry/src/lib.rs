@@ -7,6 +7,7 @@
 //! - [`sqs`] carries trace context through SQS; [`consumer`] relates each message's span to its
 //!   producer and to the invocation.
 
+pub mod application_signals;
 pub mod attributes;
 pub mod config;
 pub mod consumer;
@@ -18,6 +19,7 @@ mod span_status;
 pub mod sqs;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod xray_udp;
 
 pub use config::{ConfigError, ConfigProblem, PropagatorKind, TelemetryConfig, TraceMode};
 pub use consumer::attach_upstream;

@@ -22,10 +22,12 @@ use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
+use crate::application_signals::{AlwaysRecordSampler, ApplicationSignals};
 use crate::config::{ConfigError, SamplerConfig, TelemetryConfig, TracesExporter};
 use crate::logging::{JsonLogFormat, SpanTraceLayer};
 use crate::propagation::Propagators;
 use crate::sqs::{self, OutgoingTraceContext, UpstreamContext};
+use crate::xray_udp::XrayUdpExporter;
 
 /// Why telemetry could not be set up; the cold start should fail with this message.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +37,7 @@ pub enum TelemetryError {
     #[error("invalid log filter {filter:?} (from RUST_LOG or AWS_LAMBDA_LOG_LEVEL): {reason}")]
     LogFilter { filter: String, reason: String },
     #[error(
-        "cannot build the OTLP exporter (check OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_HEADERS): {0}"
+        "cannot build the span exporter (check OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_HEADERS, or AWS_XRAY_DAEMON_ADDRESS): {0}"
     )]
     Exporter(String),
     #[error("a global tracing subscriber is already installed; initialise telemetry once per process")]
@@ -168,14 +170,19 @@ impl TelemetryBuilder {
                 reason: error.to_string(),
             })?;
 
-        let mut provider = SdkTracerProvider::builder()
-            .with_sampler(sampler(config.sampler))
-            .with_resource(
-                Resource::builder()
-                    .with_detector(Box::new(LambdaResourceDetector))
-                    .with_service_name(config.service_name.clone())
-                    .build(),
-            );
+        let application_signals = matches!(config.traces_exporter, TracesExporter::XrayUdp { .. });
+        let mut provider = SdkTracerProvider::builder();
+        provider = if application_signals {
+            provider.with_sampler(AlwaysRecordSampler::new(sampler(config.sampler)))
+        } else {
+            provider.with_sampler(sampler(config.sampler))
+        };
+        provider = provider.with_resource(
+            Resource::builder()
+                .with_detector(Box::new(LambdaResourceDetector))
+                .with_service_name(config.service_name.clone())
+                .build(),
+        );
         // X-Ray ids are also valid W3C ids; the random generator is for paths X-Ray never sees.
         provider = if config.xray_in_path() {
             provider.with_id_generator(XrayIdGenerator::default())
@@ -191,6 +198,15 @@ impl TelemetryBuilder {
                 provider.with_simple_exporter(opentelemetry_stdout::SpanExporter::default())
             }
             (None, TracesExporter::None) => provider,
+            // Batched even though the flush follows each invocation: the simple processor
+            // exports sampled spans only, and Application Signals needs the unsampled ones too.
+            (None, TracesExporter::XrayUdp { daemon_address }) => {
+                let function_name = config.lambda_function_name.as_deref().unwrap_or_default();
+                let exporter =
+                    XrayUdpExporter::new(daemon_address, Some(ApplicationSignals::new(function_name)))
+                        .map_err(|error| TelemetryError::Exporter(error.to_string()))?;
+                provider.with_span_processor(BatchSpanProcessor::builder(exporter).build())
+            }
         };
         let provider = provider.build();
         let tracer = provider.tracer(config.service_name.clone());

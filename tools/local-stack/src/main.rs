@@ -5,14 +5,16 @@
 use std::process::ExitCode;
 
 use local_stack::scenario;
-use local_stack::stack::{LocalStack, StackOptions};
+use local_stack::stack::{LocalStack, StackOptions, TelemetryTransport};
 
 const USAGE: &str = "usage: local-stack demo
 
 Runs the webhook pipeline on this machine (moto, cargo-lambda, both functions, an OTLP sink),
 sends the scripted webhooks and prints the traces. Ports are free ones unless set:
   LOCAL_STACK_MOTO_PORT, LOCAL_STACK_LAMBDA_PORT, LOCAL_STACK_OTLP_PORT
-LOCAL_STACK_BIN_DIR is where the webhook-api and webhook-worker binaries are (target/debug).";
+LOCAL_STACK_BIN_DIR is where the webhook-api and webhook-worker binaries are (target/debug).
+TELEMETRY_TRANSPORT is adot-collector (OTLP/HTTP, Terraform's default) or xray-udp (OTLP over
+UDP to the X-Ray daemon, with the Application Signals attributes).";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -67,7 +69,11 @@ async fn demo(options: StackOptions) -> ExitCode {
         settings.queue_visibility_timeout_seconds
     );
     println!("  webhooks: POST {}", stack.webhook_url());
-    println!("  traces:   OTLP/HTTP {}", stack.otlp_endpoint());
+    println!(
+        "  traces:   {} (telemetry_transport = \"{}\")",
+        stack.traces_destination(),
+        stack.transport.as_str()
+    );
     println!("Sending the scripted webhooks and waiting for the pipeline to drain ...\n");
 
     let code = match scenario::run(&mut stack).await {
@@ -110,6 +116,18 @@ fn options_from_env() -> Result<StackOptions, String> {
     options.otlp_port = port("LOCAL_STACK_OTLP_PORT")?.unwrap_or(0);
     if let Some(dir) = std::env::var_os("LOCAL_STACK_BIN_DIR") {
         options.bin_dir = dir.into();
+    }
+    if let Some(value) = std::env::var(TelemetryTransport::VARIABLE)
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        let transport = TelemetryTransport::parse(&value).ok_or_else(|| {
+            format!(
+                "{}={value:?} is not valid; expected adot-collector or xray-udp",
+                TelemetryTransport::VARIABLE
+            )
+        })?;
+        options.transport = Some(transport);
     }
     Ok(options)
 }

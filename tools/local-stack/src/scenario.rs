@@ -10,8 +10,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
-use crate::stack::{LocalStack, StackError};
-use crate::trace_sink::{SpanRecord, SpanStatus};
+use crate::stack::{LocalStack, StackError, TelemetryTransport};
+use crate::trace_sink::{SpanKind, SpanRecord, SpanStatus};
 use crate::waterfall::{render_trace, xray_trace_id};
 
 /// How long the scenario waits for the pipeline to drain before declaring failure.
@@ -261,6 +261,8 @@ struct StackView {
     queue_url: String,
     dlq_url: String,
     spans: Vec<SpanRecord>,
+    rejected_exports: Vec<String>,
+    transport: TelemetryTransport,
     settings: terraform_config::pipeline::PipelineSettings,
 }
 
@@ -275,6 +277,8 @@ impl StackView {
             queue_url: stack.provisioned.queue_url.clone(),
             dlq_url: stack.provisioned.dlq_url.clone(),
             spans: stack.spans(),
+            rejected_exports: stack.rejected_exports(),
+            transport: stack.transport,
             settings: stack.settings.clone(),
         }
     }
@@ -725,11 +729,61 @@ pub async fn report(stack: &LocalStack, run: &ScenarioRun) -> DemoReport {
         detail: format!("{remaining} message(s) left in {}", view.settings.names.queue),
     });
 
+    checks.push(Check {
+        name: format!("every span export arrived intact ({})", view.transport.as_str()),
+        passed: view.rejected_exports.is_empty(),
+        detail: match view.rejected_exports.first() {
+            None => format!("{} spans received", spans.len()),
+            Some(first) => format!(
+                "{} export(s) refused, first: {first}",
+                view.rejected_exports.len()
+            ),
+        },
+    });
+    if view.transport == TelemetryTransport::XrayUdp {
+        checks.push(application_signals_check(&spans));
+    }
+
     DemoReport {
         rows,
         checks,
         waterfalls,
         spans,
+    }
+}
+
+/// Application Signals' view: both services with their `FunctionHandler` operation, and SQS and
+/// DynamoDB as their dependencies.
+fn application_signals_check(spans: &[SpanRecord]) -> Check {
+    let unannotated = spans
+        .iter()
+        .filter(|span| span.kind != SpanKind::Internal && span.attribute("aws.local.service").is_none())
+        .count();
+    let mut edges: Vec<String> = spans
+        .iter()
+        .filter_map(|span| {
+            Some(format!(
+                "{} -> {} {}",
+                span.attribute("aws.local.service")?,
+                span.attribute("aws.remote.service")?,
+                span.attribute("aws.remote.operation")?
+            ))
+        })
+        .collect();
+    edges.sort();
+    edges.dedup();
+    let expected = [
+        "webhook-api -> AWS::SQS SendMessage",
+        "webhook-worker -> AWS::DynamoDB TransactWriteItems",
+        "webhook-worker -> AWS::SQS process",
+    ];
+    Check {
+        name: "Application Signals sees both services and their SQS and DynamoDB dependencies".to_owned(),
+        passed: unannotated == 0 && expected.iter().all(|edge| edges.iter().any(|e| e == edge)),
+        detail: format!(
+            "{unannotated} span(s) without aws.local.service; dependencies: {}",
+            edges.join(", ")
+        ),
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use terraform_config::pipeline::PipelineSettings;
+use terraform_config::pipeline::{PipelineSettings, telemetry_environment};
 
 use crate::event_source::{EventSourceMapping, MappingConfig, MappingLog};
 use crate::lambda_emulator::{EmulatorError, FunctionProcess, FunctionSpec, LambdaEmulator};
@@ -37,6 +37,36 @@ pub enum StackError {
     Scenario(String),
 }
 
+/// How the functions send spans (Terraform's `telemetry_transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TelemetryTransport {
+    /// OTLP/HTTP to the ADOT collector extension; locally the sink stands in for it.
+    AdotCollector,
+    /// OTLP over UDP to the Lambda X-Ray daemon; locally the sink listens in its place.
+    XrayUdp,
+}
+
+impl TelemetryTransport {
+    /// The variable `make demo` reads the choice from.
+    pub const VARIABLE: &'static str = "TELEMETRY_TRANSPORT";
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "adot-collector" => Some(Self::AdotCollector),
+            "xray-udp" => Some(Self::XrayUdp),
+            _ => None,
+        }
+    }
+
+    /// The value as Terraform spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AdotCollector => "adot-collector",
+            Self::XrayUdp => "xray-udp",
+        }
+    }
+}
+
 /// Where things are and which ports to use.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
@@ -54,6 +84,8 @@ pub struct StackOptions {
     /// `None`: the batching window plus 3 s. It must outlast the batching window, or a message
     /// received early in a window reappears before its batch is delivered and runs twice.
     pub visibility_timeout_seconds: Option<u32>,
+    /// `None`: Terraform's default.
+    pub transport: Option<TelemetryTransport>,
 }
 
 impl StackOptions {
@@ -78,6 +110,7 @@ impl StackOptions {
             lambda_port: None,
             otlp_port: 0,
             visibility_timeout_seconds: None,
+            transport: None,
         }
     }
 }
@@ -89,6 +122,7 @@ pub struct LocalStack {
     pub provisioned: Provisioned,
     pub sdk: SdkConfig,
     pub options: StackOptions,
+    pub transport: TelemetryTransport,
     webhook_url: String,
     // Field order is drop order: the mapping stops polling before the worker goes away.
     mapping: Option<EventSourceMapping>,
@@ -101,7 +135,17 @@ pub struct LocalStack {
 
 impl LocalStack {
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
-        let settings = PipelineSettings::load(&options.workspace_root.join("terraform"), LOCAL_ENVIRONMENT)?;
+        let terraform_dir = options.workspace_root.join("terraform");
+        let settings = PipelineSettings::load(&terraform_dir, LOCAL_ENVIRONMENT)?;
+        let transport = match options.transport {
+            Some(transport) => transport,
+            None => TelemetryTransport::parse(&settings.telemetry_transport).ok_or_else(|| {
+                StackError::Scenario(format!(
+                    "Terraform's default telemetry_transport {:?} is not one the local stack knows",
+                    settings.telemetry_transport
+                ))
+            })?,
+        };
 
         let root = options.workspace_root.clone();
         let (moto_port, moto_log) = (options.moto_port, options.log_dir.join("moto.log"));
@@ -120,16 +164,24 @@ impl LocalStack {
         let (lambda_port, lambda_log) = (options.lambda_port, options.log_dir.join("cargo-lambda.log"));
         let emulator = blocking(move || LambdaEmulator::start(&root, lambda_port, &lambda_log)).await??;
 
-        let telemetry = |service: &str| {
-            vec![
-                ("OTEL_SERVICE_NAME".to_owned(), service.to_owned()),
-                ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), sink.endpoint()),
-                ("RUST_LOG".to_owned(), "info".to_owned()),
-            ]
+        // The telemetry settings Terraform gives each function, with the sink where Lambda
+        // would have the collector extension or the X-Ray daemon.
+        let telemetry = |service: &str| -> Result<Vec<(String, String)>, StackError> {
+            let mut env = telemetry_environment(&terraform_dir, transport.as_str(), service)?;
+            match transport {
+                TelemetryTransport::AdotCollector => {
+                    env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), sink.endpoint())
+                }
+                TelemetryTransport::XrayUdp => {
+                    env.insert("AWS_XRAY_DAEMON_ADDRESS".to_owned(), sink.xray_daemon_address())
+                }
+            };
+            env.insert("RUST_LOG".to_owned(), "info".to_owned());
+            Ok(env.into_iter().collect())
         };
         let aws_env: Vec<(String, String)> = moto.env().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
 
-        let mut api_env = telemetry("webhook-api");
+        let mut api_env = telemetry("webhook-api")?;
         api_env.extend(aws_env.clone());
         api_env.push(("WEBHOOK_QUEUE_URL".to_owned(), provisioned.queue_url.clone()));
         api_env.push((
@@ -144,7 +196,7 @@ impl LocalStack {
         };
         let api = FunctionProcess::start(&api_spec, &emulator, &options.log_dir.join("webhook-api.log"))?;
 
-        let mut worker_env = telemetry("webhook-worker");
+        let mut worker_env = telemetry("webhook-worker")?;
         worker_env.extend(aws_env);
         worker_env.extend([
             ("WEBHOOK_TABLE_NAME".to_owned(), provisioned.table_name.clone()),
@@ -188,6 +240,7 @@ impl LocalStack {
             provisioned,
             sdk,
             options,
+            transport,
             mapping: Some(mapping),
             api,
             worker,
@@ -213,8 +266,20 @@ impl LocalStack {
             .unwrap_or_default()
     }
 
-    pub fn otlp_endpoint(&self) -> String {
-        self.sink.endpoint()
+    /// Where the functions send spans, for people reading the demo.
+    pub fn traces_destination(&self) -> String {
+        match self.transport {
+            TelemetryTransport::AdotCollector => format!("OTLP/HTTP {}", self.sink.endpoint()),
+            TelemetryTransport::XrayUdp => format!(
+                "OTLP over UDP, X-Ray daemon format, {}",
+                self.sink.xray_daemon_address()
+            ),
+        }
+    }
+
+    /// Exports the sink could not decode; empty when no span was lost on the way.
+    pub fn rejected_exports(&self) -> Vec<String> {
+        self.sink.store().rejected()
     }
 
     /// An error naming the first process that has stopped, with the end of its log.

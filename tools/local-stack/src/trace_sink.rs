@@ -1,10 +1,13 @@
-//! A local OTLP/HTTP trace receiver (`POST /v1/traces`, protobuf or JSON) that keeps every span
-//! in memory: what the functions export is what the demo shows and the end-to-end test checks.
+//! A local trace receiver that keeps every span in memory: what the functions export is what the
+//! demo shows and the end-to-end test checks. It takes both transports: OTLP/HTTP
+//! (`POST /v1/traces`, protobuf or JSON; the ADOT collector's receiver) and OTLP over UDP in the
+//! X-Ray daemon's datagram format (what `OTEL_AWS_APPLICATION_SIGNALS_ENABLED=true` sends).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -13,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 
 /// One received span, flattened for queries and rendering.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +35,8 @@ pub struct SpanRecord {
     /// (trace id, span id) of each link.
     pub links: Vec<(String, String)>,
     pub events: Vec<String>,
+    /// False for spans recorded only for Application Signals (`T1U` datagrams).
+    pub sampled: bool,
 }
 
 impl SpanRecord {
@@ -99,18 +104,35 @@ pub enum SpanStatus {
     Error(String),
 }
 
-/// Spans received so far.
+/// Spans received so far, and why any export was refused.
 #[derive(Debug, Clone, Default)]
-pub struct SpanStore(Arc<Mutex<Vec<SpanRecord>>>);
+pub struct SpanStore {
+    spans: Arc<Mutex<Vec<SpanRecord>>>,
+    rejected: Arc<Mutex<Vec<String>>>,
+}
 
 impl SpanStore {
     pub fn spans(&self) -> Vec<SpanRecord> {
-        self.0.lock().map(|spans| spans.clone()).unwrap_or_default()
+        self.spans.lock().map(|spans| spans.clone()).unwrap_or_default()
     }
 
     pub fn extend(&self, spans: impl IntoIterator<Item = SpanRecord>) {
-        if let Ok(mut store) = self.0.lock() {
+        if let Ok(mut store) = self.spans.lock() {
             store.extend(spans);
+        }
+    }
+
+    /// Exports that could not be decoded: each would be spans lost in production.
+    pub fn rejected(&self) -> Vec<String> {
+        self.rejected
+            .lock()
+            .map(|rejected| rejected.clone())
+            .unwrap_or_default()
+    }
+
+    fn reject(&self, reason: String) {
+        if let Ok(mut rejected) = self.rejected.lock() {
+            rejected.push(reason);
         }
     }
 }
@@ -119,23 +141,40 @@ impl SpanStore {
 #[derive(Debug)]
 pub struct TraceSink {
     address: SocketAddr,
+    udp_address: SocketAddr,
     store: SpanStore,
-    task: tokio::task::JoinHandle<()>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
 impl TraceSink {
-    /// Listens on 127.0.0.1:`port` (a free port for 0).
+    /// Listens on 127.0.0.1:`port` for OTLP/HTTP (a free port for 0), and on a free UDP port
+    /// for the X-Ray daemon format.
     pub async fn start(port: u16) -> std::io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let address = listener.local_addr()?;
+        let socket = UdpSocket::bind(("127.0.0.1", 0)).await?;
+        let udp_address = socket.local_addr()?;
         let store = SpanStore::default();
-        let task = tokio::spawn(serve(listener, store.clone()));
-        Ok(Self { address, store, task })
+        let tasks = [
+            tokio::spawn(serve(listener, store.clone())),
+            tokio::spawn(receive_datagrams(socket, store.clone())),
+        ];
+        Ok(Self {
+            address,
+            udp_address,
+            store,
+            tasks,
+        })
     }
 
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` for the functions.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    /// `AWS_XRAY_DAEMON_ADDRESS` for the functions (Lambda sets it to its own daemon).
+    pub fn xray_daemon_address(&self) -> String {
+        self.udp_address.to_string()
     }
 
     pub fn store(&self) -> SpanStore {
@@ -149,8 +188,52 @@ impl TraceSink {
 
 impl Drop for TraceSink {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
+}
+
+async fn receive_datagrams(socket: UdpSocket, store: SpanStore) {
+    // The daemon's read buffer: a larger datagram would be cut short in production.
+    let mut buffer = vec![0_u8; 64 * 1024];
+    loop {
+        match socket.recv(&mut buffer).await {
+            Ok(length) => match decode_daemon_datagram(&buffer[..length]) {
+                Ok((sampled, export)) => store.extend(records(export, sampled)),
+                Err(reason) => store.reject(format!("UDP datagram of {length} bytes: {reason}")),
+            },
+            Err(error) => store.reject(format!("UDP receive failed: {error}")),
+        }
+    }
+}
+
+/// One datagram in the X-Ray daemon format the ADOT SDKs use for OTLP: a JSON header line
+/// `{"format":"json","version":1}`, then `T1S` (sampled) or `T1U` (unsampled), then the base64
+/// of an OTLP `ExportTraceServiceRequest`. Written apart from the exporter in shared-telemetry,
+/// so the end-to-end test checks the wire format and not the exporter against itself.
+pub fn decode_daemon_datagram(datagram: &[u8]) -> Result<(bool, ExportTraceServiceRequest), String> {
+    let newline = datagram
+        .iter()
+        .position(|byte| *byte == b'\n')
+        .ok_or("no header line")?;
+    let header: serde_json::Value = serde_json::from_slice(&datagram[..newline])
+        .map_err(|error| format!("header is not JSON: {error}"))?;
+    if header != serde_json::json!({"format": "json", "version": 1}) {
+        return Err(format!("unexpected header {header}"));
+    }
+    let body = &datagram[newline + 1..];
+    let (sampled, payload) = match body.split_at_checked(3) {
+        Some((b"T1S", payload)) => (true, payload),
+        Some((b"T1U", payload)) => (false, payload),
+        _ => return Err("body does not start with T1S or T1U".to_owned()),
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload)
+        .map_err(|error| format!("payload is not base64: {error}"))?;
+    let export = ExportTraceServiceRequest::decode(bytes.as_slice())
+        .map_err(|error| format!("payload is not an OTLP ExportTraceServiceRequest: {error}"))?;
+    Ok((sampled, export))
 }
 
 async fn serve(listener: TcpListener, store: SpanStore) {
@@ -186,14 +269,18 @@ async fn handle(request: Request<Incoming>, store: SpanStore) -> Result<Response
     };
     match decoded {
         Ok(export) => {
-            store.extend(records(export));
+            // The OTLP exporter sends only the spans that were sampled.
+            store.extend(records(export, true));
             Ok(if json {
                 reply(StatusCode::OK, "application/json", "{}")
             } else {
                 reply(StatusCode::OK, "application/x-protobuf", "")
             })
         }
-        Err(error) => Ok(reply(StatusCode::BAD_REQUEST, "text/plain", &error)),
+        Err(error) => {
+            store.reject(format!("OTLP/HTTP export: {error}"));
+            Ok(reply(StatusCode::BAD_REQUEST, "text/plain", &error))
+        }
     }
 }
 
@@ -207,7 +294,7 @@ fn reply(status: StatusCode, content_type: &str, body: &str) -> Response<Full<By
 }
 
 /// Flattens an OTLP export into span records.
-pub fn records(export: ExportTraceServiceRequest) -> Vec<SpanRecord> {
+pub fn records(export: ExportTraceServiceRequest, sampled: bool) -> Vec<SpanRecord> {
     let mut records = Vec::new();
     for resource_spans in export.resource_spans {
         let service = resource_spans
@@ -241,6 +328,7 @@ pub fn records(export: ExportTraceServiceRequest) -> Vec<SpanRecord> {
                         .map(|link| (hex(&link.trace_id), hex(&link.span_id)))
                         .collect(),
                     events: span.events.into_iter().map(|event| event.name).collect(),
+                    sampled,
                 });
             }
         }
@@ -281,4 +369,47 @@ fn render(value: &AnyValue) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn datagram(header: &str, prefix: &str, request: &ExportTraceServiceRequest) -> Vec<u8> {
+        let payload = base64::engine::general_purpose::STANDARD.encode(request.encode_to_vec());
+        format!("{header}\n{prefix}{payload}").into_bytes()
+    }
+
+    #[test]
+    fn daemon_datagrams_decode_whatever_the_header_spacing() {
+        let request = ExportTraceServiceRequest::default();
+        let compact = datagram(r#"{"format":"json","version":1}"#, "T1S", &request);
+        assert_eq!(decode_daemon_datagram(&compact), Ok((true, request.clone())));
+        let spaced = datagram(r#"{"format": "json", "version": 1}"#, "T1U", &request);
+        assert_eq!(decode_daemon_datagram(&spaced), Ok((false, request)));
+    }
+
+    #[test]
+    fn malformed_datagrams_say_what_is_wrong() {
+        let request = ExportTraceServiceRequest::default();
+        let cases: [(Vec<u8>, &str); 4] = [
+            (b"T1Sabc".to_vec(), "no header line"),
+            (
+                datagram(r#"{"format":"json","version":2}"#, "T1S", &request),
+                "unexpected header",
+            ),
+            (
+                datagram(r#"{"format":"json","version":1}"#, "T2S", &request),
+                "T1S or T1U",
+            ),
+            (
+                b"{\"format\":\"json\",\"version\":1}\nT1S%%%".to_vec(),
+                "not base64",
+            ),
+        ];
+        for (bytes, expected) in cases {
+            let error = decode_daemon_datagram(&bytes).expect_err(expected);
+            assert!(error.contains(expected), "{error}");
+        }
+    }
 }

@@ -248,6 +248,7 @@ mod tests {
             attributes: BTreeMap::new(),
             links: Vec::new(),
             events: Vec::new(),
+            sampled: true,
         }
     }
 

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use local_stack::process::is_alive;
 use local_stack::scenario;
-use local_stack::stack::{LocalStack, StackOptions};
+use local_stack::stack::{LocalStack, StackOptions, TelemetryTransport};
 use local_stack::trace_sink::{SpanKind, SpanRecord, SpanStatus};
 
 fn spans_for<'a>(spans: &'a [SpanRecord], name_prefix: &str, message_id: &str) -> Vec<&'a SpanRecord> {
@@ -24,9 +24,25 @@ fn spans_for<'a>(spans: &'a [SpanRecord], name_prefix: &str, message_id: &str) -
         .collect()
 }
 
+/// One stack at a time: two would compete for the machine's two cores and its timings.
+static ONE_STACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pipeline_keeps_every_promise_end_to_end() {
-    let options = StackOptions::for_workspace(&local_stack::workspace_root());
+async fn the_pipeline_keeps_every_promise_with_the_adot_collector_transport() {
+    let _turn = ONE_STACK_AT_A_TIME.lock().await;
+    the_pipeline_keeps_every_promise(TelemetryTransport::AdotCollector).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_keeps_every_promise_with_the_xray_udp_transport() {
+    let _turn = ONE_STACK_AT_A_TIME.lock().await;
+    the_pipeline_keeps_every_promise(TelemetryTransport::XrayUdp).await;
+}
+
+/// The same assertions whichever way the spans travel.
+async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
+    let mut options = StackOptions::for_workspace(&local_stack::workspace_root());
+    options.transport = Some(transport);
     let mut stack = LocalStack::start(options).await.expect("the local stack starts");
     let pids = stack.pids();
     let run = scenario::run(&mut stack).await.expect("the pipeline drains");
@@ -190,6 +206,40 @@ async fn the_pipeline_keeps_every_promise_end_to_end() {
             .iter()
             .any(|span| span.trace_id == refused[0].trace_id && span.name.starts_with("send "))
     );
+
+    // Every export reached the sink and decoded: no span was lost on the way.
+    assert_eq!(stack.rejected_exports(), Vec::<String>::new());
+    if transport == TelemetryTransport::XrayUdp {
+        // Application Signals: every span names its service and operation, and the SQS and
+        // DynamoDB calls name their remote service and resource.
+        for span in &spans {
+            let function = match span.service.as_str() {
+                "webhook-api" => &stack.settings.names.api_function,
+                _ => &stack.settings.names.worker_function,
+            };
+            assert_eq!(
+                span.attribute("aws.local.operation"),
+                Some(format!("{function}/FunctionHandler").as_str()),
+                "{}",
+                span.name
+            );
+        }
+        let write = spans
+            .iter()
+            .find(|span| span.name == "DynamoDB.TransactWriteItems")
+            .unwrap();
+        assert_eq!(write.attribute("aws.remote.service"), Some("AWS::DynamoDB"));
+        assert_eq!(
+            write.attribute("aws.remote.resource.identifier"),
+            Some(stack.provisioned.table_name.as_str())
+        );
+        let send = spans.iter().find(|span| span.name.starts_with("send ")).unwrap();
+        assert_eq!(send.attribute("aws.remote.service"), Some("AWS::SQS"));
+        assert_eq!(
+            send.attribute("aws.remote.resource.identifier"),
+            Some(stack.settings.names.queue.as_str())
+        );
+    }
 
     // The demo's own report agrees.
     let report = scenario::report(&stack, &run).await;

@@ -2,6 +2,7 @@
 //! `terraform/modules/pipeline` (variable defaults and naming locals), `modules/queue` (the DLQ's
 //! name) and `modules/table` (key schema and TTL attribute).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use hcl::eval::{Context, Evaluate};
@@ -44,6 +45,8 @@ pub struct PipelineSettings {
     pub worker_memory_size: u32,
     pub trace_mode: String,
     pub record_ttl_days: u32,
+    /// `adot-collector` or `xray-udp`: how spans leave the functions.
+    pub telemetry_transport: String,
     pub table: TableSchema,
 }
 
@@ -105,9 +108,39 @@ impl PipelineSettings {
                 .map(str::to_owned)
                 .ok_or_else(|| pipeline.missing("default for variable \"trace_mode\""))?,
             record_ttl_days: number("record_ttl_days")?,
+            telemetry_transport: variables
+                .get("telemetry_transport")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| pipeline.missing("default for variable \"telemetry_transport\""))?,
             table: table_schema(&table)?,
         })
     }
+}
+
+/// The telemetry environment variables `modules/function` gives a function for `transport`
+/// (`adot-collector` or `xray-udp`), evaluated from its `telemetry_environment` local.
+pub fn telemetry_environment(
+    terraform_dir: &Path,
+    transport: &str,
+    service_name: &str,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let function = Module::load(terraform_dir.join("modules").join("function"))?;
+    let mut variables = function.variable_defaults()?;
+    variables.insert("telemetry_transport".to_owned(), Value::from(transport));
+    variables.insert("service_name".to_owned(), Value::from(service_name));
+    let locals = function.locals(&variables);
+    let environment = locals
+        .get("telemetry_environment")
+        .and_then(Value::as_object)
+        .ok_or_else(|| function.missing("evaluable local `telemetry_environment`"))?;
+    environment
+        .iter()
+        .map(|(name, value)| match value.as_str() {
+            Some(text) => Ok((name.clone(), text.to_owned())),
+            None => Err(function.unexpected(format!("telemetry_environment.{name}"), "is not a string")),
+        })
+        .collect()
 }
 
 /// The DLQ's name, evaluated from the queue module's own `aws_sqs_queue.dlq` name expression.

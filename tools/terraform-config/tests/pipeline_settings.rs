@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use terraform_config::pipeline::PipelineSettings;
+use terraform_config::pipeline::{PipelineSettings, telemetry_environment};
 
 fn terraform_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../terraform")
@@ -26,6 +26,7 @@ fn names_and_settings_come_from_the_pipeline_module() {
     assert_eq!(settings.queue_visibility_timeout_seconds, 180);
     assert!(!settings.fifo);
     assert_eq!(settings.trace_mode, "parent");
+    assert_eq!(settings.telemetry_transport, "adot-collector");
     assert_eq!(settings.table.partition_key, "pk");
     assert_eq!(settings.table.sort_key, "sk");
     assert_eq!(settings.table.ttl_attribute, "expires_at");
@@ -51,4 +52,19 @@ fn the_table_schema_is_the_workers_contract() {
         ),
         (PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE)
     );
+}
+
+#[test]
+fn each_transport_has_the_telemetry_environment_the_function_module_sets() {
+    let collector =
+        telemetry_environment(&terraform_dir(), "adot-collector", "webhook-api").expect("readable");
+    assert_eq!(collector["OTEL_SERVICE_NAME"], "webhook-api");
+    assert_eq!(collector["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://localhost:4318");
+    assert!(!collector.contains_key("OTEL_AWS_APPLICATION_SIGNALS_ENABLED"));
+
+    let udp = telemetry_environment(&terraform_dir(), "xray-udp", "webhook-worker").expect("readable");
+    assert_eq!(udp["OTEL_SERVICE_NAME"], "webhook-worker");
+    assert_eq!(udp["OTEL_AWS_APPLICATION_SIGNALS_ENABLED"], "true");
+    assert_eq!(udp["OTEL_PROPAGATORS"], "xray");
+    assert!(!udp.contains_key("OTEL_EXPORTER_OTLP_ENDPOINT"));
 }
