@@ -8,7 +8,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use crate::{Telemetry, TelemetryBuilder, TelemetryConfig};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SimpleSpanProcessor, SpanProcessor};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor, SpanData, SpanExporter, SpanProcessor,
+};
 use test_support::spans::CapturedSpans;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
@@ -83,6 +86,35 @@ impl Write for LogBuffer {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The production pipeline for benchmarks: the configured sampler, ids and propagators, a
+/// batch span processor as in Lambda, and an exporter that discards, so a benchmark measures
+/// span work and not a network. Log lines are discarded too. Install the dispatch around the
+/// measured code.
+pub fn benchmark_telemetry(vars: &[(&str, &str)]) -> (Telemetry, tracing::Dispatch) {
+    let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let config = TelemetryConfig::from_lookup("telemetry-bench", |name| {
+        vars.iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    })
+    .expect("valid benchmark configuration");
+    TelemetryBuilder::new(config)
+        .with_span_processor(BatchSpanProcessor::builder(DiscardingExporter).build())
+        .with_log_writer(BoxMakeWriter::new(std::io::sink))
+        .build()
+        .expect("telemetry builds")
+}
+
+/// Accepts every batch and keeps nothing.
+#[derive(Debug)]
+struct DiscardingExporter;
+
+impl SpanExporter for DiscardingExporter {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
         Ok(())
     }
 }
