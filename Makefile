@@ -67,6 +67,16 @@ demo: tools ## run the whole pipeline locally, one stitched trace per webhook (T
 	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack
 	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack demo
 
+.PHONY: bench
+bench: tools ## criterion benches, 20 cold starts per function and transport, artifact sizes: bench/report.md
+	cargo bench --locked -p stripe-signature -p webhook-event -p shared-telemetry -p webhook-worker \
+		--bench signature --bench validation --bench propagation --bench batch
+	$(MAKE) build
+	# Release binaries for this machine, built on their own so no tool's features leak in.
+	cargo build --release --locked -p webhook-api -p webhook-worker
+	cargo build --locked -p bench-report
+	$(TARGET_DIR)/debug/bench-report --runs 20 --bin-dir $(TARGET_DIR)/release --out bench
+
 # ── Build and deploy ───────────────────────────────────────────────────────────────────────
 ARCH ?= arm64
 FUNCTIONS := webhook-api webhook-worker
@@ -84,8 +94,11 @@ build: tools ## build both functions for Lambda (ARCH=arm64|x86_64) into dist/<f
 		*) echo "ARCH must be arm64 or x86_64, not '$(ARCH)'" >&2; exit 2 ;; \
 	esac
 	rustup target add $$(cat $(TARGET_DIR)/.lambda-triple)
-	RUSTFLAGS="$(REMAP)" cargo lambda build --release --locked --target $$(cat $(TARGET_DIR)/.lambda-triple) \
-		$(addprefix -p ,$(FUNCTIONS))
+	# The release profile in Cargo.toml is the whole optimisation story: cargo-lambda's own
+	# defaults (panic=abort among them) are off, and arm64 is tuned for Lambda's Graviton CPUs.
+	RUSTFLAGS="$(REMAP) $(if $(filter arm64,$(ARCH)),-C target-cpu=neoverse-n1)" \
+		cargo lambda build --release --disable-optimizations --locked \
+		--target $$(cat $(TARGET_DIR)/.lambda-triple) $(addprefix -p ,$(FUNCTIONS))
 	@for function in $(FUNCTIONS); do \
 		mkdir -p dist/$$function; \
 		$(PYTHON) tools/python/deterministic_zip.py $(TARGET_DIR)/lambda/$$function/bootstrap dist/$$function/bootstrap.zip; \

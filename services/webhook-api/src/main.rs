@@ -31,7 +31,7 @@ async fn main() -> ExitCode {
 
 async fn run(telemetry: Telemetry) -> Result<(), lambda_runtime::Error> {
     let config = ApiConfig::from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = sdk_config::load().await;
     let signing_secrets = secrets::load_signing_secrets(&config.secret, &aws).await?;
     let queue = SqsEventQueue::new(
         aws_sdk_sqs::Client::new(&aws),

@@ -31,7 +31,7 @@ async fn main() -> ExitCode {
 
 async fn run(telemetry: Telemetry) -> Result<(), lambda_runtime::Error> {
     let config = WorkerConfig::from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = sdk_config::load().await;
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
     let worker = Arc::new(Worker::new(store, telemetry.clone(), config.settings));
 

@@ -17,7 +17,7 @@ use opentelemetry_sdk::trace::{
     BatchSpanProcessor, RandomIdGenerator, Sampler, SdkTracerProvider, SpanProcessor,
 };
 use tracing_subscriber::Layer as _;
-use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, Targets, filter_fn};
+use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets, filter_fn};
 use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -164,8 +164,12 @@ impl TelemetryBuilder {
 
     pub fn build(self) -> Result<(Telemetry, tracing::Dispatch), TelemetryError> {
         let config = self.config;
-        let log_filter =
-            EnvFilter::try_new(&config.log_filter).map_err(|error| TelemetryError::LogFilter {
+        // `target=level` directives, as RUST_LOG is used in Lambda. Span and field filters
+        // (`EnvFilter`) would link a regex engine into every binary for no use here.
+        let log_filter = config
+            .log_filter
+            .parse::<Targets>()
+            .map_err(|error| TelemetryError::LogFilter {
                 filter: config.log_filter.clone(),
                 reason: error.to_string(),
             })?;

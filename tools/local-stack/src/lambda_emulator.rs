@@ -92,6 +92,24 @@ pub struct FunctionSpec {
 }
 
 impl FunctionSpec {
+    /// The binary with the environment Lambda gives a function, plus `env`, and nothing
+    /// inherited: no real AWS credentials or OTel settings leak in from the shell.
+    /// `runtime_api` is the `host:port[/path]` of the Lambda runtime API to poll.
+    pub fn command(&self, runtime_api: &str) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &self.name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.memory_mb.to_string())
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", self.name))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+            .envs(self.env.iter().map(|(key, value)| (key, value)));
+        command
+    }
+
     /// The name cargo-lambda routes invocations by: the binary's file name.
     pub fn route(&self) -> String {
         self.binary
@@ -108,23 +126,12 @@ pub struct FunctionProcess {
 }
 
 impl FunctionProcess {
-    /// Starts the binary with the environment Lambda gives a function, plus `spec.env`, and
-    /// nothing inherited: no real AWS credentials or OTel settings leak in from the shell.
+    /// Starts the binary against the emulator (see [`FunctionSpec::command`]).
     pub fn start(spec: &FunctionSpec, emulator: &LambdaEmulator, log: &Path) -> Result<Self, EmulatorError> {
         if !spec.binary.exists() {
             return Err(EmulatorError::MissingBinary(spec.binary.clone()));
         }
-        let mut command = Command::new(&spec.binary);
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string())
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-            .env("AWS_LAMBDA_RUNTIME_API", emulator.runtime_api(&spec.route()))
-            .envs(spec.env.iter().map(|(key, value)| (key, value)));
+        let command = spec.command(&emulator.runtime_api(&spec.route()));
         let process = ManagedProcess::spawn(&spec.name, command, log)?;
         Ok(Self { process })
     }

@@ -164,58 +164,18 @@ impl LocalStack {
         let (lambda_port, lambda_log) = (options.lambda_port, options.log_dir.join("cargo-lambda.log"));
         let emulator = blocking(move || LambdaEmulator::start(&root, lambda_port, &lambda_log)).await??;
 
-        // The telemetry settings Terraform gives each function, with the sink where Lambda
-        // would have the collector extension or the X-Ray daemon.
-        let telemetry = |service: &str| -> Result<Vec<(String, String)>, StackError> {
-            let mut env = telemetry_environment(&terraform_dir, transport.as_str(), service)?;
-            match transport {
-                TelemetryTransport::AdotCollector => {
-                    env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), sink.endpoint())
-                }
-                TelemetryTransport::XrayUdp => {
-                    env.insert("AWS_XRAY_DAEMON_ADDRESS".to_owned(), sink.xray_daemon_address())
-                }
-            };
-            env.insert("RUST_LOG".to_owned(), "info".to_owned());
-            Ok(env.into_iter().collect())
-        };
-        let aws_env: Vec<(String, String)> = moto.env().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-
-        let mut api_env = telemetry("webhook-api")?;
-        api_env.extend(aws_env.clone());
-        api_env.push(("WEBHOOK_QUEUE_URL".to_owned(), provisioned.queue_url.clone()));
-        api_env.push((
-            "STRIPE_WEBHOOK_SECRET_ARN".to_owned(),
-            provisioned.secret_arn.clone(),
-        ));
-        let api_spec = FunctionSpec {
-            name: settings.names.api_function.clone(),
-            binary: options.bin_dir.join("webhook-api"),
-            memory_mb: settings.api_memory_size,
-            env: api_env,
-        };
+        let specs = FunctionSpecs::new(&FunctionEnvironment {
+            terraform_dir: &terraform_dir,
+            settings: &settings,
+            provisioned: &provisioned,
+            transport,
+            sink: &sink,
+            moto: &moto,
+            bin_dir: &options.bin_dir,
+        })?;
+        let (api_spec, worker_spec) = (specs.api, specs.worker);
         let api = FunctionProcess::start(&api_spec, &emulator, &options.log_dir.join("webhook-api.log"))?;
 
-        let mut worker_env = telemetry("webhook-worker")?;
-        worker_env.extend(aws_env);
-        worker_env.extend([
-            ("WEBHOOK_TABLE_NAME".to_owned(), provisioned.table_name.clone()),
-            ("WEBHOOK_TRACE_MODE".to_owned(), settings.trace_mode.clone()),
-            (
-                "WEBHOOK_MAX_CONCURRENCY".to_owned(),
-                settings.batch_size.to_string(),
-            ),
-            (
-                "WEBHOOK_RECORD_TTL_DAYS".to_owned(),
-                settings.record_ttl_days.to_string(),
-            ),
-        ]);
-        let worker_spec = FunctionSpec {
-            name: settings.names.worker_function.clone(),
-            binary: options.bin_dir.join("webhook-worker"),
-            memory_mb: settings.worker_memory_size,
-            env: worker_env,
-        };
         let worker = FunctionProcess::start(
             &worker_spec,
             &emulator,
@@ -321,6 +281,94 @@ impl LocalStack {
         for process in self.processes() {
             process.stop();
         }
+    }
+}
+
+/// What the two functions' environments are made of.
+#[derive(Debug)]
+pub struct FunctionEnvironment<'a> {
+    pub terraform_dir: &'a Path,
+    pub settings: &'a PipelineSettings,
+    pub provisioned: &'a Provisioned,
+    pub transport: TelemetryTransport,
+    pub sink: &'a TraceSink,
+    pub moto: &'a MotoServer,
+    pub bin_dir: &'a Path,
+}
+
+/// Both functions as the local stack runs them: Terraform's names, memory sizes and telemetry
+/// settings, the provisioned resources, moto for AWS, the sink for spans.
+#[derive(Debug, Clone)]
+pub struct FunctionSpecs {
+    pub api: FunctionSpec,
+    pub worker: FunctionSpec,
+}
+
+impl FunctionSpecs {
+    pub fn new(parts: &FunctionEnvironment<'_>) -> Result<Self, StackError> {
+        let FunctionEnvironment {
+            terraform_dir,
+            settings,
+            provisioned,
+            transport,
+            sink,
+            moto,
+            bin_dir,
+        } = parts;
+        // The telemetry settings Terraform gives each function, with the sink where Lambda
+        // would have the collector extension or the X-Ray daemon.
+        let telemetry = |service: &str| -> Result<Vec<(String, String)>, StackError> {
+            let mut env = telemetry_environment(terraform_dir, transport.as_str(), service)?;
+            match transport {
+                TelemetryTransport::AdotCollector => {
+                    env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), sink.endpoint())
+                }
+                TelemetryTransport::XrayUdp => {
+                    env.insert("AWS_XRAY_DAEMON_ADDRESS".to_owned(), sink.xray_daemon_address())
+                }
+            };
+            env.insert("RUST_LOG".to_owned(), "info".to_owned());
+            Ok(env.into_iter().collect())
+        };
+        let aws_env: Vec<(String, String)> = moto.env().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+
+        let mut api_env = telemetry("webhook-api")?;
+        api_env.extend(aws_env.clone());
+        api_env.push(("WEBHOOK_QUEUE_URL".to_owned(), provisioned.queue_url.clone()));
+        api_env.push((
+            "STRIPE_WEBHOOK_SECRET_ARN".to_owned(),
+            provisioned.secret_arn.clone(),
+        ));
+
+        let mut worker_env = telemetry("webhook-worker")?;
+        worker_env.extend(aws_env);
+        worker_env.extend([
+            ("WEBHOOK_TABLE_NAME".to_owned(), provisioned.table_name.clone()),
+            ("WEBHOOK_TRACE_MODE".to_owned(), settings.trace_mode.clone()),
+            (
+                "WEBHOOK_MAX_CONCURRENCY".to_owned(),
+                settings.batch_size.to_string(),
+            ),
+            (
+                "WEBHOOK_RECORD_TTL_DAYS".to_owned(),
+                settings.record_ttl_days.to_string(),
+            ),
+        ]);
+
+        Ok(Self {
+            api: FunctionSpec {
+                name: settings.names.api_function.clone(),
+                binary: bin_dir.join("webhook-api"),
+                memory_mb: settings.api_memory_size,
+                env: api_env,
+            },
+            worker: FunctionSpec {
+                name: settings.names.worker_function.clone(),
+                binary: bin_dir.join("webhook-worker"),
+                memory_mb: settings.worker_memory_size,
+                env: worker_env,
+            },
+        })
     }
 }
 

@@ -64,7 +64,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(options: Options) -> Result<String, String> {
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = sdk_config::load().await;
     let secret = aws_sdk_secretsmanager::Client::new(&aws)
         .get_secret_value()
         .secret_id(&options.secret_arn)

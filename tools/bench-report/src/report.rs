@@ -1,0 +1,418 @@
+//! `bench/report.md` and `bench/report.json`: the machine, the commands, every target with
+//! its measured median, and the cold starts per function and transport.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::cold_start::{Results, Sample};
+
+/// Median, spread and extremes of one measurement.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Summary {
+    pub median: f64,
+    pub p10: f64,
+    pub p90: f64,
+    pub min: f64,
+    pub max: f64,
+    pub count: usize,
+}
+
+impl Summary {
+    pub fn of(values: &[f64]) -> Option<Self> {
+        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let position = q * (sorted.len() - 1) as f64;
+            let (low, high) = (position.floor() as usize, position.ceil() as usize);
+            sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
+        };
+        Some(Self {
+            median: at(0.5),
+            p10: at(0.1),
+            p90: at(0.9),
+            min: sorted[0],
+            max: sorted[sorted.len() - 1],
+            count: sorted.len(),
+        })
+    }
+}
+
+/// One target and what was measured against it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetRow {
+    pub name: String,
+    pub target: f64,
+    pub measured: Option<f64>,
+    pub unit: &'static str,
+    pub met: Option<bool>,
+    /// Where the number comes from (a criterion id, a cold-start series, a file).
+    pub source: String,
+}
+
+impl TargetRow {
+    fn new(name: &str, target: f64, measured: Option<f64>, unit: &'static str, source: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            target,
+            met: measured.map(|value| value <= target),
+            measured,
+            unit,
+            source: source.to_owned(),
+        }
+    }
+}
+
+/// Cold-start figures for one function and transport.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColdStartRow {
+    pub function: String,
+    pub transport: String,
+    pub init_ms: Summary,
+    pub first_invocation_ms: Summary,
+    pub io_ms: Summary,
+    pub first_invocation_beyond_io_ms: Summary,
+    pub peak_rss_mib: Summary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub machine: BTreeMap<String, String>,
+    pub commands: Vec<String>,
+    pub targets: Vec<TargetRow>,
+    pub cold_starts: Vec<ColdStartRow>,
+    /// Criterion medians in nanoseconds, by benchmark id.
+    pub micro_benchmarks_ns: BTreeMap<String, f64>,
+    /// `bootstrap.zip` sizes in bytes, by function.
+    pub artifacts_bytes: BTreeMap<String, u64>,
+    pub secret_fetch_ms: Option<Summary>,
+}
+
+/// The criterion benchmarks the report reads, with what each measures.
+pub const MICRO_BENCHMARKS: [(&str, &str); 12] = [
+    (
+        "signature/verify_4KiB",
+        "Stripe signature: parse header, HMAC-SHA256 of 4 KiB, compare",
+    ),
+    (
+        "signature/verify_4KiB_second_of_two_secrets",
+        "the same during a secret rotation",
+    ),
+    (
+        "event/parse_and_validate_payment_intent",
+        "parse and validate a payment_intent event",
+    ),
+    (
+        "event/parse_and_validate_subscription",
+        "parse and validate a subscription event",
+    ),
+    ("sqs_context/inject", "trace context into SQS message attributes"),
+    (
+        "sqs_context/extract_message_attributes",
+        "trace context from message attributes",
+    ),
+    (
+        "sqs_context/extract_aws_trace_header",
+        "trace context from AWSTraceHeader",
+    ),
+    ("sqs_context/extract_none", "a message without trace context"),
+    (
+        "message/spans_and_log_line",
+        "one message through the worker: spans and its JSON log line",
+    ),
+    (
+        "message/spans_only",
+        "one message through the worker: spans, no log line",
+    ),
+    (
+        "message/without_telemetry",
+        "one message through the worker, tracing off",
+    ),
+    (
+        "batch_of_10_at_5ms/standard_concurrent",
+        "10 messages, store at 5 ms per write, standard queue",
+    ),
+];
+const FIFO_BATCH: &str = "batch_of_10_at_5ms/fifo_in_order";
+
+/// Reads criterion's median estimate (ns) for each benchmark that has run.
+pub fn criterion_medians(criterion_dir: &Path) -> BTreeMap<String, f64> {
+    let ids = MICRO_BENCHMARKS.iter().map(|(id, _)| *id).chain([FIFO_BATCH]);
+    ids.filter_map(|id| {
+        let path = criterion_dir.join(id).join("new").join("estimates.json");
+        let text = std::fs::read_to_string(path).ok()?;
+        let estimates: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let median = estimates["median"]["point_estimate"].as_f64()?;
+        Some((id.to_owned(), median))
+    })
+    .collect()
+}
+
+pub fn cold_start_rows(results: &Results) -> Vec<ColdStartRow> {
+    let mut groups: BTreeMap<(String, String), Vec<&Sample>> = BTreeMap::new();
+    for sample in &results.samples {
+        groups
+            .entry((sample.function.clone(), sample.transport.to_owned()))
+            .or_default()
+            .push(sample);
+    }
+    groups
+        .into_iter()
+        .filter_map(|((function, transport), samples)| {
+            let series = |value: fn(&Sample) -> f64| {
+                Summary::of(&samples.iter().map(|s| value(s)).collect::<Vec<_>>())
+            };
+            Some(ColdStartRow {
+                function,
+                transport,
+                init_ms: series(|s| s.init_ms)?,
+                first_invocation_ms: series(|s| s.first_invocation_ms)?,
+                io_ms: series(|s| s.io_ms)?,
+                first_invocation_beyond_io_ms: series(|s| s.first_invocation_beyond_io_ms)?,
+                peak_rss_mib: series(|s| s.peak_rss_kib as f64 / 1024.0)?,
+            })
+        })
+        .collect()
+}
+
+pub fn targets(
+    cold_starts: &[ColdStartRow],
+    micro: &BTreeMap<String, f64>,
+    artifacts: &BTreeMap<String, u64>,
+) -> Vec<TargetRow> {
+    let micro_us = |id: &str| micro.get(id).map(|ns| ns / 1e3);
+    let micro_ms = |id: &str| micro.get(id).map(|ns| ns / 1e6);
+    let worst = |function: &str, value: fn(&ColdStartRow) -> f64| {
+        cold_starts
+            .iter()
+            .filter(|row| row.function == function)
+            .map(value)
+            .reduce(f64::max)
+    };
+    let mut rows = Vec::new();
+    for function in ["webhook-api", "webhook-worker"] {
+        rows.push(TargetRow::new(
+            &format!("{function}: cold start to first /next (median, slower transport)"),
+            15.0,
+            worst(function, |row| row.init_ms.median),
+            "ms",
+            "cold start, 20 runs per transport",
+        ));
+        rows.push(TargetRow::new(
+            &format!("{function}: first invocation beyond its I/O (median)"),
+            5.0,
+            worst(function, |row| row.first_invocation_beyond_io_ms.median),
+            "ms",
+            "cold start: invocation minus CLIENT/PRODUCER span time",
+        ));
+    }
+    let extraction = micro_us("sqs_context/extract_message_attributes");
+    let span_work = match (
+        micro_us("message/spans_only"),
+        micro_us("message/without_telemetry"),
+    ) {
+        (Some(with), Some(without)) => Some(with - without),
+        _ => None,
+    };
+    rows.push(TargetRow::new(
+        "telemetry per message: extraction + span, attributes, links, end",
+        3.0,
+        extraction.zip(span_work).map(|(a, b)| a + b),
+        "µs",
+        "extract_message_attributes + (message/spans_only - message/without_telemetry)",
+    ));
+    rows.push(TargetRow::new(
+        "context injection into SQS attributes",
+        2.0,
+        micro_us("sqs_context/inject"),
+        "µs",
+        "sqs_context/inject",
+    ));
+    rows.push(TargetRow::new(
+        "signature verification, 4 KiB body",
+        10.0,
+        micro_us("signature/verify_4KiB"),
+        "µs",
+        "signature/verify_4KiB",
+    ));
+    rows.push(TargetRow::new(
+        "batch of 10 at 5 ms store latency, standard queue (concurrent)",
+        8.0,
+        micro_ms("batch_of_10_at_5ms/standard_concurrent"),
+        "ms",
+        "batch_of_10_at_5ms/standard_concurrent",
+    ));
+    for function in ["webhook-api", "webhook-worker"] {
+        rows.push(TargetRow::new(
+            &format!("{function}: bootstrap.zip (arm64)"),
+            3.0,
+            artifacts.get(function).map(|bytes| *bytes as f64 / 1e6),
+            "MB",
+            &format!("dist/{function}/bootstrap.zip"),
+        ));
+    }
+    rows.push(TargetRow::new(
+        "webhook-worker: peak RSS handling a batch of 10 (median)",
+        32.0,
+        worst("webhook-worker", |row| row.peak_rss_mib.median),
+        "MiB",
+        "cold start: VmHWM after the first batch",
+    ));
+    rows
+}
+
+fn figure(value: f64) -> String {
+    match value.abs() {
+        v if v >= 100.0 => format!("{value:.0}"),
+        v if v >= 10.0 => format!("{value:.1}"),
+        _ => format!("{value:.2}"),
+    }
+}
+
+pub fn render_markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmark report\n");
+    let _ = writeln!(
+        out,
+        "Written by `make bench` (tools/bench-report); do not edit by hand. Analysis of the \
+         figures and of every missed target: [bench/README.md](README.md).\n"
+    );
+    let _ = writeln!(out, "## Machine\n");
+    for (key, value) in &report.machine {
+        let _ = writeln!(out, "- {key}: {value}");
+    }
+    let _ = writeln!(out, "\n## Commands\n\n```sh");
+    for command in &report.commands {
+        let _ = writeln!(out, "{command}");
+    }
+    let _ = writeln!(out, "```\n\n## Targets\n");
+    let _ = writeln!(
+        out,
+        "| target | limit | measured | met | from |\n| --- | ---: | ---: | :---: | --- |"
+    );
+    for row in &report.targets {
+        let measured = row
+            .measured
+            .map(|value| format!("{} {}", figure(value), row.unit))
+            .unwrap_or_else(|| "not run".to_owned());
+        let met = match (row.met, row.measured) {
+            (Some(true), _) => "yes".to_owned(),
+            (Some(false), Some(value)) => format!("no, {:.0}% over", (value / row.target - 1.0) * 100.0),
+            _ => "-".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | ≤ {} {} | {} | {} | {} |",
+            row.name,
+            figure(row.target),
+            row.unit,
+            measured,
+            met,
+            row.source
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n## Cold start by function and transport\n\nRelease binaries for this machine (not the \
+         arm64 artifacts), each run a new process against a minimal Lambda runtime API, with \
+         Terraform's settings for the transport, moto for AWS on 127.0.0.1 and the local trace \
+         sink. Median (p10-p90).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| function | transport | init to first /next | first invocation | its I/O | beyond I/O | peak RSS |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+    );
+    let spread = |s: &Summary, unit: &str| {
+        format!(
+            "{} {unit} ({}-{})",
+            figure(s.median),
+            figure(s.p10),
+            figure(s.p90)
+        )
+    };
+    for row in &report.cold_starts {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            row.function,
+            row.transport,
+            spread(&row.init_ms, "ms"),
+            spread(&row.first_invocation_ms, "ms"),
+            spread(&row.io_ms, "ms"),
+            spread(&row.first_invocation_beyond_io_ms, "ms"),
+            spread(&row.peak_rss_mib, "MiB"),
+        );
+    }
+    if let Some(secret) = &report.secret_fetch_ms {
+        let _ = writeln!(
+            out,
+            "\nThe API's init includes one Secrets Manager `GetSecretValue`; moto answers it in {} ms \
+             (median of {}). With `adot-collector` the ADOT collector extension also starts in the \
+             init phase in Lambda; that start-up cannot be measured here (no extension runs \
+             locally), so the two transports differ here only by the exporter in the function.",
+            figure(secret.median),
+            secret.count
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n## Micro-benchmarks (criterion, median)\n\n| benchmark | measures | median |\n| --- | --- | ---: |"
+    );
+    for (id, what) in MICRO_BENCHMARKS
+        .iter()
+        .chain(&[(FIFO_BATCH, "the same on a FIFO queue, one group (in order)")])
+    {
+        if let Some(ns) = report.micro_benchmarks_ns.get(*id) {
+            let time = match *ns {
+                ns if ns >= 1e6 => format!("{} ms", figure(ns / 1e6)),
+                ns if ns >= 1e3 => format!("{} µs", figure(ns / 1e3)),
+                ns => format!("{} ns", figure(ns)),
+            };
+            let _ = writeln!(out, "| `{id}` | {what} | {time} |");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n## Artifacts\n\n| function | bootstrap.zip (arm64) |\n| --- | ---: |"
+    );
+    for (function, bytes) in &report.artifacts_bytes {
+        let _ = writeln!(
+            out,
+            "| {function} | {bytes} bytes ({} MB) |",
+            figure(*bytes as f64 / 1e6)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_interpolate_percentiles() {
+        let summary = Summary::of(&[5.0, 1.0, 3.0, 2.0, 4.0]).expect("values");
+        assert_eq!((summary.median, summary.min, summary.max), (3.0, 1.0, 5.0));
+        assert!((summary.p90 - 4.6).abs() < 1e-9);
+        assert_eq!(Summary::of(&[]), None);
+    }
+
+    #[test]
+    fn a_missed_target_says_by_how_much() {
+        let report = Report {
+            machine: BTreeMap::new(),
+            commands: Vec::new(),
+            targets: vec![TargetRow::new("x", 2.0, Some(3.0), "µs", "bench")],
+            cold_starts: Vec::new(),
+            micro_benchmarks_ns: BTreeMap::new(),
+            artifacts_bytes: BTreeMap::new(),
+            secret_fetch_ms: None,
+        };
+        assert!(render_markdown(&report).contains("| x | ≤ 2.00 µs | 3.00 µs | no, 50% over | bench |"));
+    }
+}
