@@ -3,6 +3,7 @@
 //! the queue is FIFO.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageSystemAttributeNameForSends;
@@ -119,6 +120,55 @@ impl EventQueue for SqsEventQueue {
             webhook.type = event.event_type(),
         );
         self.send(event, body).instrument(span)
+    }
+}
+
+/// An in-memory queue for tests and tools: records what was sent, or, made `unavailable`,
+/// refuses every send as an unreachable SQS would.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryQueue {
+    sent: Arc<Mutex<Vec<(String, String)>>>,
+    unavailable: bool,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A queue whose every send fails.
+    pub fn unavailable() -> Self {
+        Self {
+            unavailable: true,
+            ..Self::default()
+        }
+    }
+
+    /// `(event id, body)` of every message sent, in order.
+    pub fn sent(&self) -> Vec<(String, String)> {
+        self.sent.lock().map(|sent| sent.clone()).unwrap_or_default()
+    }
+}
+
+impl EventQueue for MemoryQueue {
+    fn enqueue(
+        &self,
+        event: &StripeEvent,
+        body: &str,
+    ) -> impl Future<Output = Result<String, QueueError>> + Send {
+        let refused = |detail: &str| QueueError {
+            queue: "memory".to_owned(),
+            detail: detail.to_owned(),
+        };
+        let outcome = match self.sent.lock() {
+            _ if self.unavailable => Err(refused("unavailable")),
+            Ok(mut sent) => {
+                sent.push((event.id().to_string(), body.to_owned()));
+                Ok(format!("memory-{}", sent.len()))
+            }
+            Err(_) => Err(refused("lock poisoned")),
+        };
+        std::future::ready(outcome)
     }
 }
 

@@ -5,9 +5,6 @@
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::future::Future;
-use std::sync::{Arc, Mutex};
-
 use serde_json::Value;
 use shared_telemetry::testing::TestTelemetry;
 use stripe_signature::{SigningSecrets, sign};
@@ -17,51 +14,23 @@ use tracing::Instrument;
 use webhook_api::config::Limits;
 use webhook_api::error::ApiResponse;
 use webhook_api::intake::{IncomingRequest, WebhookIntake};
-use webhook_api::queue::{EventQueue, QueueError};
-use webhook_event::StripeEvent;
+use webhook_api::queue::MemoryQueue;
 
 const SECRET: &str = "whsec_intake_test_secret";
 const NOW: i64 = 1_732_000_000;
 
-/// Records what would have been sent, or fails every send.
-#[derive(Clone, Default)]
-struct RecordingQueue {
-    sent: Arc<Mutex<Vec<(String, String)>>>,
-    unavailable: bool,
-}
-
-impl EventQueue for RecordingQueue {
-    fn enqueue(
-        &self,
-        event: &StripeEvent,
-        body: &str,
-    ) -> impl Future<Output = Result<String, QueueError>> + Send {
-        let outcome = if self.unavailable {
-            Err(QueueError {
-                queue: "webhooks".into(),
-                detail: "connection refused".into(),
-            })
-        } else {
-            let mut sent = self.sent.lock().unwrap();
-            sent.push((event.id().to_string(), body.to_owned()));
-            Ok(format!("msg-{}", sent.len()))
-        };
-        async move { outcome }
-    }
-}
-
 struct Fixture {
-    queue: RecordingQueue,
-    intake: WebhookIntake<RecordingQueue>,
+    queue: MemoryQueue,
+    intake: WebhookIntake<MemoryQueue>,
     telemetry: TestTelemetry,
 }
 
 impl Fixture {
     fn new() -> Self {
-        Self::with_queue(RecordingQueue::default())
+        Self::with_queue(MemoryQueue::new())
     }
 
-    fn with_queue(queue: RecordingQueue) -> Self {
+    fn with_queue(queue: MemoryQueue) -> Self {
         let limits = Limits {
             tolerance_secs: 300,
             max_body_bytes: 64 * 1024,
@@ -82,7 +51,7 @@ impl Fixture {
     }
 
     fn queued(&self) -> usize {
-        self.queue.sent.lock().unwrap().len()
+        self.queue.sent().len()
     }
 }
 
@@ -108,8 +77,8 @@ async fn a_valid_signed_event_is_queued_as_sent_and_answered_202() {
     let (status, response) = fixture.send(post(&body, Some(&signature))).await;
     assert_eq!(status, 202);
     assert_eq!(response["event_id"], "evt_3PpFailedPaymentIntent01");
-    assert_eq!(response["message_id"], "msg-1");
-    let sent = fixture.queue.sent.lock().unwrap().clone();
+    assert_eq!(response["message_id"], "memory-1");
+    let sent = fixture.queue.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(
         sent[0].1.as_bytes(),
@@ -259,10 +228,7 @@ async fn a_405_says_which_method_is_allowed() {
 
 #[tokio::test]
 async fn an_unavailable_queue_answers_503_so_the_sender_retries() {
-    let fixture = Fixture::with_queue(RecordingQueue {
-        unavailable: true,
-        ..RecordingQueue::default()
-    });
+    let fixture = Fixture::with_queue(MemoryQueue::unavailable());
     let body = events::stripe("customer.subscription.updated");
     let signature = sign(SECRET, NOW, &body);
     let (status, response) = fixture.send(post(&body, Some(&signature))).await;

@@ -14,7 +14,7 @@ use opentelemetry_sdk::trace::SpanData;
 use serde_json::Value;
 use shared_telemetry::testing::TestTelemetry;
 use stripe_signature::{SigningSecrets, sign};
-use test_support::events;
+use test_support::events::{self, GatewayEvent};
 use test_support::moto::MotoServer;
 use test_support::spans::SpanDataExt;
 use tracing::Instrument;
@@ -107,25 +107,12 @@ fn gateway_request(
     signature: Option<&str>,
     base64: bool,
 ) -> lambda_http::Request {
-    use base64::Engine as _;
-    let mut event = events::lambda(envelope);
-    let headers = event["headers"].as_object_mut().unwrap();
-    let signature_key = headers
-        .keys()
-        .find(|k| k.eq_ignore_ascii_case("stripe-signature"))
-        .cloned()
-        .unwrap();
-    match signature {
-        Some(signature) => headers.insert(signature_key, Value::from(signature)),
-        None => headers.remove(&signature_key),
+    let event = match envelope {
+        "apigw-rest-request" => GatewayEvent::rest(body),
+        _ => GatewayEvent::http(body),
     };
-    event["body"] = if base64 {
-        Value::from(base64::engine::general_purpose::STANDARD.encode(body))
-    } else {
-        Value::from(std::str::from_utf8(body).unwrap())
-    };
-    event["isBase64Encoded"] = Value::from(base64);
-    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+    let event = event.header("stripe-signature", signature).base64(base64);
+    lambda_http::request::from_str(&event.to_json()).expect("a valid API Gateway event")
 }
 
 fn message_attributes(message: &Message) -> HashMap<String, String> {
