@@ -77,6 +77,21 @@ bench: tools ## criterion benches, 20 cold starts per function and transport, ar
 	cargo build --locked -p bench-report
 	$(TARGET_DIR)/debug/bench-report --runs 20 --bin-dir $(TARGET_DIR)/release --out bench
 
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := signature_header stripe_event sqs_trace_context sqs_event
+
+.PHONY: fuzz
+fuzz: ## run each cargo-fuzz target for FUZZ_SECONDS (default 60) on the nightly toolchain
+	rustup toolchain install nightly --profile minimal
+	cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root .cargo-tools
+	@for target in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$target; \
+		echo "── $$target ($(FUZZ_SECONDS) s)"; \
+		PATH="$(CURDIR)/.cargo-tools/bin:$$PATH" cargo +nightly fuzz run --fuzz-dir fuzz $$target \
+			fuzz/corpus/$$target fuzz/seeds/$$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
+
 # ── Build and deploy ───────────────────────────────────────────────────────────────────────
 ARCH ?= arm64
 FUNCTIONS := webhook-api webhook-worker

@@ -101,6 +101,8 @@ pub async fn measure(options: &Options) -> Result<Results, ColdStartError> {
             sink: &sink,
             moto: &moto,
             bin_dir: &options.bin_dir,
+            aws_endpoint: None,
+            collector_endpoint: None,
         })
         .map_err(|e| setup("function environment")(e.to_string()))?;
         transports.push((transport, specs));

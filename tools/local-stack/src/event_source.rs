@@ -27,6 +27,9 @@ pub struct MappingConfig {
     pub batching_window: Duration,
     /// The worker's Lambda Invoke API URL.
     pub invoke_url: String,
+    /// The function timeout: an invocation that has not answered by then failed, and its
+    /// batch stays on the queue (a worker that died mid-batch never answers).
+    pub invocation_timeout: Duration,
 }
 
 /// One worker invocation, as the mapping saw it.
@@ -220,6 +223,7 @@ impl Poller {
         let response = self
             .http
             .post(&self.config.invoke_url)
+            .timeout(self.config.invocation_timeout)
             .header("content-type", "application/json")
             .body(body)
             .send()

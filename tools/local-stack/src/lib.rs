@@ -10,8 +10,10 @@
 use std::path::PathBuf;
 
 pub mod event_source;
+pub mod fault_proxy;
 pub mod lambda_emulator;
 pub mod moto;
+pub mod probe;
 pub mod process;
 pub mod provision;
 pub mod scenario;

@@ -10,9 +10,10 @@ use aws_config::SdkConfig;
 use terraform_config::pipeline::{PipelineSettings, telemetry_environment};
 
 use crate::event_source::{EventSourceMapping, MappingConfig, MappingLog};
+use crate::fault_proxy::FaultProxy;
 use crate::lambda_emulator::{EmulatorError, FunctionProcess, FunctionSpec, LambdaEmulator};
 use crate::moto::{MotoError, MotoServer, REGION};
-use crate::process::{ManagedProcess, ProcessError};
+use crate::process::{ManagedProcess, ProcessError, free_port};
 use crate::provision::{ProvisionError, Provisioned, provision};
 use crate::trace_sink::{SpanRecord, TraceSink};
 
@@ -86,6 +87,12 @@ pub struct StackOptions {
     pub visibility_timeout_seconds: Option<u32>,
     /// `None`: Terraform's default.
     pub transport: Option<TelemetryTransport>,
+    /// Route the functions' AWS calls through a [`FaultProxy`] (see [`LocalStack::faults`]).
+    pub fault_proxy: bool,
+    /// Point the functions' span export at a port nothing listens on: the collector is down.
+    pub collector_unreachable: bool,
+    /// The worker's timeout as the event source mapping applies it; `None`: Terraform's.
+    pub invocation_timeout: Option<Duration>,
 }
 
 impl StackOptions {
@@ -111,6 +118,9 @@ impl StackOptions {
             otlp_port: 0,
             visibility_timeout_seconds: None,
             transport: None,
+            fault_proxy: false,
+            collector_unreachable: false,
+            invocation_timeout: None,
         }
     }
 }
@@ -128,8 +138,10 @@ pub struct LocalStack {
     mapping: Option<EventSourceMapping>,
     api: FunctionProcess,
     worker: FunctionProcess,
+    worker_spec: FunctionSpec,
     emulator: LambdaEmulator,
     sink: TraceSink,
+    faults: Option<FaultProxy>,
     moto: MotoServer,
 }
 
@@ -159,6 +171,20 @@ impl LocalStack {
         let sink = TraceSink::start(options.otlp_port)
             .await
             .map_err(StackError::TraceSink)?;
+        let faults =
+            match options.fault_proxy {
+                true => Some(FaultProxy::start(moto.endpoint()).await.map_err(|error| {
+                    StackError::Scenario(format!("cannot start the fault proxy: {error}"))
+                })?),
+                false => None,
+            };
+        let unreachable_collector = match options.collector_unreachable {
+            true => Some(format!(
+                "http://127.0.0.1:{}",
+                free_port().map_err(StackError::TraceSink)?
+            )),
+            false => None,
+        };
 
         let root = options.workspace_root.clone();
         let (lambda_port, lambda_log) = (options.lambda_port, options.log_dir.join("cargo-lambda.log"));
@@ -172,6 +198,8 @@ impl LocalStack {
             sink: &sink,
             moto: &moto,
             bin_dir: &options.bin_dir,
+            aws_endpoint: faults.as_ref().map(FaultProxy::endpoint),
+            collector_endpoint: unreachable_collector,
         })?;
         let (api_spec, worker_spec) = (specs.api, specs.worker);
         let api = FunctionProcess::start(&api_spec, &emulator, &options.log_dir.join("webhook-api.log"))?;
@@ -191,6 +219,9 @@ impl LocalStack {
                 batch_size: settings.batch_size as usize,
                 batching_window: Duration::from_secs(u64::from(settings.batching_window_seconds)),
                 invoke_url: emulator.invoke_url(&worker_spec.route()),
+                invocation_timeout: options
+                    .invocation_timeout
+                    .unwrap_or(Duration::from_secs(u64::from(settings.worker_timeout_seconds))),
             },
         );
 
@@ -204,8 +235,10 @@ impl LocalStack {
             mapping: Some(mapping),
             api,
             worker,
+            worker_spec,
             emulator,
             sink,
+            faults,
             moto,
         })
     }
@@ -240,6 +273,25 @@ impl LocalStack {
     /// Exports the sink could not decode; empty when no span was lost on the way.
     pub fn rejected_exports(&self) -> Vec<String> {
         self.sink.store().rejected()
+    }
+
+    /// The fault proxy in front of the emulator, when the stack was started with one.
+    pub fn faults(&self) -> Option<&FaultProxy> {
+        self.faults.as_ref()
+    }
+
+    /// Kills the worker process (SIGKILL, as when a sandbox dies mid-invocation) and starts a
+    /// fresh one in its place.
+    pub fn restart_worker(&mut self) -> Result<(), StackError> {
+        self.worker.process().stop();
+        let log = self.options.log_dir.join("webhook-worker-restarted.log");
+        self.worker = FunctionProcess::start(&self.worker_spec, &self.emulator, &log)?;
+        Ok(())
+    }
+
+    /// The worker's process id.
+    pub fn worker_pid(&mut self) -> u32 {
+        self.worker.process().pid()
     }
 
     /// An error naming the first process that has stopped, with the end of its log.
@@ -294,6 +346,10 @@ pub struct FunctionEnvironment<'a> {
     pub sink: &'a TraceSink,
     pub moto: &'a MotoServer,
     pub bin_dir: &'a Path,
+    /// Where the functions send AWS calls instead of moto (a fault proxy).
+    pub aws_endpoint: Option<String>,
+    /// Where the functions export spans instead of the sink (`adot-collector` only).
+    pub collector_endpoint: Option<String>,
 }
 
 /// Both functions as the local stack runs them: Terraform's names, memory sizes and telemetry
@@ -314,15 +370,18 @@ impl FunctionSpecs {
             sink,
             moto,
             bin_dir,
+            aws_endpoint,
+            collector_endpoint,
         } = parts;
         // The telemetry settings Terraform gives each function, with the sink where Lambda
         // would have the collector extension or the X-Ray daemon.
         let telemetry = |service: &str| -> Result<Vec<(String, String)>, StackError> {
             let mut env = telemetry_environment(terraform_dir, transport.as_str(), service)?;
             match transport {
-                TelemetryTransport::AdotCollector => {
-                    env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), sink.endpoint())
-                }
+                TelemetryTransport::AdotCollector => env.insert(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+                    collector_endpoint.clone().unwrap_or_else(|| sink.endpoint()),
+                ),
                 TelemetryTransport::XrayUdp => {
                     env.insert("AWS_XRAY_DAEMON_ADDRESS".to_owned(), sink.xray_daemon_address())
                 }
@@ -330,7 +389,14 @@ impl FunctionSpecs {
             env.insert("RUST_LOG".to_owned(), "info".to_owned());
             Ok(env.into_iter().collect())
         };
-        let aws_env: Vec<(String, String)> = moto.env().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let aws_env: Vec<(String, String)> = moto
+            .env()
+            .into_iter()
+            .map(|(key, value)| match (key, aws_endpoint) {
+                ("AWS_ENDPOINT_URL", Some(endpoint)) => (key.to_owned(), endpoint.clone()),
+                _ => (key.to_owned(), value),
+            })
+            .collect();
 
         let mut api_env = telemetry("webhook-api")?;
         api_env.extend(aws_env.clone());
