@@ -67,6 +67,11 @@ demo: tools ## run the whole pipeline locally, one stitched trace per webhook (T
 	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack
 	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack demo
 
+.PHONY: soak
+soak: tools ## 10,000 webhooks through the local stack with 5% of DynamoDB requests failing; counts, exit 1 if off
+	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack
+	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack soak --events $(or $(SOAK_EVENTS),10000)
+
 .PHONY: bench
 bench: tools ## criterion benches, 20 cold starts per function and transport, artifact sizes: bench/report.md
 	cargo bench --locked -p stripe-signature -p webhook-event -p shared-telemetry -p webhook-worker \

@@ -268,6 +268,10 @@ fn json_cases() -> Vec<Case> {
         invalid("data null", event_with(|e| e["data"] = Value::Null)),
         invalid("data.object missing", event_with(|e| e["data"] = json!({}))),
         invalid(
+            "data an array holding the object",
+            event_with(|e| e["data"] = json!([{}])),
+        ),
+        invalid(
             "data.object an array",
             event_with(|e| e["data"]["object"] = json!([1, 2])),
         ),

@@ -2,9 +2,11 @@
 //! (refuse poison messages). Parse, don't validate: a [`StripeEvent`] that exists has passed every
 //! check, so code holding one never re-checks.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
 
@@ -82,9 +84,41 @@ struct WireEvent {
     account: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// `data` as it must be written: an object with an `object` field. Hand-written because serde's
+/// derive also takes a struct written as an array, so `"data": [{}]` would pass as an event.
 struct WireData {
     object: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for WireData {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(WireDataVisitor)
+    }
+}
+
+struct WireDataVisitor;
+
+impl<'de> Visitor<'de> for WireDataVisitor {
+    type Value = WireData;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an object with an `object` field")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireData, A::Error> {
+        let mut object = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key != "object" {
+                map.next_value::<IgnoredAny>()?;
+            } else if object.is_some() {
+                return Err(de::Error::duplicate_field("object"));
+            } else {
+                object = Some(map.next_value()?);
+            }
+        }
+        let object = object.ok_or_else(|| de::Error::missing_field("object"))?;
+        Ok(WireData { object })
+    }
 }
 
 impl StripeEvent {
@@ -93,7 +127,7 @@ impl StripeEvent {
     pub fn parse(body: &[u8]) -> Result<Self, EventError> {
         // serde also accepts a struct written as a JSON array; an event is always an object.
         if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            return Err(match serde_json::from_slice::<IgnoredAny>(body) {
                 Ok(_) => EventError::Invalid("the event must be a JSON object".to_owned()),
                 Err(error) => classify_serde_error(String::new(), &error),
             });
@@ -304,6 +338,24 @@ mod tests {
     fn data_object_must_be_an_object() {
         let message = invalid_message(&event(json!({"data": {"object": "in_1"}})));
         assert!(message.contains("data.object"), "{message}");
+    }
+
+    #[test]
+    fn data_must_be_an_object_not_an_array() {
+        // Found by the property tests: serde's derive read `[{}]` as `data.object = {}`.
+        for data in [json!([{}]), json!([{}, null]), json!([])] {
+            let message = invalid_message(&event(json!({ "data": data })));
+            assert!(message.starts_with("`data`: invalid type: sequence"), "{message}");
+        }
+    }
+
+    #[test]
+    fn data_ignores_unknown_fields_but_not_a_second_object() {
+        let body = event(json!({"data": {"previous_attributes": {"a": 1}, "object": {}}}));
+        assert!(StripeEvent::parse(&body).is_ok());
+        let body =
+            br#"{"id":"evt_1","type":"a.b","created":1,"livemode":false,"data":{"object":{},"object":{}}}"#;
+        assert!(invalid_message(body).contains("duplicate field `object`"));
     }
 
     #[test]

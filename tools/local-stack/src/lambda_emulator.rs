@@ -50,7 +50,10 @@ impl LambdaEmulator {
                 "--invoke-address",
                 "127.0.0.1",
             ])
-            .args(["--invoke-port", &port.to_string(), "--timeout", "120"]);
+            // `--timeout` also bounds an idle `GET /next`: cargo-lambda then answers 408, on
+            // which lambda_runtime 1.5 panics (no request id header). An hour outlasts any
+            // idle spell of the demo, the tests or a soak's drain.
+            .args(["--invoke-port", &port.to_string(), "--timeout", "3600"]);
         let mut process = ManagedProcess::spawn("cargo-lambda", command, log)?;
         process.wait_until_listening(port, STARTUP_DEADLINE)?;
         Ok(Self { process, port })

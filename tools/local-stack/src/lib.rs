@@ -17,6 +17,7 @@ pub mod probe;
 pub mod process;
 pub mod provision;
 pub mod scenario;
+pub mod soak;
 pub mod stack;
 pub mod trace_sink;
 pub mod waterfall;

@@ -5,9 +5,15 @@
 use std::process::ExitCode;
 
 use local_stack::scenario;
+use local_stack::soak::SoakOptions;
 use local_stack::stack::{LocalStack, StackOptions, TelemetryTransport};
 
 const USAGE: &str = "usage: local-stack demo
+       local-stack soak [--events N] [--failure-rate R] [--concurrency C] [--deadline-minutes M]
+
+soak: N signed webhooks (default 10000), C in flight (8), with a share R (0.05) of DynamoDB
+requests failing; exits non-zero unless every event is stored exactly once, nothing is
+dead-lettered and every message span is in its producer's trace, within M minutes (45).
 
 Runs the webhook pipeline on this machine (moto, cargo-lambda, both functions, an OTLP sink),
 sends the scripted webhooks and prints the traces. Ports are free ones unless set:
@@ -19,25 +25,117 @@ UDP to the X-Ray daemon, with the Application Signals attributes).";
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args != ["demo"] {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    }
-    let options = match options_from_env() {
+    let command = match args.split_first() {
+        Some((command, rest)) if command == "demo" && rest.is_empty() => Command::Demo,
+        Some((command, rest)) if command == "soak" => match soak_options(rest) {
+            Ok(options) => Command::Soak(options),
+            Err(message) => {
+                eprintln!("{message}\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut options = match options_from_env() {
         Ok(options) => options,
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);
         }
     };
+    let run = async {
+        match command {
+            Command::Demo => demo(options).await,
+            Command::Soak(soak_options) => {
+                options.fault_proxy = true;
+                soak(options, soak_options).await
+            }
+        }
+    };
     tokio::select! {
-        code = demo(options) => code,
+        code = run => code,
         _ = interrupted() => {
             // Dropping the demo future drops the stack, which stops every process it started.
             eprintln!("\ninterrupted: everything started has been stopped");
             ExitCode::from(130)
         }
     }
+}
+
+enum Command {
+    Demo,
+    Soak(SoakOptions),
+}
+
+fn soak_options(args: &[String]) -> Result<SoakOptions, String> {
+    let mut options = SoakOptions::default();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let invalid = || format!("{flag} {value:?} is not valid");
+        match flag.as_str() {
+            "--events" => options.events = value.parse().ok().filter(|n| *n > 0).ok_or_else(invalid)?,
+            "--failure-rate" => {
+                options.dynamodb_failure_rate = value
+                    .parse()
+                    .ok()
+                    .filter(|rate| (0.0..1.0).contains(rate))
+                    .ok_or_else(invalid)?;
+            }
+            "--concurrency" => {
+                options.concurrency = value.parse().ok().filter(|n| *n > 0).ok_or_else(invalid)?
+            }
+            "--deadline-minutes" => {
+                let minutes: u64 = value.parse().ok().filter(|n| *n > 0).ok_or_else(invalid)?;
+                options.deadline = std::time::Duration::from_secs(minutes * 60);
+            }
+            _ => return Err(format!("unknown argument {flag:?}")),
+        }
+    }
+    Ok(options)
+}
+
+async fn soak(options: StackOptions, soak_options: SoakOptions) -> ExitCode {
+    println!(
+        "Starting the local stack with a fault proxy (logs in {}) ...",
+        options.log_dir.display()
+    );
+    let mut stack = match LocalStack::start(options).await {
+        Ok(stack) => stack,
+        Err(error) => {
+            eprintln!("could not start the local stack: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "Sending {} webhooks, {} at a time, with {:.0}% of DynamoDB requests failing ...",
+        soak_options.events,
+        soak_options.concurrency,
+        soak_options.dynamodb_failure_rate * 100.0
+    );
+    let code = match local_stack::soak::run(&mut stack, &soak_options).await {
+        Ok(report) => {
+            print!("{}", report.render());
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                println!(
+                    "\nThe soak failed; logs are in {}",
+                    stack.options.log_dir.display()
+                );
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("the soak failed: {error}");
+            ExitCode::FAILURE
+        }
+    };
+    stack.shutdown().await;
+    code
 }
 
 async fn demo(options: StackOptions) -> ExitCode {

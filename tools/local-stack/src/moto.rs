@@ -33,20 +33,27 @@ pub struct MotoServer {
 }
 
 impl MotoServer {
-    /// Starts `moto_server` from the project virtualenv (or `$MOTO_SERVER`) on `port` (a free
-    /// one if `None`), logging to `log`, and waits until it accepts connections.
+    /// Starts moto's server from the project virtualenv with the repository's DynamoDB
+    /// transaction fix (`tools/python/moto_server.py`; or the `$MOTO_SERVER` executable) on
+    /// `port` (a free one if `None`), logging to `log`, and waits until it accepts connections.
     pub fn start_with(workspace_root: &Path, port: Option<u16>, log: &Path) -> Result<Self, MotoError> {
-        let binary = std::env::var_os("MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace_root.join(".venv/bin/moto_server"));
-        if !binary.exists() {
-            return Err(MotoError::NotInstalled(binary));
-        }
+        let mut command = match std::env::var_os("MOTO_SERVER").map(PathBuf::from) {
+            Some(binary) if binary.exists() => Command::new(binary),
+            Some(binary) => return Err(MotoError::NotInstalled(binary)),
+            None => {
+                let python = workspace_root.join(".venv/bin/python");
+                if !python.exists() {
+                    return Err(MotoError::NotInstalled(python));
+                }
+                let mut command = Command::new(python);
+                command.arg(workspace_root.join("tools/python/moto_server.py"));
+                command
+            }
+        };
         let port = match port {
             Some(port) => port,
             None => free_port().map_err(MotoError::NoPort)?,
         };
-        let mut command = Command::new(&binary);
         command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
         let mut process = ManagedProcess::spawn("moto", command, log)?;
         process.wait_until_listening(port, STARTUP_DEADLINE)?;

@@ -64,7 +64,10 @@ impl DynamoDbStore {
                     .iter()
                     .map(|reason| reason.code().unwrap_or("None").to_owned())
                     .collect::<Vec<_>>(),
-                error => return Err(failed(&span, classify_service_error(error.code()), error)),
+                error => {
+                    let kind = classify_answer(error.code(), service.raw().status().as_u16());
+                    return Err(failed(&span, kind, error));
+                }
             },
             Err(error) => return Err(failed(&span, classify_transport(&error), &error)),
         };
@@ -112,7 +115,7 @@ impl DynamoDbStore {
             }
             Err(SdkError::ServiceError(service)) => Err(failed(
                 &span,
-                classify_service_error(service.err().code()),
+                classify_answer(service.err().code(), service.raw().status().as_u16()),
                 service.err(),
             )),
             Err(error) => Err(failed(&span, classify_transport(&error), &error)),
@@ -319,6 +322,15 @@ fn classify_service_error(code: Option<&str>) -> StoreErrorKind {
     }
 }
 
+/// An error answer: by its code, else by its status, so a 5xx without a readable code (a
+/// proxy's or load balancer's page) counts as transient.
+fn classify_answer(code: Option<&str>, status: u16) -> StoreErrorKind {
+    match classify_service_error(code) {
+        StoreErrorKind::Rejected if status >= 500 => StoreErrorKind::Unavailable,
+        kind => kind,
+    }
+}
+
 /// No service answer: a timeout, a connection failure or an unreadable response is transient;
 /// a request the SDK could not even build is not.
 fn classify_transport<E, R>(error: &SdkError<E, R>) -> StoreErrorKind {
@@ -351,6 +363,11 @@ mod tests {
 
     #[test]
     fn throttling_and_server_errors_are_transient_the_rest_rejected() {
+        assert_eq!(classify_answer(None, 503), StoreErrorKind::Unavailable);
+        assert_eq!(
+            classify_answer(Some("ValidationException"), 400),
+            StoreErrorKind::Rejected
+        );
         assert_eq!(
             classify_service_error(Some("ThrottlingException")),
             StoreErrorKind::Throttled
