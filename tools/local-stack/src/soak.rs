@@ -17,6 +17,11 @@ use crate::probe::{StackView, dlq_depth, queue_depth, unix_now};
 use crate::stack::{LocalStack, StackError};
 use crate::trace_sink::{SpanRecord, SpanStatus};
 
+/// A progress line every this many webhooks sent, and this often while draining: a long run
+/// should show it is alive.
+const PROGRESS_EVERY: usize = 1000;
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub struct SoakOptions {
     pub events: usize,
@@ -182,6 +187,9 @@ pub async fn run(stack: &mut LocalStack, options: &SoakOptions) -> Result<SoakRe
     let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut sends = tokio::task::JoinSet::new();
     for index in 0..options.events {
+        if index > 0 && index % PROGRESS_EVERY == 0 {
+            println!("  {index} sent after {:.0} s", started.elapsed().as_secs_f64());
+        }
         let permit = Arc::clone(&permits)
             .acquire_owned()
             .await
@@ -205,8 +213,17 @@ pub async fn run(stack: &mut LocalStack, options: &SoakOptions) -> Result<SoakRe
 
     // Drain: progress from the spans (cheap), the verdict from the table (authoritative).
     let drain_started = Instant::now();
+    let mut last_progress = Instant::now();
     loop {
         let applied = applied_events(&stack.spans());
+        if last_progress.elapsed() >= PROGRESS_INTERVAL {
+            println!(
+                "  {applied} of {} processed after {:.0} s",
+                report.accepted,
+                started.elapsed().as_secs_f64()
+            );
+            last_progress = Instant::now();
+        }
         if applied >= report.accepted {
             let view = StackView::of(stack);
             if queue_depth(&view).await == 0 {
