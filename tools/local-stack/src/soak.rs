@@ -70,15 +70,9 @@ pub struct SoakReport {
 }
 
 impl SoakReport {
-    /// Every promise kept.
+    /// Every promise kept: every row [`render`](Self::render) prints has a ✔.
     pub fn passed(&self) -> bool {
-        !self.timed_out
-            && self.never_accepted == 0
-            && self.event_records == self.events
-            && self.notifications == self.events
-            && self.dead_lettered == 0
-            && self.left_on_queue == 0
-            && self.connected_traces == self.events
+        self.checks().iter().all(|(ok, _)| *ok)
     }
 
     pub fn render(&self) -> String {
@@ -116,7 +110,15 @@ impl SoakReport {
             },
             self.failed_attempts,
         );
-        let rows = [
+        for (ok, text) in self.checks() {
+            let _ = writeln!(out, "  {} {text}", check(ok));
+        }
+        out
+    }
+
+    /// Each promise: kept or not, and what was counted.
+    fn checks(&self) -> [(bool, String); 7] {
+        [
             (
                 self.never_accepted == 0,
                 format!(
@@ -160,11 +162,7 @@ impl SoakReport {
                     "finished within its deadline".to_owned()
                 },
             ),
-        ];
-        for (ok, text) in rows {
-            let _ = writeln!(out, "  {} {text}", check(ok));
-        }
-        out
+        ]
     }
 }
 
@@ -351,6 +349,48 @@ async fn count_items(
         match page.last_evaluated_key {
             Some(key) if !key.is_empty() => start = Some(key),
             _ => return Ok(count),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept() -> SoakReport {
+        SoakReport {
+            events: 100,
+            accepted: 100,
+            event_records: 100,
+            notifications: 100,
+            connected_traces: 100,
+            ..SoakReport::default()
+        }
+    }
+
+    #[test]
+    fn a_run_that_kept_every_promise_passes() {
+        assert!(kept().passed());
+        assert!(!kept().render().contains('✘'));
+    }
+
+    #[test]
+    fn any_count_off_fails_the_run_and_is_marked() {
+        type Breaking = fn(&mut SoakReport);
+        let broken: [(&str, Breaking); 7] = [
+            ("never accepted", |r| r.never_accepted = 1),
+            ("a missing record", |r| r.event_records = 99),
+            ("a duplicate effect", |r| r.notifications = 101),
+            ("a dead letter", |r| r.dead_lettered = 1),
+            ("left on the queue", |r| r.left_on_queue = 1),
+            ("a disconnected trace", |r| r.connected_traces = 99),
+            ("the deadline", |r| r.timed_out = true),
+        ];
+        for (what, breaking) in broken {
+            let mut report = kept();
+            breaking(&mut report);
+            assert!(!report.passed(), "{what}");
+            assert_eq!(report.render().matches('✘').count(), 1, "{what}");
         }
     }
 }
