@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use local_stack::scenario;
 use local_stack::soak::SoakOptions;
-use local_stack::stack::{LocalStack, StackOptions, TelemetryTransport};
+use local_stack::stack::{LocalStack, StackError, StackOptions, TelemetryTransport};
 
 const USAGE: &str = "usage: local-stack demo
        local-stack soak [--events N] [--failure-rate R] [--concurrency C] [--deadline-minutes M]
@@ -103,12 +103,8 @@ async fn soak(options: StackOptions, soak_options: SoakOptions) -> ExitCode {
         "Starting the local stack with a fault proxy (logs in {}) ...",
         options.log_dir.display()
     );
-    let mut stack = match LocalStack::start(options).await {
-        Ok(stack) => stack,
-        Err(error) => {
-            eprintln!("could not start the local stack: {error}");
-            return ExitCode::FAILURE;
-        }
+    let Some(mut stack) = start(options).await else {
+        return ExitCode::FAILURE;
     };
     println!(
         "Sending {} webhooks, {} at a time, with {:.0}% of DynamoDB requests failing ...",
@@ -116,24 +112,10 @@ async fn soak(options: StackOptions, soak_options: SoakOptions) -> ExitCode {
         soak_options.concurrency,
         soak_options.dynamodb_failure_rate * 100.0
     );
-    let code = match local_stack::soak::run(&mut stack, &soak_options).await {
-        Ok(report) => {
-            print!("{}", report.render());
-            if report.passed() {
-                ExitCode::SUCCESS
-            } else {
-                println!(
-                    "\nThe soak failed; logs are in {}",
-                    stack.options.log_dir.display()
-                );
-                ExitCode::FAILURE
-            }
-        }
-        Err(error) => {
-            eprintln!("the soak failed: {error}");
-            ExitCode::FAILURE
-        }
-    };
+    let outcome = local_stack::soak::run(&mut stack, &soak_options)
+        .await
+        .map(|report| (report.render(), report.passed()));
+    let code = verdict(&stack, "soak", outcome);
     stack.shutdown().await;
     code
 }
@@ -143,12 +125,8 @@ async fn demo(options: StackOptions) -> ExitCode {
         "Starting the local stack (logs in {}) ...",
         options.log_dir.display()
     );
-    let mut stack = match LocalStack::start(options).await {
-        Ok(stack) => stack,
-        Err(error) => {
-            eprintln!("could not start the local stack: {error}");
-            return ExitCode::FAILURE;
-        }
+    let Some(mut stack) = start(options).await else {
+        return ExitCode::FAILURE;
     };
     let settings = &stack.settings;
     println!(
@@ -174,28 +152,47 @@ async fn demo(options: StackOptions) -> ExitCode {
     );
     println!("Sending the scripted webhooks and waiting for the pipeline to drain ...\n");
 
-    let code = match scenario::run(&mut stack).await {
+    let outcome = match scenario::run(&mut stack).await {
         Ok(run) => {
             let report = scenario::report(&stack, &run).await;
-            print!("{}", report.render());
-            if report.passed() {
-                println!("\nAll checks passed.");
-                ExitCode::SUCCESS
-            } else {
-                println!(
-                    "\nSome checks failed; logs are in {}",
-                    stack.options.log_dir.display()
-                );
-                ExitCode::FAILURE
-            }
+            Ok((report.render(), report.passed()))
         }
-        Err(error) => {
-            eprintln!("the demo failed: {error}");
-            ExitCode::FAILURE
-        }
+        Err(error) => Err(error),
     };
+    let code = verdict(&stack, "demo", outcome);
     stack.shutdown().await;
     code
+}
+
+async fn start(options: StackOptions) -> Option<LocalStack> {
+    LocalStack::start(options)
+        .await
+        .inspect_err(|error| eprintln!("could not start the local stack: {error}"))
+        .ok()
+}
+
+/// Prints a finished run's report and turns it into the exit code; a failed run points at
+/// the logs.
+fn verdict(stack: &LocalStack, run: &str, outcome: Result<(String, bool), StackError>) -> ExitCode {
+    match outcome {
+        Ok((report, true)) => {
+            print!("{report}");
+            println!("\nAll checks passed.");
+            ExitCode::SUCCESS
+        }
+        Ok((report, false)) => {
+            print!("{report}");
+            println!(
+                "\nSome checks failed; logs are in {}",
+                stack.options.log_dir.display()
+            );
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("the {run} failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn options_from_env() -> Result<StackOptions, String> {
