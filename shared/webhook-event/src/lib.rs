@@ -126,15 +126,23 @@ impl StripeEvent {
     /// (`data.object`, `created`), never the whole body.
     pub fn parse(body: &[u8]) -> Result<Self, EventError> {
         // serde also accepts a struct written as a JSON array; an event is always an object.
-        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(match serde_json::from_slice::<IgnoredAny>(body) {
-                Ok(_) => EventError::Invalid("the event must be a JSON object".to_owned()),
-                Err(error) => classify_serde_error(String::new(), &error),
+        // Checked whole and first: serde_json skips an unknown field's strings without
+        // looking at their bytes, so invalid UTF-8 there would otherwise pass.
+        let text = std::str::from_utf8(body)
+            .map_err(|error| EventError::Malformed(format!("the body is not UTF-8: {error}")))?;
+        if text.bytes().find(|b| !b.is_ascii_whitespace()) != Some(b'{') {
+            return Err(match syntax_error(text) {
+                Some(error) => error,
+                None => EventError::Invalid("the event must be a JSON object".to_owned()),
             });
         }
-        let mut deserializer = serde_json::Deserializer::from_slice(body);
-        let wire: WireEvent = serde_path_to_error::deserialize(&mut deserializer)
-            .map_err(|error| classify_serde_error(error.path().to_string(), error.inner()))?;
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let wire: WireEvent = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            // serde stops at the first problem it meets, so a truncated body can fail on a
+            // field's type before its end; a body that is not JSON is malformed all the same.
+            syntax_error(text)
+                .unwrap_or_else(|| classify_serde_error(error.path().to_string(), error.inner()))
+        })?;
         deserializer
             .end()
             .map_err(|error| classify_serde_error(String::new(), &error))?;
@@ -194,6 +202,15 @@ impl StripeEvent {
         }
         .filter(|id| !id.is_empty())
     }
+}
+
+/// Why `text` is not JSON at all, if it is not: a second pass, only on the error path, into a
+/// `Value` rather than `IgnoredAny` because skipping does not check that numbers fit (a number
+/// beyond f64 is malformed, as everywhere else).
+fn syntax_error(text: &str) -> Option<EventError> {
+    serde_json::from_str::<Value>(text)
+        .err()
+        .map(|error| EventError::Malformed(error.to_string()))
 }
 
 fn classify_serde_error(path: String, error: &serde_json::Error) -> EventError {
@@ -414,6 +431,34 @@ mod tests {
             deep.as_bytes(),
         ];
         for body in cases {
+            let error = StripeEvent::parse(body).expect_err("must fail");
+            assert_eq!(error.code(), "malformed_json", "{error}");
+        }
+    }
+
+    #[test]
+    fn a_truncated_body_is_malformed_even_where_a_field_has_the_wrong_type() {
+        // Found by fuzzing: `{"id":{` failed on `id`'s type before serde reached the end.
+        for body in [&br#"{"id":{"#[..], br#"{"id":"evt_1","created":"x","#] {
+            let error = StripeEvent::parse(body).expect_err("must fail");
+            assert_eq!(error.code(), "malformed_json", "{error}");
+        }
+        // Found by fuzzing: a bare number beyond f64 was "not an object" rather than malformed.
+        assert_eq!(
+            StripeEvent::parse(b"220e805").map_err(|e| e.code()),
+            Err("malformed_json")
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_anywhere_is_malformed_even_in_an_ignored_field() {
+        // Found by fuzzing: serde_json skipped an unknown field's bytes unchecked.
+        let valid = String::from_utf8(event(json!({"api_version": "2024-06-20"}))).expect("UTF-8");
+        let mut body = valid.replace("2024-06-20", "2024\u{1}06-20").into_bytes();
+        let at = body.iter().position(|b| *b == 1).expect("marker");
+        body[at] = 0xB0;
+        assert!(StripeEvent::parse(valid.as_bytes()).is_ok());
+        for body in [body.as_slice(), b"\"\xff\""] {
             let error = StripeEvent::parse(body).expect_err("must fail");
             assert_eq!(error.code(), "malformed_json", "{error}");
         }
