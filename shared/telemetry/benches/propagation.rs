@@ -9,28 +9,25 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 
-use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
+use aws_lambda_events::sqs::SqsMessage;
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use shared_telemetry::testing::benchmark_telemetry;
+use test_support::sqs;
 
 const XRAY: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
 fn message(attributes: &[(&str, &str)], aws_trace_header: Option<&str>) -> SqsMessage {
-    let mut message = SqsMessage::default();
-    for (name, value) in attributes {
-        let mut attribute = SqsMessageAttribute::default();
-        attribute.data_type = Some("String".to_owned());
-        attribute.string_value = Some((*value).to_owned());
-        message.message_attributes.insert((*name).to_owned(), attribute);
+    let message = attributes
+        .iter()
+        .fold(sqs::message("m-1", b"{}"), |message, (name, value)| {
+            sqs::with_attribute(message, name, value)
+        });
+    match aws_trace_header {
+        Some(header) => sqs::with_system_attribute(message, "AWSTraceHeader", header),
+        None => message,
     }
-    if let Some(header) = aws_trace_header {
-        message
-            .attributes
-            .insert("AWSTraceHeader".to_owned(), header.to_owned());
-    }
-    message
 }
 
 fn propagation(c: &mut Criterion) {

@@ -5,12 +5,13 @@
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
+use aws_lambda_events::sqs::SqsMessage;
 use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::trace::SpanData;
 use shared_telemetry::testing::TestTelemetry;
 use shared_telemetry::{TraceMode, attach_upstream};
 use test_support::spans::SpanDataExt;
+use test_support::sqs;
 
 const TRACEPARENT_A: &str = "00-aaaaaaaa000000000000000000000001-a000000000000001-01";
 const XRAY_B: &str =
@@ -19,20 +20,15 @@ const AWS_TRACE_HEADER_C: &str = "Root=1-cccccccc-000000000000000000000003;Paren
 const UNSAMPLED_D: &str = "00-dddddddd000000000000000000000004-d000000000000004-00";
 
 fn message(id: &str, attributes: &[(&str, &str)], aws_trace_header: Option<&str>) -> SqsMessage {
-    let mut message = SqsMessage::default();
-    message.message_id = Some(id.to_owned());
-    for (name, value) in attributes {
-        let mut attribute = SqsMessageAttribute::default();
-        attribute.data_type = Some("String".to_owned());
-        attribute.string_value = Some((*value).to_owned());
-        message.message_attributes.insert((*name).to_owned(), attribute);
+    let message = attributes
+        .iter()
+        .fold(sqs::message(id, b"{}"), |message, (name, value)| {
+            sqs::with_attribute(message, name, value)
+        });
+    match aws_trace_header {
+        Some(header) => sqs::with_system_attribute(message, "AWSTraceHeader", header),
+        None => message,
     }
-    if let Some(header) = aws_trace_header {
-        message
-            .attributes
-            .insert("AWSTraceHeader".to_owned(), header.to_owned());
-    }
-    message
 }
 
 fn batch() -> Vec<SqsMessage> {
