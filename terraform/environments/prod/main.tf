@@ -3,12 +3,14 @@
 module "pipeline" {
   source = "../../modules/pipeline"
 
-  environment         = "prod"
-  api_zip_path        = var.api_zip_path
-  worker_zip_path     = var.worker_zip_path
-  architecture        = var.architecture
-  telemetry_transport = var.telemetry_transport
-  deletion_protection = true
-  log_retention_days  = var.log_retention_days
-  alarm_actions       = var.alarm_actions
+  environment                 = "prod"
+  api_zip_path                = var.api_zip_path
+  worker_zip_path             = var.worker_zip_path
+  architecture                = var.architecture
+  telemetry_transport         = var.telemetry_transport
+  deletion_protection         = true
+  secret_recovery_window_days = 30
+  log_retention_days          = var.log_retention_days
+  alarm_actions               = var.alarm_actions
+  alarm_email                 = var.alarm_email
 }

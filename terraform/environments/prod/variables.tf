@@ -22,9 +22,9 @@ variable "architecture" {
 }
 
 variable "telemetry_transport" {
-  description = "\"adot-collector\" or \"xray-udp\"."
+  description = "\"xray-udp\" (no extension; see terraform/environments/README.md) or \"adot-collector\"."
   type        = string
-  default     = "adot-collector"
+  default     = "xray-udp"
 }
 
 variable "log_retention_days" {
@@ -33,7 +33,19 @@ variable "log_retention_days" {
 }
 
 variable "alarm_actions" {
-  description = "ARNs the alarms notify (for example an SNS topic)."
+  description = "ARNs the alarms notify (for example an existing SNS topic); prod needs this or alarm_email."
   type        = list(string)
   default     = []
+}
+
+variable "alarm_email" {
+  description = "Address subscribed to the alarm topic the pipeline creates (in CI: the prod environment's ALARM_EMAIL variable)."
+  type        = string
+  default     = null
+
+  # An alarm that notifies nobody is not an alarm.
+  validation {
+    condition     = try(length(var.alarm_email), 0) > 0 || length(var.alarm_actions) > 0
+    error_message = "prod's alarms must notify someone: set alarm_email (TF_VAR_alarm_email, or the prod GitHub environment's ALARM_EMAIL variable) or alarm_actions."
+  }
 }

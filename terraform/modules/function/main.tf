@@ -10,8 +10,10 @@ locals {
   adot_architecture = var.architecture == "arm64" ? "arm64" : "amd64"
   adot_layer_arn    = try(var.adot_layer_arns[data.aws_region.current.region][local.adot_architecture], null)
   uses_collector    = var.telemetry_transport == "adot-collector"
+  # arn:<partition>:lambda:<region>:<account>:layer:<name>:<version>, split for the data source.
+  adot_layer_parts = try(regex("^(arn:[^:]+:lambda:[^:]+:[0-9]{12}:layer:[A-Za-z0-9_-]+):([0-9]+)$", local.adot_layer_arn), null)
 
-  # DESIGN section 4; the function reads these at cold start and fails on an invalid value.
+  # The function reads these at cold start and fails on an invalid value (docs/architecture.md).
   telemetry_environment = local.uses_collector ? {
     OTEL_SERVICE_NAME           = var.service_name
     OTEL_PROPAGATORS            = "tracecontext,baggage,xray"
@@ -37,10 +39,39 @@ data "aws_iam_policy_document" "assume_role" {
   }
 }
 
+# The boundary caps what the role can ever do, whatever policy is put in it: the deploy role may
+# only create or change roles that carry it (terraform/bootstrap).
 resource "aws_iam_role" "this" {
-  name               = "${var.name}-role"
-  assume_role_policy = data.aws_iam_policy_document.assume_role.json
-  tags               = var.tags
+  name                 = "${var.name}-role"
+  path                 = var.role_path
+  assume_role_policy   = data.aws_iam_policy_document.assume_role.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
+}
+
+# The configured collector layer, resolved at plan time: a wrong ARN or version fails the plan
+# (naming the ARN) instead of CreateFunction half-way through an apply.
+data "aws_lambda_layer_version" "adot" {
+  count      = local.uses_collector ? 1 : 0
+  layer_name = local.adot_layer_parts[0]
+  version    = tonumber(local.adot_layer_parts[1])
+
+  lifecycle {
+    precondition {
+      condition     = local.adot_layer_arn != null
+      error_message = "No ADOT collector layer ARN for region ${data.aws_region.current.region} and architecture ${local.adot_architecture}: add it to adot_layer_arns, or use telemetry_transport = \"xray-udp\"."
+    }
+
+    precondition {
+      condition     = local.adot_layer_arn == null || local.adot_layer_parts != null
+      error_message = "The ADOT collector layer ARN for region ${data.aws_region.current.region} (${coalesce(local.adot_layer_arn, "none")}) is not a layer version ARN (arn:aws:lambda:<region>:<account>:layer:<name>:<version>)."
+    }
+
+    postcondition {
+      condition     = length(self.compatible_architectures) == 0 || contains(self.compatible_architectures, var.architecture)
+      error_message = "The ADOT collector layer ${self.arn} (region ${data.aws_region.current.region}) is not built for ${var.architecture}."
+    }
+  }
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -100,7 +131,7 @@ resource "aws_lambda_function" "this" {
   timeout                        = var.timeout
   reserved_concurrent_executions = var.reserved_concurrency
   kms_key_arn                    = var.environment_kms_key_arn
-  layers                         = local.uses_collector ? [local.adot_layer_arn] : []
+  layers                         = data.aws_lambda_layer_version.adot[*].arn
 
   tracing_config {
     mode = "Active"
@@ -119,18 +150,28 @@ resource "aws_lambda_function" "this" {
 
   tags = var.tags
 
-  lifecycle {
-    precondition {
-      condition     = !local.uses_collector || local.adot_layer_arn != null
-      error_message = "No ADOT collector layer ARN for region ${data.aws_region.current.region} and architecture ${local.adot_architecture}: add it to adot_layer_arns, or use telemetry_transport = \"xray-udp\"."
-    }
-  }
-
   depends_on = [
     aws_cloudwatch_log_group.this,
     aws_iam_role_policy.logs,
     aws_iam_role_policy_attachment.xray,
   ]
+}
+
+resource "aws_cloudwatch_metric_alarm" "throttles" {
+  alarm_name          = "${var.name}-throttles"
+  alarm_description   = "${var.name} invocations were throttled (concurrency limit reached): requests are refused or messages wait."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
 }
 
 resource "aws_cloudwatch_metric_alarm" "errors" {

@@ -141,3 +141,20 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "role_path" {
+  description = "IAM path of the execution role: the deploy role may only manage roles under its environment's path."
+  type        = string
+  default     = "/"
+
+  validation {
+    condition     = can(regex("^/([A-Za-z0-9+=,.@_-]+/)*$", var.role_path))
+    error_message = "role_path starts and ends with '/' (for example /webhooks/dev/)."
+  }
+}
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of the execution role (the one terraform/bootstrap creates per environment); null for none."
+  type        = string
+  default     = null
+}

@@ -3,8 +3,18 @@
 # Names and tags come from the locals below; the local stack (tools/local-stack) reads them and
 # this module's variable defaults, so the emulator is provisioned exactly like AWS.
 
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
 locals {
   name_prefix = "${var.project}-${var.environment}"
+  # The deploy role manages only roles under this path that carry this boundary; both are made
+  # per environment by terraform/bootstrap.
+  role_path                = "/${var.project}/${var.environment}/"
+  permissions_boundary_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:policy/${local.name_prefix}-function-boundary"
+  alarm_actions            = concat(var.alarm_actions, aws_sns_topic.alarms[*].arn)
+  # CI passes an unset GitHub variable as "": no subscription then.
+  alarm_email = var.alarm_email == "" ? null : var.alarm_email
 
   names = {
     api    = "${local.name_prefix}-webhook-api"
@@ -28,7 +38,26 @@ resource "aws_secretsmanager_secret" "signing" {
   name        = local.names.secret
   description = "Stripe webhook endpoint signing secret(s) (whsec_...), comma-separated during rotation."
   kms_key_id  = var.kms_key_arn
-  tags        = local.tags
+  # 0 deletes at once, so a destroyed environment can be created again under the same name.
+  recovery_window_in_days = var.secret_recovery_window_days
+  tags                    = local.tags
+}
+
+# Where alarms go when alarm_email is set: a topic with that address subscribed (AWS asks the
+# address to confirm the subscription first).
+resource "aws_sns_topic" "alarms" {
+  #checkov:skip=CKV_AWS_26:CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed SNS key; with kms_key_arn set the topic uses that key, whose policy must let CloudWatch use it. Notifications carry alarm names and metric values, no event data.
+  count             = local.alarm_email == null ? 0 : 1
+  name              = "${local.name_prefix}-alarms"
+  kms_master_key_id = var.kms_key_arn
+  tags              = local.tags
+}
+
+resource "aws_sns_topic_subscription" "alarm_email" {
+  count     = local.alarm_email == null ? 0 : 1
+  topic_arn = aws_sns_topic.alarms[0].arn
+  protocol  = "email"
+  endpoint  = local.alarm_email
 }
 
 module "queue" {
@@ -40,7 +69,7 @@ module "queue" {
   message_retention_seconds  = var.message_retention_seconds
   max_receive_count          = var.max_receive_count
   kms_key_arn                = var.kms_key_arn
-  alarm_actions              = var.alarm_actions
+  alarm_actions              = local.alarm_actions
   tags                       = local.tags
 }
 
@@ -108,19 +137,21 @@ data "aws_iam_policy_document" "worker" {
 module "api" {
   source = "../function"
 
-  name                = local.names.api
-  description         = "Verifies, validates and queues Stripe webhooks"
-  service_name        = "webhook-api"
-  zip_path            = var.api_zip_path
-  architecture        = var.architecture
-  memory_size         = var.api_memory_size
-  timeout             = var.api_timeout_seconds
-  telemetry_transport = var.telemetry_transport
-  adot_layer_arns     = var.adot_layer_arns
-  log_retention_days  = var.log_retention_days
-  policy_json         = data.aws_iam_policy_document.api.json
-  alarm_actions       = var.alarm_actions
-  tags                = local.tags
+  name                     = local.names.api
+  description              = "Verifies, validates and queues Stripe webhooks"
+  service_name             = "webhook-api"
+  zip_path                 = var.api_zip_path
+  architecture             = var.architecture
+  memory_size              = var.api_memory_size
+  timeout                  = var.api_timeout_seconds
+  telemetry_transport      = var.telemetry_transport
+  adot_layer_arns          = var.adot_layer_arns
+  log_retention_days       = var.log_retention_days
+  policy_json              = data.aws_iam_policy_document.api.json
+  role_path                = local.role_path
+  permissions_boundary_arn = local.permissions_boundary_arn
+  alarm_actions            = local.alarm_actions
+  tags                     = local.tags
 
   environment = {
     WEBHOOK_QUEUE_URL         = module.queue.queue_url
@@ -131,24 +162,26 @@ module "api" {
 module "worker" {
   source = "../function"
 
-  name                = local.names.worker
-  description         = "Processes queued Stripe webhooks into DynamoDB"
-  service_name        = "webhook-worker"
-  zip_path            = var.worker_zip_path
-  architecture        = var.architecture
-  memory_size         = var.worker_memory_size
-  timeout             = var.worker_timeout_seconds
-  telemetry_transport = var.telemetry_transport
-  adot_layer_arns     = var.adot_layer_arns
-  log_retention_days  = var.log_retention_days
-  policy_json         = data.aws_iam_policy_document.worker.json
-  alarm_actions       = var.alarm_actions
-  tags                = local.tags
+  name                     = local.names.worker
+  description              = "Processes queued Stripe webhooks into DynamoDB"
+  service_name             = "webhook-worker"
+  zip_path                 = var.worker_zip_path
+  architecture             = var.architecture
+  memory_size              = var.worker_memory_size
+  timeout                  = var.worker_timeout_seconds
+  telemetry_transport      = var.telemetry_transport
+  adot_layer_arns          = var.adot_layer_arns
+  log_retention_days       = var.log_retention_days
+  policy_json              = data.aws_iam_policy_document.worker.json
+  role_path                = local.role_path
+  permissions_boundary_arn = local.permissions_boundary_arn
+  alarm_actions            = local.alarm_actions
+  tags                     = local.tags
 
   environment = {
     WEBHOOK_TABLE_NAME      = module.table.table_name
     WEBHOOK_TRACE_MODE      = var.trace_mode
-    WEBHOOK_MAX_CONCURRENCY = tostring(var.batch_size)
+    WEBHOOK_MAX_CONCURRENCY = tostring(var.worker_max_concurrency)
     WEBHOOK_RECORD_TTL_DAYS = tostring(var.record_ttl_days)
   }
 }
@@ -160,6 +193,7 @@ module "http" {
   function_name       = module.api.function_name
   function_invoke_arn = module.api.invoke_arn
   log_retention_days  = var.log_retention_days
+  alarm_actions       = local.alarm_actions
   tags                = local.tags
 }
 
@@ -167,7 +201,7 @@ resource "aws_lambda_event_source_mapping" "worker" {
   event_source_arn                   = module.queue.queue_arn
   function_name                      = module.worker.function_arn
   batch_size                         = var.batch_size
-  maximum_batching_window_in_seconds = var.batching_window_seconds
+  maximum_batching_window_in_seconds = var.fifo ? null : var.batching_window_seconds # FIFO mappings take none
   function_response_types            = ["ReportBatchItemFailures"]
 
   # FIFO queues scale by message group instead.
@@ -184,4 +218,7 @@ resource "aws_lambda_event_source_mapping" "worker" {
       error_message = "The queue's visibility timeout (${var.queue_visibility_timeout_seconds} s) must be at least six times the worker's timeout (${var.worker_timeout_seconds} s), or messages reappear while still being processed."
     }
   }
+
+  # The first poll must not run before the worker's role may receive and delete.
+  depends_on = [module.worker]
 }

@@ -38,38 +38,42 @@ variable "architecture" {
 }
 
 variable "telemetry_transport" {
-  description = "\"adot-collector\" (ADOT collector layer) or \"xray-udp\" (OTLP over UDP to the X-Ray daemon, no extension)."
+  description = "\"xray-udp\" (OTLP over UDP to the X-Ray daemon, no extension: what Application Signals reads) or \"adot-collector\" (the ADOT collector layer, OTLP on localhost)."
   type        = string
-  default     = "adot-collector"
+  default     = "xray-udp"
 }
 
+# From the ADOT documentation's collector layer table (aws-otel.github.io, "AWS Distro for
+# OpenTelemetry Lambda Support For Go": aws-otel-collector-<amd64|arm64>-ver-0-117-0:1, ADOT
+# Collector v0.43.0, the newest collector-only layer), read 2026-12-01. AWS marks these layers
+# legacy; each entry is resolved at plan time, and `make check-layers ENV=...` checks them all.
 variable "adot_layer_arns" {
-  description = "ADOT collector layer ARN per region and architecture (amd64 / arm64). A region missing here fails the plan with a clear message."
+  description = "ADOT collector layer ARN per region and architecture (amd64 / arm64), for telemetry_transport = \"adot-collector\". Each is resolved at plan time; a region missing here fails the plan with a clear message."
   type        = map(map(string))
   default = {
     "us-east-1" = {
-      amd64 = "arn:aws:lambda:us-east-1:901920570463:layer:aws-otel-collector-amd64-ver-0-156-0:1"
-      arm64 = "arn:aws:lambda:us-east-1:901920570463:layer:aws-otel-collector-arm64-ver-0-156-0:1"
+      amd64 = "arn:aws:lambda:us-east-1:901920570463:layer:aws-otel-collector-amd64-ver-0-117-0:1"
+      arm64 = "arn:aws:lambda:us-east-1:901920570463:layer:aws-otel-collector-arm64-ver-0-117-0:1"
     }
     "us-east-2" = {
-      amd64 = "arn:aws:lambda:us-east-2:901920570463:layer:aws-otel-collector-amd64-ver-0-156-0:1"
-      arm64 = "arn:aws:lambda:us-east-2:901920570463:layer:aws-otel-collector-arm64-ver-0-156-0:1"
+      amd64 = "arn:aws:lambda:us-east-2:901920570463:layer:aws-otel-collector-amd64-ver-0-117-0:1"
+      arm64 = "arn:aws:lambda:us-east-2:901920570463:layer:aws-otel-collector-arm64-ver-0-117-0:1"
     }
     "us-west-2" = {
-      amd64 = "arn:aws:lambda:us-west-2:901920570463:layer:aws-otel-collector-amd64-ver-0-156-0:1"
-      arm64 = "arn:aws:lambda:us-west-2:901920570463:layer:aws-otel-collector-arm64-ver-0-156-0:1"
+      amd64 = "arn:aws:lambda:us-west-2:901920570463:layer:aws-otel-collector-amd64-ver-0-117-0:1"
+      arm64 = "arn:aws:lambda:us-west-2:901920570463:layer:aws-otel-collector-arm64-ver-0-117-0:1"
     }
     "eu-west-1" = {
-      amd64 = "arn:aws:lambda:eu-west-1:901920570463:layer:aws-otel-collector-amd64-ver-0-156-0:1"
-      arm64 = "arn:aws:lambda:eu-west-1:901920570463:layer:aws-otel-collector-arm64-ver-0-156-0:1"
+      amd64 = "arn:aws:lambda:eu-west-1:901920570463:layer:aws-otel-collector-amd64-ver-0-117-0:1"
+      arm64 = "arn:aws:lambda:eu-west-1:901920570463:layer:aws-otel-collector-arm64-ver-0-117-0:1"
     }
     "eu-central-1" = {
-      amd64 = "arn:aws:lambda:eu-central-1:901920570463:layer:aws-otel-collector-amd64-ver-0-156-0:1"
-      arm64 = "arn:aws:lambda:eu-central-1:901920570463:layer:aws-otel-collector-arm64-ver-0-156-0:1"
+      amd64 = "arn:aws:lambda:eu-central-1:901920570463:layer:aws-otel-collector-amd64-ver-0-117-0:1"
+      arm64 = "arn:aws:lambda:eu-central-1:901920570463:layer:aws-otel-collector-arm64-ver-0-117-0:1"
     }
     "ap-southeast-2" = {
-      amd64 = "arn:aws:lambda:ap-southeast-2:901920570463:layer:aws-otel-collector-amd64-ver-0-156-0:1"
-      arm64 = "arn:aws:lambda:ap-southeast-2:901920570463:layer:aws-otel-collector-arm64-ver-0-156-0:1"
+      amd64 = "arn:aws:lambda:ap-southeast-2:901920570463:layer:aws-otel-collector-amd64-ver-0-117-0:1"
+      arm64 = "arn:aws:lambda:ap-southeast-2:901920570463:layer:aws-otel-collector-arm64-ver-0-117-0:1"
     }
   }
 }
@@ -116,7 +120,7 @@ variable "worker_timeout_seconds" {
 }
 
 variable "batch_size" {
-  description = "Messages per worker invocation (the event source mapping's batch size); also the worker's concurrency bound."
+  description = "Messages per worker invocation (the event source mapping's batch size): up to 10 on FIFO queues and on standard queues without a batching window, up to 10000 with one."
   type        = number
   default     = 10
 
@@ -124,16 +128,42 @@ variable "batch_size" {
     condition     = var.batch_size >= 1 && var.batch_size <= 10000
     error_message = "An SQS event source mapping takes 1 to 10000 messages per batch."
   }
+
+  validation {
+    condition     = !var.fifo || var.batch_size <= 10
+    error_message = "A FIFO queue's event source mapping takes at most 10 messages per batch."
+  }
+
+  validation {
+    condition     = var.fifo || var.batch_size <= 10 || var.batching_window_seconds >= 1
+    error_message = "A batch of more than 10 messages needs a batching window of at least 1 second (batching_window_seconds); without one Lambda rejects the event source mapping."
+  }
 }
 
 variable "batching_window_seconds" {
-  description = "How long the event source mapping waits to fill a batch."
+  description = "How long the event source mapping waits to fill a batch (standard queues; FIFO mappings take no window, so set 0 with fifo = true)."
   type        = number
   default     = 5
 
   validation {
     condition     = var.batching_window_seconds >= 0 && var.batching_window_seconds <= 300
     error_message = "The batching window is 0 to 300 seconds."
+  }
+
+  validation {
+    condition     = !var.fifo || var.batching_window_seconds == 0
+    error_message = "An event source mapping for a FIFO queue does not accept a batching window: set batching_window_seconds = 0 with fifo = true."
+  }
+}
+
+variable "worker_max_concurrency" {
+  description = "Messages of one standard-queue batch the worker processes at once (WEBHOOK_MAX_CONCURRENCY); FIFO batches run in group order."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.worker_max_concurrency >= 1 && var.worker_max_concurrency <= 1000
+    error_message = "worker_max_concurrency is 1 to 1000, the range the worker accepts (it refuses to start otherwise)."
   }
 }
 
@@ -166,15 +196,36 @@ variable "message_retention_seconds" {
 }
 
 variable "max_receive_count" {
-  description = "Receives before a message moves to the DLQ."
+  description = "Receives before a message moves to the DLQ; at least 5 (AWS's guidance for Lambda event source mappings), so throttled invocations do not dead-letter healthy messages."
   type        = number
-  default     = 3
+  default     = 5
+
+  validation {
+    condition     = var.max_receive_count >= 5 && var.max_receive_count <= 1000
+    error_message = "max_receive_count is 5 to 1000: with fewer, a burst of throttled invocations can move healthy messages to the DLQ (AWS guidance for Lambda event source mappings)."
+  }
 }
 
 variable "record_ttl_days" {
   description = "Days an event record is kept (the table's TTL); redeliveries within it are recognised as duplicates."
   type        = number
   default     = 90
+
+  validation {
+    condition     = var.record_ttl_days >= 1 && var.record_ttl_days <= 3650
+    error_message = "record_ttl_days is 1 to 3650, the range the worker accepts (it refuses to start otherwise)."
+  }
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted signing secret can be recovered; 0 deletes it at once, so the environment can be destroyed and created again (dev). Secrets Manager accepts 0 or 7 to 30."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30)
+    error_message = "secret_recovery_window_days is 0 (delete at once) or 7 to 30."
+  }
 }
 
 variable "deletion_protection" {
@@ -196,9 +247,20 @@ variable "kms_key_arn" {
 }
 
 variable "alarm_actions" {
-  description = "ARNs notified by every alarm (for example an SNS topic)."
+  description = "ARNs notified by every alarm (for example an existing SNS topic)."
   type        = list(string)
   default     = []
+}
+
+variable "alarm_email" {
+  description = "If set (not null or empty), an SNS topic <project>-<environment>-alarms is created with this address subscribed, and every alarm notifies it too."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || var.alarm_email == "" || can(regex("^[^@[:space:]]+@[^@[:space:]]+$", var.alarm_email))
+    error_message = "alarm_email is an e-mail address."
+  }
 }
 
 variable "tags" {

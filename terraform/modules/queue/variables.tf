@@ -47,9 +47,9 @@ variable "dlq_retention_seconds" {
 }
 
 variable "max_receive_count" {
-  description = "Receives before a message moves to the DLQ."
+  description = "Receives before a message moves to the DLQ (AWS suggests at least 5 behind a Lambda event source mapping)."
   type        = number
-  default     = 3
+  default     = 5
 
   validation {
     condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000

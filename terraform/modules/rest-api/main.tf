@@ -74,6 +74,16 @@ resource "aws_cloudwatch_log_group" "access" {
   tags              = var.tags
 }
 
+# API Gateway would create this group itself on the first logged error, without retention and
+# outside Terraform; created here first, it is kept for log_retention_days and destroyed with the API.
+resource "aws_cloudwatch_log_group" "execution" {
+  #checkov:skip=CKV_AWS_338:Retention is each environment's choice (log_retention_days); these are operational logs, not an audit trail.
+  name              = "API-Gateway-Execution-Logs_${aws_api_gateway_rest_api.this.id}/${var.stage_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.log_kms_key_arn
+  tags              = var.tags
+}
+
 resource "aws_api_gateway_stage" "this" {
   #checkov:skip=CKV_AWS_120:Webhook deliveries are unique POSTs; caching them would be wrong.
   #checkov:skip=CKV2_AWS_29:A WAF web ACL is an account-level choice (attach one with aws_wafv2_web_acl_association); the signature check rejects forged requests before any work.
@@ -115,6 +125,27 @@ resource "aws_api_gateway_method_settings" "all" {
     throttling_burst_limit = var.throttling_burst_limit
     throttling_rate_limit  = var.throttling_rate_limit
   }
+
+  depends_on = [aws_cloudwatch_log_group.execution]
+}
+
+# 5XX: webhook-api failed or could not queue (503); Stripe retries, but nothing is being accepted.
+resource "aws_cloudwatch_metric_alarm" "server_errors" {
+  alarm_name          = "${var.name}-api-5xx"
+  alarm_description   = "${var.name}'s webhook endpoint answered 5XX: events are not being accepted (Stripe retries them)."
+  namespace           = "AWS/ApiGateway"
+  metric_name         = "5XXError"
+  dimensions          = { ApiName = aws_api_gateway_rest_api.this.name, Stage = aws_api_gateway_stage.this.stage_name }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 5
+  datapoints_to_alarm = 2
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
 }
 
 resource "aws_lambda_permission" "invoke" {

@@ -17,3 +17,8 @@ output "access_log_group_name" {
   description = "The access log group."
   value       = aws_cloudwatch_log_group.access.name
 }
+
+output "execution_log_group_name" {
+  description = "The execution log group (API-Gateway-Execution-Logs_<id>/<stage>)."
+  value       = aws_cloudwatch_log_group.execution.name
+}

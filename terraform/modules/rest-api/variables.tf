@@ -48,6 +48,12 @@ variable "log_kms_key_arn" {
   default     = null
 }
 
+variable "alarm_actions" {
+  description = "ARNs notified when the 5XX alarm changes state."
+  type        = list(string)
+  default     = []
+}
+
 variable "tags" {
   description = "Tags for the API, its stage and log group."
   type        = map(string)

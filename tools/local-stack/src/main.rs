@@ -19,8 +19,8 @@ Runs the webhook pipeline on this machine (moto, cargo-lambda, both functions, a
 sends the scripted webhooks and prints the traces. Ports are free ones unless set:
   LOCAL_STACK_MOTO_PORT, LOCAL_STACK_LAMBDA_PORT, LOCAL_STACK_OTLP_PORT
 LOCAL_STACK_BIN_DIR is where the webhook-api and webhook-worker binaries are (target/debug).
-TELEMETRY_TRANSPORT is adot-collector (OTLP/HTTP, Terraform's default) or xray-udp (OTLP over
-UDP to the X-Ray daemon, with the Application Signals attributes).";
+TELEMETRY_TRANSPORT is xray-udp (OTLP over UDP to the X-Ray daemon, with the Application Signals
+attributes; Terraform's default) or adot-collector (OTLP/HTTP, as to the ADOT collector layer).";
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -66,8 +66,18 @@ impl Tree {
         self.modules.iter()
     }
 
+    /// The module at `dir` (relative to the tree).
+    pub fn module(&self, dir: &Path) -> Option<&Module> {
+        self.modules.get(dir)
+    }
+
     /// The module a `source = "../x"` of the module at `caller` points to.
-    fn resolve(&self, caller: &Path, source: &str) -> Option<&Module> {
+    pub fn resolve(&self, caller: &Path, source: &str) -> Option<&Module> {
+        self.resolve_dir(caller, source).map(|(_, module)| module)
+    }
+
+    /// The directory (relative to the tree) and module that `source` of `caller` points to.
+    pub fn resolve_dir(&self, caller: &Path, source: &str) -> Option<(&PathBuf, &Module)> {
         let mut path = caller.to_path_buf();
         for part in Path::new(source).components() {
             match part {
@@ -78,7 +88,7 @@ impl Tree {
                 _ => {}
             }
         }
-        self.modules.get(&path)
+        self.modules.get_key_value(&path)
     }
 
     pub fn root(&self) -> &Path {
@@ -109,6 +119,7 @@ pub fn check_all(tree: &Tree) -> Vec<Violation> {
     violations.extend(iam_statements_are_specific(tree));
     violations.extend(visibility_timeout_outlasts_the_worker(tree));
     violations.extend(module_readmes_list_inputs_and_outputs(tree));
+    violations.extend(terraform_version_floor(tree));
     violations
 }
 
@@ -196,7 +207,8 @@ pub fn module_calls_match_declared_variables(tree: &Tree) -> Vec<Violation> {
 }
 
 /// Every function has X-Ray active tracing, the ADOT collector layer (for the collector
-/// transport), and its role gets the Application Signals and X-Ray managed policies.
+/// transport, resolved by a data source so a wrong ARN fails the plan), and its role gets the
+/// Application Signals and X-Ray managed policies.
 pub fn functions_are_traced_and_instrumented(tree: &Tree) -> Vec<Violation> {
     let rule = "functions-are-traced";
     let mut violations = Vec::new();
@@ -236,12 +248,12 @@ pub fn functions_are_traced_and_instrumented(tree: &Tree) -> Vec<Violation> {
                 });
             }
             let layered = attribute(block.body(), "layers")
-                .is_some_and(|layers| text(layers).contains("adot_layer_arn"));
+                .is_some_and(|layers| text(layers).contains("data.aws_lambda_layer_version.adot"));
             if !layered {
                 violations.push(Violation {
                     rule,
                     location: location(dir, block),
-                    message: "layers does not attach the ADOT collector layer (local.adot_layer_arn)"
+                    message: "layers does not attach the ADOT collector layer resolved at plan time (data.aws_lambda_layer_version.adot)"
                         .to_owned(),
                 });
             }
@@ -392,6 +404,115 @@ pub fn module_readmes_list_inputs_and_outputs(tree: &Tree) -> Vec<Violation> {
             location: dir.display().to_string(),
             message,
         });
+    }
+    violations
+}
+
+/// Language features and the Terraform release that brought them.
+const FEATURE_FLOORS: [(&str, [u64; 3]); 2] = [
+    ("a validation that refers to another variable", [1, 9, 0]),
+    ("the S3 backend's use_lockfile", [1, 10, 0]),
+];
+
+/// The oldest Terraform a module's own configuration needs, and why.
+fn needed_floor(module: &Module) -> Option<([u64; 3], &'static str)> {
+    let mut needed: Option<([u64; 3], &'static str)> = None;
+    let mut need = |index: usize| {
+        let (why, floor) = FEATURE_FLOORS[index];
+        if needed.is_none_or(|(current, _)| floor > current) {
+            needed = Some((floor, why));
+        }
+    };
+    for (name, block) in module.variables() {
+        let own = format!("var.{name}");
+        let cross = nested_blocks(block.body(), "validation")
+            .filter_map(|validation| attribute(validation.body(), "condition"))
+            .any(|condition| {
+                let text = text(condition);
+                text.match_indices("var.").any(|(at, _)| {
+                    let rest = &text[at..];
+                    let reference: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+                        .collect();
+                    reference.trim_end_matches('.') != own
+                })
+            });
+        if cross {
+            need(0);
+        }
+    }
+    let lockfile = module
+        .blocks_of("terraform")
+        .flat_map(|block| nested_blocks(block.body(), "backend"))
+        .any(|backend| attribute(backend.body(), "use_lockfile").is_some());
+    if lockfile {
+        need(1);
+    }
+    needed
+}
+
+/// The lower bound of a `required_version` such as `>= 1.10.0`.
+fn declared_floor(module: &Module) -> Option<[u64; 3]> {
+    let constraint = module
+        .blocks_of("terraform")
+        .find_map(|block| string_attribute(block.body(), "required_version"))?;
+    constraint.split(',').find_map(|part| {
+        let version = part.trim().strip_prefix(">=")?.trim();
+        let mut parts = [0u64; 3];
+        for (index, number) in version.split('.').enumerate() {
+            *parts.get_mut(index)? = number.parse().ok()?;
+        }
+        Some(parts)
+    })
+}
+
+/// Every module declares (in `required_version`) at least the Terraform release its features
+/// need, and a root at least what the modules it calls need.
+pub fn terraform_version_floor(tree: &Tree) -> Vec<Violation> {
+    let rule = "terraform-version-floor";
+    let mut violations = Vec::new();
+    for (dir, module) in tree.modules() {
+        let mut needed = needed_floor(module).map(|(floor, why)| (floor, why.to_owned()));
+        let mut pending = vec![dir.clone()];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(current) = pending.pop() {
+            if !seen.insert(current.clone()) {
+                continue;
+            }
+            let Some(module) = tree.module(&current) else {
+                continue;
+            };
+            for call in module.module_calls().values() {
+                let Some((target, called)) = string_attribute(call.body(), "source")
+                    .and_then(|source| tree.resolve_dir(&current, source))
+                else {
+                    continue;
+                };
+                if let Some((floor, why)) = needed_floor(called)
+                    && needed.as_ref().is_none_or(|(current, _)| floor > *current)
+                {
+                    needed = Some((floor, format!("{why} (in {})", target.display())));
+                }
+                pending.push(target.clone());
+            }
+        }
+        let Some((floor, why)) = needed else { continue };
+        let declared = declared_floor(module);
+        if declared.is_none_or(|declared| declared < floor) {
+            let shown = |v: [u64; 3]| format!("{}.{}.{}", v[0], v[1], v[2]);
+            violations.push(Violation {
+                rule,
+                location: dir.display().to_string(),
+                message: format!(
+                    "{why} needs Terraform >= {}, but required_version allows {}",
+                    shown(floor),
+                    declared
+                        .map(|d| format!("{} and later", shown(d)))
+                        .unwrap_or_else(|| "any version".to_owned())
+                ),
+            });
+        }
     }
     violations
 }

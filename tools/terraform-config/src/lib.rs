@@ -9,9 +9,13 @@ use std::path::{Path, PathBuf};
 use hcl::eval::{Context, Evaluate};
 use hcl::{Block, Body, Expression, Map, Value};
 
+pub mod check_data;
 pub mod checks;
+pub mod deploy_role;
 pub mod docs;
+pub mod iam;
 pub mod pipeline;
+pub mod schema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -131,6 +135,14 @@ impl Module {
     /// Evaluates the `locals` this module defines, given the values of its variables. Locals
     /// that use functions hcl-rs does not know (merge, jsonencode, ...) are left out.
     pub fn locals(&self, variables: &Map<String, Value>) -> Map<String, Value> {
+        let mut context = Context::new();
+        context.declare_var("var", Value::Object(variables.clone()));
+        self.locals_in(&context)
+    }
+
+    /// The `locals` evaluated in `base` (which declares `var` and whatever else they refer to:
+    /// `data`, resource attributes, ...).
+    pub fn locals_in(&self, base: &Context) -> Map<String, Value> {
         let pending: Vec<(String, Expression)> = self
             .blocks_of("locals")
             .flat_map(|block| block.body().attributes())
@@ -144,8 +156,7 @@ impl Module {
                 if evaluated.contains_key(name) {
                     continue;
                 }
-                let mut context = Context::new();
-                context.declare_var("var", Value::Object(variables.clone()));
+                let mut context = base.clone();
                 context.declare_var("local", Value::Object(evaluated.clone()));
                 if let Ok(value) = expression.evaluate(&context) {
                     evaluated.insert(name.clone(), value);
@@ -156,6 +167,38 @@ impl Module {
                 return evaluated;
             }
         }
+    }
+
+    /// The `error_message` of every validation of `variable` that fails when the variables are
+    /// `values` (the rest at their defaults): what `terraform plan` would refuse, and why.
+    pub fn failed_validations(
+        &self,
+        variable: &str,
+        values: &Map<String, Value>,
+    ) -> Result<Vec<String>, ConfigError> {
+        let variables = self.variables();
+        let block = variables
+            .get(variable)
+            .ok_or_else(|| self.missing(format!("variable \"{variable}\"")))?;
+        let mut all = self.variable_defaults()?;
+        all.extend(values.clone());
+        let mut context = terraform_functions();
+        context.declare_var("var", Value::Object(all));
+        let mut failed = Vec::new();
+        for validation in nested_blocks(block.body(), "validation") {
+            let condition = attribute(validation.body(), "condition")
+                .ok_or_else(|| self.missing(format!("condition of a validation of {variable}")))?;
+            match condition.evaluate(&context) {
+                Ok(Value::Bool(true)) => {}
+                Ok(_) => failed.push(
+                    string_attribute(validation.body(), "error_message")
+                        .unwrap_or("(no error_message)")
+                        .to_owned(),
+                ),
+                Err(error) => return Err(self.unexpected(format!("a validation of {variable}"), error)),
+            }
+        }
+        Ok(failed)
     }
 
     /// `resource "<kind>" "<name>"` blocks, by name.
@@ -196,6 +239,37 @@ impl Module {
             detail: detail.to_string(),
         }
     }
+}
+
+/// A context with the few Terraform functions the project's validations use beyond hcl-rs's
+/// own operators: `contains` and `length`.
+pub fn terraform_functions() -> Context<'static> {
+    use hcl::eval::{FuncArgs, FuncDef, ParamType};
+    fn contains(args: FuncArgs) -> Result<Value, String> {
+        let values = args.into_values();
+        match values.as_slice() {
+            [Value::Array(items), value] => Ok(Value::Bool(items.contains(value))),
+            _ => Err("contains(list, value)".to_owned()),
+        }
+    }
+    fn length(args: FuncArgs) -> Result<Value, String> {
+        match args.into_values().as_slice() {
+            [Value::Array(items)] => Ok(Value::from(items.len() as u64)),
+            [Value::Object(map)] => Ok(Value::from(map.len() as u64)),
+            [Value::String(text)] => Ok(Value::from(text.chars().count() as u64)),
+            _ => Err("length(list, map or string)".to_owned()),
+        }
+    }
+    let mut context = Context::new();
+    context.declare_func(
+        "contains",
+        FuncDef::builder()
+            .param(ParamType::Any)
+            .param(ParamType::Any)
+            .build(contains),
+    );
+    context.declare_func("length", FuncDef::builder().param(ParamType::Any).build(length));
+    context
 }
 
 /// A block's `index`th label.

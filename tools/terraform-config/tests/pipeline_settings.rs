@@ -22,11 +22,11 @@ fn names_and_settings_come_from_the_pipeline_module() {
     assert_eq!(settings.names.worker_function, "webhooks-local-webhook-worker");
     assert_eq!(settings.batch_size, 10);
     assert_eq!(settings.batching_window_seconds, 5);
-    assert_eq!(settings.max_receive_count, 3);
+    assert_eq!(settings.max_receive_count, 5);
     assert_eq!(settings.queue_visibility_timeout_seconds, 180);
     assert!(!settings.fifo);
     assert_eq!(settings.trace_mode, "parent");
-    assert_eq!(settings.telemetry_transport, "adot-collector");
+    assert_eq!(settings.telemetry_transport, "xray-udp");
     assert_eq!(settings.table.partition_key, "pk");
     assert_eq!(settings.table.sort_key, "sk");
     assert_eq!(settings.table.ttl_attribute, "expires_at");

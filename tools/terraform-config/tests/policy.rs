@@ -4,70 +4,10 @@
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod broken_copy;
 
-use terraform_config::checks::{self, Tree, Violation};
-
-fn terraform_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../terraform")
-}
-
-/// A throwaway copy of terraform/ to break on purpose; removed on drop.
-struct BrokenCopy {
-    dir: PathBuf,
-}
-
-impl BrokenCopy {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("terraform-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        copy_dir(&terraform_dir(), &dir);
-        Self { dir }
-    }
-
-    /// Replaces `from` (which must be there) with `to` in `file`.
-    fn edit(self, file: &str, from: &str, to: &str) -> Self {
-        let path = self.dir.join(file);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            text.contains(from),
-            "{file} no longer contains {from:?}: update this test"
-        );
-        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-        self
-    }
-
-    fn tree(&self) -> Tree {
-        Tree::load(&self.dir).expect("the broken copy still parses")
-    }
-}
-
-impl Drop for BrokenCopy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().filter_map(Result::ok) {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-fn assert_caught(violations: Vec<Violation>, rule: &str, needle: &str) {
-    assert!(
-        violations
-            .iter()
-            .any(|v| v.rule == rule && v.to_string().contains(needle)),
-        "expected a {rule} violation mentioning {needle:?}, got {violations:#?}"
-    );
-}
+use broken_copy::{BrokenCopy, assert_caught, terraform_dir};
+use terraform_config::checks::{self, Tree};
 
 #[test]
 fn the_repository_configuration_keeps_every_rule() {
@@ -108,7 +48,7 @@ fn a_module_call_with_an_undeclared_variable_is_caught() {
 fn a_module_call_missing_a_required_variable_is_caught() {
     let copy = BrokenCopy::new("required").edit(
         "modules/pipeline/main.tf",
-        "  service_name        = \"webhook-worker\"\n",
+        "  service_name             = \"webhook-worker\"\n",
         "",
     );
     assert_caught(
@@ -136,8 +76,8 @@ fn a_function_without_active_tracing_is_caught() {
 fn a_function_without_the_adot_layer_is_caught() {
     let copy = BrokenCopy::new("layer").edit(
         "modules/function/main.tf",
+        "layers                         = data.aws_lambda_layer_version.adot[*].arn",
         "layers                         = local.uses_collector ? [local.adot_layer_arn] : []",
-        "layers                         = []",
     );
     assert_caught(
         checks::functions_are_traced_and_instrumented(&copy.tree()),
