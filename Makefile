@@ -115,11 +115,18 @@ FUNCTIONS := webhook-api webhook-worker
 ENVIRONMENTS := $(notdir $(patsubst %/,%,$(wildcard terraform/environments/*/)))
 TF_DIR = terraform/environments/$(ENV)
 TERRAFORM := terraform -chdir=$(TF_DIR)
+# The name every resource, IAM grant and state key starts with (Terraform's `project`; a test
+# keeps the three in step).
+PROJECT := webhooks
+# A job killed mid-apply leaves the state lock behind: wait for it a while, then fail with the
+# lock id (terraform/environments/README.md says how to release it).
+LOCK_TIMEOUT := 5m
 # Build paths must not leak into the binaries, so a CI build and a local one match.
 REMAP := --remap-path-prefix=$(CURDIR)=/build --remap-path-prefix=$(HOME)/.cargo=/cargo
 
 .PHONY: build
 build: tools ## build both functions for Lambda (ARCH=arm64|x86_64) into dist/<function>/bootstrap.zip
+	@mkdir -p $(TARGET_DIR)
 	@case "$(ARCH)" in \
 		arm64) echo aarch64-unknown-linux-gnu > $(TARGET_DIR)/.lambda-triple ;; \
 		x86_64) echo x86_64-unknown-linux-gnu > $(TARGET_DIR)/.lambda-triple ;; \
@@ -151,17 +158,30 @@ check-env: check-credentials
 	@command -v terraform >/dev/null || { echo "terraform is not installed (Terraform >= 1.10 is needed to deploy)" >&2; exit 2; }
 	@test -f $(TF_DIR)/backend.hcl || { echo "$(TF_DIR)/backend.hcl is missing: copy backend.hcl.example and name the state bucket" >&2; exit 2; }
 
+# The state of ENV lives at <bucket>/<project>/<env>/terraform.tfstate, the prefix the deploy and
+# plan roles may use: `make backend-config ENV=dev TF_STATE_BUCKET=... AWS_REGION=...`.
+.PHONY: backend-config
+backend-config: ## write ENV's backend.hcl from TF_STATE_BUCKET and AWS_REGION
+	@if [ -z "$(ENV)" ] || [ ! -d "$(TF_DIR)" ]; then echo "set ENV to one of: $(ENVIRONMENTS)" >&2; exit 2; fi
+	@if [ -z "$(TF_STATE_BUCKET)" ] || [ -z "$(AWS_REGION)" ]; then echo "set TF_STATE_BUCKET and AWS_REGION" >&2; exit 2; fi
+	@printf 'bucket = "%s"\nkey    = "%s"\nregion = "%s"\n' "$(TF_STATE_BUCKET)" "$(PROJECT)/$(ENV)/terraform.tfstate" "$(AWS_REGION)" > $(TF_DIR)/backend.hcl
+	@echo "$(TF_DIR)/backend.hcl: state at s3://$(TF_STATE_BUCKET)/$(PROJECT)/$(ENV)/terraform.tfstate" >&2
+
+# Init's progress goes to stderr, so targets that print JSON (outputs) print only that. The
+# committed lock file is used as is: the provider build every job runs is the reviewed one.
 .PHONY: tf-init
 tf-init: check-env
-	$(TERRAFORM) init -input=false -backend-config=backend.hcl
+	@echo "terraform -chdir=$(TF_DIR) init -input=false -lockfile=readonly -backend-config=backend.hcl" >&2
+	@$(TERRAFORM) init -input=false -lockfile=readonly -backend-config=backend.hcl >&2
 
 .PHONY: tf-plan
 tf-plan: tf-init dist-present
-	$(TERRAFORM) plan -input=false -out=tfplan
+	$(TERRAFORM) plan -input=false -lock-timeout=$(LOCK_TIMEOUT) -out=tfplan
 
+# Exactly the saved plan: Terraform refuses it if the state changed since it was made.
 .PHONY: tf-apply-plan
 tf-apply-plan: tf-init
-	$(TERRAFORM) apply -input=false tfplan
+	$(TERRAFORM) apply -input=false -lock-timeout=$(LOCK_TIMEOUT) tfplan
 
 .PHONY: dist-present
 dist-present:
@@ -173,11 +193,11 @@ plan: check-env build tf-plan ## build, then terraform plan for ENV=dev|prod (sa
 
 .PHONY: deploy
 deploy: check-env build tf-init ## build, then terraform apply for ENV=dev|prod (also updates)
-	$(TERRAFORM) apply -input=false
+	$(TERRAFORM) apply -input=false -lock-timeout=$(LOCK_TIMEOUT)
 
 .PHONY: destroy
 destroy: tf-init ## terraform destroy for ENV=dev|prod
-	$(TERRAFORM) destroy -input=false
+	$(TERRAFORM) destroy -input=false -lock-timeout=$(LOCK_TIMEOUT)
 
 .PHONY: outputs
 outputs: tf-init ## the environment's outputs as JSON (endpoint URL, queue URLs, table, secret ARN)
@@ -195,8 +215,9 @@ check-layers: check-credentials ## check that every ADOT collector layer in the 
 	exit $$status
 
 .PHONY: smoke
-smoke: tf-init ## post a signed test webhook to ENV's endpoint and check it is stored
+smoke: tf-init ## post a signed test webhook to ENV's endpoint; check it is stored and its X-Ray trace connected
 	@outputs=$$($(TERRAFORM) output -json); \
 	value() { echo "$$outputs" | $(PYTHON) -c "import json,sys; print(json.load(sys.stdin)['$$1']['value'])"; }; \
 	$${SMOKE_TEST_BIN:-cargo run --quiet --locked -p smoke-test --} \
-		--endpoint "$$(value endpoint_url)" --secret-arn "$$(value signing_secret_arn)" --table "$$(value table_name)"
+		--endpoint "$$(value endpoint_url)" --secret-arn "$$(value signing_secret_arn)" --table "$$(value table_name)" \
+		--trace-source xray

@@ -1,8 +1,9 @@
 # One-time account set-up for deploying from GitHub Actions: the Terraform state bucket, the
-# GitHub OIDC provider, one deploy role per environment (assumable only by that GitHub
-# environment, allowed only what the pipeline needs, on that environment's resources), and API
-# Gateway's account-wide CloudWatch logging role. Its own state stays local: it is applied once,
-# by an administrator, and rarely changes.
+# GitHub OIDC provider, per environment a plan role (read-only, assumable by the GitHub
+# environment <env>-plan) and a deploy role (assumable only by the GitHub environment <env>,
+# allowed only what the pipeline needs, on that environment's resources), and API Gateway's
+# account-wide CloudWatch logging role. Its own state stays local: it is applied once, by an
+# administrator, and rarely changes.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -100,8 +101,17 @@ resource "aws_iam_openid_connect_provider" "github" {
   client_id_list = ["sts.amazonaws.com"]
 }
 
+# The GitHub environment a role's jobs run in: <env> (reviewers, for prod) applies, <env>-plan
+# (no reviewers) plans.
+locals {
+  github_environments = merge(
+    { for env in var.environments : "deploy-${env}" => env },
+    { for env in var.environments : "plan-${env}" => "${env}-plan" },
+  )
+}
+
 data "aws_iam_policy_document" "github_trust" {
-  for_each = toset(var.environments)
+  for_each = local.github_environments
 
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
@@ -117,11 +127,11 @@ data "aws_iam_policy_document" "github_trust" {
       values   = ["sts.amazonaws.com"]
     }
 
-    # Only jobs running in the GitHub environment of the same name (with its reviewers).
+    # Only jobs running in that GitHub environment (with its reviewers and branch rules).
     condition {
       test     = "StringEquals"
       variable = "${local.oidc_url}:sub"
-      values   = ["repo:${var.github_repository}:environment:${each.key}"]
+      values   = ["repo:${var.github_repository}:environment:${each.value}"]
     }
   }
 }
@@ -129,7 +139,14 @@ data "aws_iam_policy_document" "github_trust" {
 resource "aws_iam_role" "deploy" {
   for_each             = toset(var.environments)
   name                 = "${var.project}-${each.key}-github-deploy"
-  assume_role_policy   = data.aws_iam_policy_document.github_trust[each.key].json
+  assume_role_policy   = data.aws_iam_policy_document.github_trust["deploy-${each.key}"].json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role" "plan" {
+  for_each             = toset(var.environments)
+  name                 = "${var.project}-${each.key}-github-plan"
+  assume_role_policy   = data.aws_iam_policy_document.github_trust["plan-${each.key}"].json
   max_session_duration = 3600
 }
 
@@ -466,6 +483,19 @@ data "aws_iam_policy_document" "deploy" {
     resources = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account}:secret:${var.project}-${each.key}/*"]
   }
 
+  # The smoke test reads its event's trace back.
+  statement {
+    sid       = "SmokeTestTraces"
+    actions   = ["xray:BatchGetTraces"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [var.region]
+    }
+  }
+
   statement {
     sid     = "RestApis"
     actions = ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"]
@@ -475,6 +505,135 @@ data "aws_iam_policy_document" "deploy" {
       "arn:${local.partition}:apigateway:${var.region}::/tags/*",
     ]
   }
+}
+
+# Plans run before prod's approval, so they use a role that can read what a refresh reads and
+# write nothing but the state lock: approving a plan is the only way to change an environment.
+data "aws_iam_policy_document" "plan" {
+  for_each = toset(var.environments)
+
+  statement {
+    sid       = "StateList"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.state.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.project}/${each.key}/*"]
+    }
+  }
+
+  statement {
+    sid       = "StateRead"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.state.arn}/${var.project}/${each.key}/*"]
+  }
+
+  statement {
+    sid       = "StateLock"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.state.arn}/${var.project}/${each.key}/*.tflock"]
+  }
+
+  statement {
+    sid = "ReadFunctions"
+    actions = [
+      "lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:GetFunctionCodeSigningConfig",
+      "lambda:ListVersionsByFunction", "lambda:ListTags", "lambda:GetPolicy", "lambda:GetFunctionConcurrency",
+    ]
+    resources = ["arn:${local.partition}:lambda:${var.region}:${local.account}:function:${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid       = "ReadEventSourceMappings"
+    actions   = ["lambda:GetEventSourceMapping", "lambda:ListTags"]
+    resources = ["arn:${local.partition}:lambda:${var.region}:${local.account}:event-source-mapping:*"]
+  }
+
+  statement {
+    sid       = "AdotLayer"
+    actions   = ["lambda:GetLayerVersion"]
+    resources = ["arn:${local.partition}:lambda:${var.region}:901920570463:layer:aws-otel-collector-*"]
+  }
+
+  statement {
+    sid       = "ReadFunctionRoles"
+    actions   = ["iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"]
+    resources = ["arn:${local.partition}:iam::${local.account}:role/${var.project}/${each.key}/*"]
+  }
+
+  statement {
+    sid       = "ReadQueues"
+    actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"]
+    resources = ["arn:${local.partition}:sqs:${var.region}:${local.account}:${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid = "ReadTable"
+    actions = [
+      "dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive", "dynamodb:DescribeContinuousBackups",
+      "dynamodb:ListTagsOfResource",
+    ]
+    resources = ["arn:${local.partition}:dynamodb:${var.region}:${local.account}:table/${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid     = "ReadLogGroups"
+    actions = ["logs:ListTagsForResource"]
+    resources = [
+      "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/lambda/${var.project}-${each.key}-*",
+      "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/apigateway/${var.project}-${each.key}/*",
+      "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:API-Gateway-Execution-Logs_*",
+    ]
+  }
+
+  statement {
+    sid       = "ReadWithoutResourceTypes"
+    actions   = ["logs:DescribeLogGroups", "sns:GetSubscriptionAttributes"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [var.region]
+    }
+  }
+
+  statement {
+    sid       = "ReadAlarms"
+    actions   = ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"]
+    resources = ["arn:${local.partition}:cloudwatch:${var.region}:${local.account}:alarm:${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid       = "ReadTopics"
+    actions   = ["sns:GetTopicAttributes", "sns:ListTagsForResource"]
+    resources = ["arn:${local.partition}:sns:${var.region}:${local.account}:${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid       = "ReadSigningSecret"
+    actions   = ["secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy"]
+    resources = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account}:secret:${var.project}-${each.key}/*"]
+  }
+
+  statement {
+    sid     = "ReadRestApis"
+    actions = ["apigateway:GET"]
+    resources = [
+      "arn:${local.partition}:apigateway:${var.region}::/restapis",
+      "arn:${local.partition}:apigateway:${var.region}::/restapis/*",
+      "arn:${local.partition}:apigateway:${var.region}::/tags/*",
+    ]
+  }
+}
+
+resource "aws_iam_role_policy" "plan" {
+  for_each = toset(var.environments)
+  name     = "plan-${each.key}"
+  role     = aws_iam_role.plan[each.key].id
+  policy   = data.aws_iam_policy_document.plan[each.key].json
 }
 
 resource "aws_iam_role_policy" "deploy" {

@@ -4,6 +4,11 @@ output "state_bucket" {
 }
 
 output "deploy_role_arns" {
-  description = "Per environment: set it as the AWS_DEPLOY_ROLE_ARN variable of the GitHub environment of the same name."
+  description = "Per environment: set it as the AWS_ROLE_ARN variable of the GitHub environment of the same name (it applies)."
   value       = { for env, role in aws_iam_role.deploy : env => role.arn }
+}
+
+output "plan_role_arns" {
+  description = "Per environment: set it as the AWS_ROLE_ARN variable of the GitHub environment <env>-plan (it plans, read-only)."
+  value       = { for env, role in aws_iam_role.plan : env => role.arn }
 }

@@ -12,10 +12,11 @@ use local_stack::moto::MotoServer;
 use local_stack::process::ManagedProcess;
 use local_stack::provision::{Provisioned, provision};
 use local_stack::stack::{FunctionEnvironment, FunctionSpecs, TelemetryTransport};
-use local_stack::trace_sink::{SpanKind, SpanRecord, TraceSink};
+use local_stack::trace_sink::TraceSink;
 use serde::Serialize;
 use serde_json::Value;
 use terraform_config::pipeline::PipelineSettings;
+use trace_reader::span::{SpanKind, SpanRecord};
 
 use crate::runtime_api::{Invocation, RuntimeApi};
 
@@ -404,7 +405,7 @@ fn worker_event(provisioned: &Provisioned, request_id: &str) -> Result<Vec<u8>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use local_stack::trace_sink::SpanStatus;
+    use trace_reader::span::SpanStatus;
     use std::collections::BTreeMap;
 
     fn span(kind: SpanKind, start_ms: u64, end_ms: u64) -> SpanRecord {

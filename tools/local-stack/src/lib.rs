@@ -20,7 +20,6 @@ pub mod scenario;
 pub mod soak;
 pub mod stack;
 pub mod trace_sink;
-pub mod waterfall;
 
 /// The repository root, whatever directory the caller runs in.
 pub fn workspace_root() -> PathBuf {

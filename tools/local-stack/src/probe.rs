@@ -10,7 +10,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
 use crate::stack::{LocalStack, StackError, TelemetryTransport};
-use crate::trace_sink::SpanRecord;
+use trace_reader::span::SpanRecord;
 
 /// How long to wait for the pipeline to drain before declaring failure.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(120);

@@ -11,8 +11,8 @@ use crate::probe::{
     notification_count, post, queue_depth, send_direct, wait_for,
 };
 use crate::stack::{LocalStack, StackError, TelemetryTransport};
-use crate::trace_sink::{SpanKind, SpanRecord, SpanStatus};
-use crate::waterfall::{render_trace, xray_trace_id};
+use trace_reader::span::{SpanKind, SpanRecord, SpanStatus};
+use trace_reader::waterfall::{render_trace, xray_trace_id};
 
 /// What the scenario did.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use crate::fault_proxy::{AwsService, Fault, FaultRule};
 use crate::probe::{StackView, dlq_depth, queue_depth, unix_now};
 use crate::stack::{LocalStack, StackError};
-use crate::trace_sink::{SpanRecord, SpanStatus};
+use trace_reader::span::{SpanRecord, SpanStatus};
 
 /// A progress line every this many webhooks sent, and this often while draining: a long run
 /// should show it is alive.

@@ -15,7 +15,8 @@ use crate::lambda_emulator::{EmulatorError, FunctionProcess, FunctionSpec, Lambd
 use crate::moto::{MotoError, MotoServer, REGION};
 use crate::process::{ManagedProcess, ProcessError, free_port};
 use crate::provision::{ProvisionError, Provisioned, provision};
-use crate::trace_sink::{SpanRecord, TraceSink};
+use crate::trace_sink::TraceSink;
+use trace_reader::span::SpanRecord;
 
 /// The environment name the local stack provisions (resources are called webhooks-local-...).
 pub const LOCAL_ENVIRONMENT: &str = "local";
@@ -93,6 +94,8 @@ pub struct StackOptions {
     pub collector_unreachable: bool,
     /// The worker's timeout as the event source mapping applies it; `None`: Terraform's.
     pub invocation_timeout: Option<Duration>,
+    /// The worker exports no spans (`OTEL_TRACES_EXPORTER=none`): a trace that cannot connect.
+    pub withhold_worker_spans: bool,
 }
 
 impl StackOptions {
@@ -121,6 +124,7 @@ impl StackOptions {
             fault_proxy: false,
             collector_unreachable: false,
             invocation_timeout: None,
+            withhold_worker_spans: false,
         }
     }
 }
@@ -190,7 +194,7 @@ impl LocalStack {
         let (lambda_port, lambda_log) = (options.lambda_port, options.log_dir.join("cargo-lambda.log"));
         let emulator = blocking(move || LambdaEmulator::start(&root, lambda_port, &lambda_log)).await??;
 
-        let specs = FunctionSpecs::new(&FunctionEnvironment {
+        let mut specs = FunctionSpecs::new(&FunctionEnvironment {
             terraform_dir: &terraform_dir,
             settings: &settings,
             provisioned: &provisioned,
@@ -201,6 +205,12 @@ impl LocalStack {
             aws_endpoint: faults.as_ref().map(FaultProxy::endpoint),
             collector_endpoint: unreachable_collector,
         })?;
+        if options.withhold_worker_spans {
+            specs
+                .worker
+                .env
+                .push(("OTEL_TRACES_EXPORTER".to_owned(), "none".to_owned()));
+        }
         let (api_spec, worker_spec) = (specs.api, specs.worker);
         let api = FunctionProcess::start(&api_spec, &emulator, &options.log_dir.join("webhook-api.log"))?;
 
@@ -246,6 +256,16 @@ impl LocalStack {
     /// Where to POST webhooks: the API function's URL.
     pub fn webhook_url(&self) -> String {
         self.webhook_url.clone()
+    }
+
+    /// The trace sink's HTTP address, where spans are read back (`trace-reader`'s local source).
+    pub fn trace_sink_url(&self) -> String {
+        self.sink.endpoint()
+    }
+
+    /// The environment another process needs to reach the emulator as the functions do.
+    pub fn aws_env(&self) -> Vec<(&'static str, String)> {
+        self.moto.env()
     }
 
     pub fn spans(&self) -> Vec<SpanRecord> {
@@ -413,7 +433,7 @@ impl FunctionSpecs {
             ("WEBHOOK_TRACE_MODE".to_owned(), settings.trace_mode.clone()),
             (
                 "WEBHOOK_MAX_CONCURRENCY".to_owned(),
-                settings.batch_size.to_string(),
+                settings.worker_max_concurrency.to_string(),
             ),
             (
                 "WEBHOOK_RECORD_TTL_DAYS".to_owned(),

@@ -2,6 +2,8 @@
 //! demo shows and the end-to-end test checks. It takes both transports: OTLP/HTTP
 //! (`POST /v1/traces`, protobuf or JSON; the ADOT collector's receiver) and OTLP over UDP in the
 //! X-Ray daemon's datagram format (what `OTEL_AWS_APPLICATION_SIGNALS_ENABLED=true` sends).
+//! Other processes read the spans back over HTTP (the local trace source of `trace-reader`):
+//! `GET /traces/<trace id>` and `GET /spans?webhook.event_id=<id>`, as JSON.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,92 +19,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
 use tokio::net::{TcpListener, UdpSocket};
-
-/// One received span, flattened for queries and rendering.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpanRecord {
-    pub service: String,
-    pub trace_id: String,
-    pub span_id: String,
-    /// Empty for a root span.
-    pub parent_span_id: String,
-    pub name: String,
-    pub kind: SpanKind,
-    pub start_unix_nanos: u64,
-    pub end_unix_nanos: u64,
-    pub status: SpanStatus,
-    pub attributes: BTreeMap<String, String>,
-    /// (trace id, span id) of each link.
-    pub links: Vec<(String, String)>,
-    pub events: Vec<String>,
-    /// False for spans recorded only for Application Signals (`T1U` datagrams).
-    pub sampled: bool,
-}
-
-impl SpanRecord {
-    pub fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes.get(key).map(String::as_str)
-    }
-
-    pub fn duration_nanos(&self) -> u64 {
-        self.end_unix_nanos.saturating_sub(self.start_unix_nanos)
-    }
-
-    pub fn is_root(&self) -> bool {
-        self.parent_span_id.is_empty()
-    }
-
-    pub fn is_child_of(&self, parent: &SpanRecord) -> bool {
-        self.trace_id == parent.trace_id && self.parent_span_id == parent.span_id
-    }
-
-    pub fn links_to(&self, other: &SpanRecord) -> bool {
-        self.links
-            .iter()
-            .any(|(trace, span)| *trace == other.trace_id && *span == other.span_id)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpanKind {
-    Internal,
-    Server,
-    Client,
-    Producer,
-    Consumer,
-    Unspecified,
-}
-
-impl SpanKind {
-    fn from_proto(kind: i32) -> Self {
-        match kind {
-            1 => SpanKind::Internal,
-            2 => SpanKind::Server,
-            3 => SpanKind::Client,
-            4 => SpanKind::Producer,
-            5 => SpanKind::Consumer,
-            _ => SpanKind::Unspecified,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            SpanKind::Internal => "INTERNAL",
-            SpanKind::Server => "SERVER",
-            SpanKind::Client => "CLIENT",
-            SpanKind::Producer => "PRODUCER",
-            SpanKind::Consumer => "CONSUMER",
-            SpanKind::Unspecified => "-",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SpanStatus {
-    Unset,
-    Ok,
-    Error(String),
-}
+use trace_reader::span::{SpanKind, SpanRecord, SpanStatus};
 
 /// Spans received so far, and why any export was refused.
 #[derive(Debug, Clone, Default)]
@@ -249,6 +166,9 @@ async fn serve(listener: TcpListener, store: SpanStore) {
 }
 
 async fn handle(request: Request<Incoming>, store: SpanStore) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    if request.method() == hyper::Method::GET {
+        return Ok(query(request.uri(), &store));
+    }
     if request.method() != hyper::Method::POST || request.uri().path() != "/v1/traces" {
         return Ok(reply(
             StatusCode::NOT_FOUND,
@@ -281,6 +201,36 @@ async fn handle(request: Request<Incoming>, store: SpanStore) -> Result<Response
             store.reject(format!("OTLP/HTTP export: {error}"));
             Ok(reply(StatusCode::BAD_REQUEST, "text/plain", &error))
         }
+    }
+}
+
+/// `GET /traces/<trace id>` or `GET /spans?<attribute>=<value>`: the matching spans as JSON.
+fn query(uri: &hyper::Uri, store: &SpanStore) -> Response<Full<Bytes>> {
+    let spans = store.spans();
+    let matching: Vec<&SpanRecord> = match (uri.path().strip_prefix("/traces/"), uri.path(), uri.query()) {
+        (Some(trace_id), _, _) => spans.iter().filter(|span| span.trace_id == trace_id).collect(),
+        (None, "/spans", Some(query)) => {
+            let (key, value) = query.split_once('=').unwrap_or((query, ""));
+            spans
+                .iter()
+                .filter(|span| span.attribute(key) == Some(value))
+                .collect()
+        }
+        _ => {
+            return reply(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "GET /traces/<trace id> or /spans?<attribute>=<value>",
+            );
+        }
+    };
+    match serde_json::to_string(&matching) {
+        Ok(json) => reply(StatusCode::OK, "application/json", &json),
+        Err(error) => reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            &error.to_string(),
+        ),
     }
 }
 
@@ -317,7 +267,7 @@ pub fn records(export: ExportTraceServiceRequest, sampled: bool) -> Vec<SpanReco
                     span_id: hex(&span.span_id),
                     parent_span_id: hex(&span.parent_span_id),
                     name: span.name,
-                    kind: SpanKind::from_proto(span.kind),
+                    kind: SpanKind::from_otlp(span.kind),
                     start_unix_nanos: span.start_time_unix_nano,
                     end_unix_nanos: span.end_time_unix_nano,
                     status,

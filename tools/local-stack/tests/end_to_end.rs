@@ -13,7 +13,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use local_stack::process::is_alive;
 use local_stack::scenario;
 use local_stack::stack::{LocalStack, StackOptions, TelemetryTransport};
-use local_stack::trace_sink::{SpanKind, SpanRecord, SpanStatus};
+use trace_reader::span::{SpanKind, SpanRecord, SpanStatus};
 
 fn spans_for<'a>(spans: &'a [SpanRecord], name_prefix: &str, message_id: &str) -> Vec<&'a SpanRecord> {
     spans

@@ -13,8 +13,8 @@ use local_stack::probe::{
     Delivery, StackView, all_stored, dlq_depth, notification_count, post, queue_depth, wait_for,
 };
 use local_stack::stack::{LocalStack, StackOptions};
-use local_stack::trace_sink::{SpanRecord, SpanStatus};
 use serde_json::json;
+use trace_reader::span::{SpanRecord, SpanStatus};
 
 /// One stack at a time: two would compete for the machine's two cores and its timings.
 static ONE_STACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

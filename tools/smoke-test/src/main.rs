@@ -1,23 +1,28 @@
-//! `smoke-test`: proves a deployed pipeline end to end. It reads the signing secret from
-//! Secrets Manager, posts one signed test event (type `smoke_test.ping`, which the worker
-//! records as ignored) to the endpoint, and polls DynamoDB until the event record appears.
-//! Exit 0 and the record's trace id, or 1 with what went wrong.
+//! `smoke-test`: proves a deployed pipeline end to end, trace included. It posts one signed test
+//! event with its own sampled X-Ray trace header, waits for the event record in DynamoDB, then
+//! reads the trace back (X-Ray, or the local stack's trace sink) until it holds every part from
+//! the HTTP request to the DynamoDB write, prints its waterfall, and exits 0, or 1 naming what is
+//! missing. A signing secret without a value (an environment's first deploy) is a warning and
+//! exit 0: the README says how to put it and run the test again.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use stripe_signature::{SigningSecrets, sign};
-use webhook_worker::store::dynamodb::{PARTITION_KEY, SORT_KEY};
+use smoke_test::{SecretState, SmokeError, TraceHeader};
+use trace_reader::source::TraceSource;
+use trace_reader::waterfall::{render_trace, xray_trace_id};
 
-const USAGE: &str = "usage: smoke-test --endpoint <webhook URL> --secret-arn <signing secret ARN> --table <table name> [--timeout-secs 120]";
-const POLL_INTERVAL: Duration = Duration::from_secs(2);
+const USAGE: &str =
+    "usage: smoke-test --endpoint <webhook URL> --secret-arn <signing secret ARN> --table <table name>
+                  [--trace-source xray|<trace sink URL>] [--timeout-secs 120] [--trace-timeout-secs 90]";
 
 struct Options {
     endpoint: String,
     secret_arn: String,
     table: String,
+    trace_source: String,
     timeout: Duration,
+    trace_timeout: Duration,
 }
 
 fn options() -> Result<Options, String> {
@@ -27,144 +32,121 @@ fn options() -> Result<Options, String> {
             .position(|arg| arg == flag)
             .and_then(|index| args.get(index + 1))
             .cloned()
-            .ok_or_else(|| format!("{flag} is missing\n{USAGE}"))
     };
-    let timeout = match value("--timeout-secs") {
-        Ok(secs) => secs
+    let required = |flag: &str| value(flag).ok_or_else(|| format!("{flag} is missing\n{USAGE}"));
+    let seconds = |flag: &str, default: u64| match value(flag) {
+        Some(text) => text
             .parse()
-            .map_err(|_| format!("--timeout-secs {secs:?} is not a number of seconds"))?,
-        Err(_) => 120,
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{flag} {text:?} is not a number of seconds")),
+        None => Ok(Duration::from_secs(default)),
     };
     Ok(Options {
-        endpoint: value("--endpoint")?,
-        secret_arn: value("--secret-arn")?,
-        table: value("--table")?,
-        timeout: Duration::from_secs(timeout),
+        endpoint: required("--endpoint")?,
+        secret_arn: required("--secret-arn")?,
+        table: required("--table")?,
+        trace_source: value("--trace-source").unwrap_or_else(|| "xray".to_owned()),
+        timeout: seconds("--timeout-secs", 120)?,
+        trace_timeout: seconds("--trace-timeout-secs", 90)?,
     })
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match options() {
+    let options = match options() {
+        Ok(options) => options,
         Err(message) => {
             eprintln!("{message}");
-            ExitCode::from(2)
+            return ExitCode::from(2);
         }
-        Ok(options) => match run(options).await {
-            Ok(summary) => {
-                println!("{summary}");
-                ExitCode::SUCCESS
-            }
-            Err(message) => {
-                eprintln!("smoke test failed: {message}");
-                ExitCode::FAILURE
-            }
-        },
+    };
+    match run(options).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("smoke test failed: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-async fn run(options: Options) -> Result<String, String> {
+async fn run(options: Options) -> Result<ExitCode, SmokeError> {
     let aws = sdk_config::load().await;
-    let secret = aws_sdk_secretsmanager::Client::new(&aws)
-        .get_secret_value()
-        .secret_id(&options.secret_arn)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot read {}: {}",
-                options.secret_arn,
-                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-            )
-        })?;
-    // The first secret is the current one (the others are kept during a rotation).
-    let secret = secret
-        .secret_string()
-        .filter(|value| SigningSecrets::parse(value).is_some())
-        .and_then(|value| {
-            value
-                .split(|c: char| c == ',' || c.is_whitespace())
-                .find(|s| !s.is_empty())
-        })
-        .ok_or_else(|| {
-            format!(
-                "{} holds no signing secret; put one there first",
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let secret = match smoke_test::signing_secret(&secrets, &options.secret_arn).await? {
+        SecretState::Value(secret) => secret,
+        SecretState::NoValueYet => {
+            warn(&format!(
+                "the signing secret {} has no value yet, so nothing was sent: put the Stripe endpoint secret (terraform/environments/README.md, \"First time\") and run `make smoke` again",
                 options.secret_arn
-            )
-        })?
-        .to_owned();
+            ));
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
 
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let event_id = format!("evt_smoke_{}_{}", now.as_secs(), now.subsec_nanos());
-    let body = serde_json::json!({
-        "id": event_id,
-        "object": "event",
-        "type": "smoke_test.ping",
-        "created": now.as_secs(),
-        "livemode": false,
-        "data": {"object": {"object": "smoke_test"}},
-    })
-    .to_string();
-    let signature = sign(
-        &secret,
-        i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
-        body.as_bytes(),
+    let trace = TraceHeader::new(SystemTime::now());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default();
+    let sent = smoke_test::post_test_event(&http, &options.endpoint, &secret, &trace).await?;
+    println!(
+        "posted {} with X-Amzn-Trace-Id {}: {}",
+        sent.event_id,
+        trace.header,
+        sent.answer.trim()
     );
-    let response = reqwest::Client::new()
-        .post(&options.endpoint)
-        .header("content-type", "application/json")
-        .header("stripe-signature", signature)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| format!("POST {}: {e}", options.endpoint))?;
-    let status = response.status();
-    let answer = response.text().await.unwrap_or_default();
-    if status.as_u16() != 202 {
-        return Err(format!("POST {} answered {status}: {answer}", options.endpoint));
-    }
 
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-    let started = Instant::now();
-    loop {
-        let item = dynamodb
-            .get_item()
-            .table_name(&options.table)
-            .key(PARTITION_KEY, AttributeValue::S(format!("EVENT#{event_id}")))
-            .key(SORT_KEY, AttributeValue::S("EVENT".to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot read {}: {}",
-                    options.table,
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                )
-            })?
-            .item;
-        if let Some(item) = item {
-            let trace = item
-                .get("trace_id")
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default();
-            let xray = match (trace.get(..8), trace.get(8..)) {
-                (Some(epoch), Some(rest)) => format!("1-{epoch}-{rest}"),
-                _ => trace.clone(),
-            };
-            return Ok(format!(
-                "smoke test passed: {event_id} accepted ({answer}) and stored in {:.1} s; trace {xray}",
-                started.elapsed().as_secs_f64(),
-                answer = answer.trim()
-            ));
+    let recorded =
+        smoke_test::wait_for_record(&dynamodb, &options.table, &sent.event_id, options.timeout).await?;
+    println!("stored: {} in {}", sent.event_id, options.table);
+
+    let source = match options.trace_source.as_str() {
+        "xray" => TraceSource::xray(&aws),
+        url => TraceSource::local_sink(url),
+    };
+    let mut missing_notes = Vec::new();
+    // API Gateway continues the request's header: the record must be in that trace.
+    if source.has_api_gateway() && recorded != trace.trace_id {
+        missing_notes.push(format!(
+            "the event was processed in trace {}, not in the request's {}",
+            xray_trace_id(&recorded),
+            trace.header
+        ));
+    }
+    let (spans, missing) = smoke_test::wait_for_trace(&source, &recorded, options.trace_timeout).await?;
+    println!(
+        "{}",
+        render_trace(&format!("smoke test · {}", sent.event_id), &recorded, &spans)
+    );
+    missing_notes.extend(missing.iter().map(|part| format!("missing: {}", part.describe())));
+    if missing_notes.is_empty() {
+        println!(
+            "smoke test passed: {} stored, and its trace {} in {} runs from the HTTP request to the DynamoDB write",
+            sent.event_id,
+            xray_trace_id(&recorded),
+            source.describe()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for note in &missing_notes {
+            eprintln!("{note}");
         }
-        if started.elapsed() > options.timeout {
-            return Err(format!(
-                "{event_id} was accepted but not stored within {:?}: check the worker's logs and the DLQ",
-                options.timeout
-            ));
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        eprintln!(
+            "smoke test failed: the trace {} in {} is not connected (waited up to {:?})",
+            xray_trace_id(&recorded),
+            source.describe(),
+            options.trace_timeout
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// A warning a person sees: a GitHub Actions annotation in CI, a plain line elsewhere.
+fn warn(message: &str) {
+    if std::env::var_os("GITHUB_ACTIONS").is_some() {
+        println!("::warning title=smoke test::{message}");
+    } else {
+        println!("warning: {message}");
     }
 }

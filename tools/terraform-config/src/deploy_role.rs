@@ -6,6 +6,8 @@
 //!   update, delete, tag, list tags) on a sample ARN. Each must be allowed by the deploy policy
 //!   rendered for an environment, on an ARN that fits the action's resource types, with only
 //!   condition keys the action supports (`parliament`'s data); every type in use needs a row.
+//! - **plan coverage**: the plan role allows every read and tag listing (and the state lock),
+//!   and none of the writes.
 //! - **no self-escalation**: the policy can never write to the deploy roles or the boundary
 //!   policies, pass a deploy role, remove a boundary, or create or change a role that does not
 //!   carry the environment's boundary.
@@ -22,6 +24,7 @@ use crate::iam::{Decision, IamDefinitions, PolicyDocument, Request};
 use crate::{ConfigError, Module, attribute, label};
 
 const COVERAGE: &str = "deploy-role-coverage";
+const PLAN: &str = "plan-role-read-only";
 const ESCALATION: &str = "deploy-role-self-escalation";
 
 /// The deploy-permissions table.
@@ -31,6 +34,7 @@ pub struct DeployPermissions {
     pub sample: BTreeMap<String, String>,
     pub types: Vec<TypeRow>,
     pub state: StateRows,
+    pub smoke: Operation,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +54,18 @@ pub struct TypeRow {
 
 #[derive(Debug, Deserialize)]
 pub struct StateRows {
+    pub source: String,
+    /// What an apply does to the state.
+    pub apply: Vec<Call>,
+    /// What a plan does: read the state, hold its lock.
+    pub plan: Vec<Call>,
+    /// What a plan must never do.
+    pub plan_must_not: Vec<Call>,
+}
+
+/// Calls made outside Terraform (the smoke test after an apply).
+#[derive(Debug, Deserialize)]
+pub struct Operation {
     pub source: String,
     pub actions: Vec<Call>,
 }
@@ -117,28 +133,38 @@ impl TypeRow {
 }
 
 /// A call resolved against the sample: action, ARN, request context.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Resolved {
+    location: String,
     action: String,
     arn: String,
     context: BTreeMap<String, String>,
 }
 
-fn resolve(table: &DeployPermissions, call: &Call, row_arn: &str) -> Resolved {
-    match call {
-        Call::Action(action) => Resolved {
-            action: action.clone(),
-            arn: table.fill(row_arn),
-            context: BTreeMap::new(),
-        },
-        Call::Detailed { action, arn, context } => Resolved {
-            action: action.clone(),
-            arn: table.fill(arn.as_deref().unwrap_or(row_arn)),
-            context: context.iter().map(|(k, v)| (k.clone(), table.fill(v))).collect(),
-        },
+fn resolve(table: &DeployPermissions, call: &Call, kind: &str, operation: &str, row_arn: &str) -> Resolved {
+    let (action, arn, context) = match call {
+        Call::Action(action) => (action.clone(), table.fill(row_arn), BTreeMap::new()),
+        Call::Detailed { action, arn, context } => (
+            action.clone(),
+            table.fill(arn.as_deref().unwrap_or(row_arn)),
+            context.iter().map(|(k, v)| (k.clone(), table.fill(v))).collect(),
+        ),
+    };
+    let operation = if operation.is_empty() {
+        String::new()
+    } else {
+        format!(" ({operation})")
+    };
+    Resolved {
+        location: format!("{kind}{operation}: {action} on {arn}"),
+        action,
+        arn,
+        context,
     }
 }
 
-/// Every way `policy` fails the table, and every type in use without a row (or row without use).
+/// Every way `policy` (the deploy role's) fails the table, and every type in use without a row
+/// (or row without use).
 pub fn coverage(
     table: &DeployPermissions,
     policy: &PolicyDocument,
@@ -146,91 +172,182 @@ pub fn coverage(
     types_in_use: &BTreeSet<String>,
 ) -> Vec<Violation> {
     let mut violations = Vec::new();
-    let mut fail = |location: String, message: String| {
-        violations.push(Violation {
-            rule: COVERAGE,
-            location,
-            message,
-        })
-    };
-    let state = std::iter::once(("state", "S3 backend", table.state.actions.as_slice(), ""));
+    let state = [
+        ("state", table.state.apply.as_slice()),
+        ("smoke test", table.smoke.actions.as_slice()),
+    ]
+    .into_iter()
+    .flat_map(|(what, calls)| calls.iter().map(move |call| resolve(table, call, what, "", "")));
     let rows = table.types.iter().flat_map(|row| {
-        row.operations()
-            .into_iter()
-            .map(move |(operation, calls)| (operation, row.kind.as_str(), calls, row.arn.as_str()))
+        row.operations().into_iter().flat_map(move |(operation, calls)| {
+            calls
+                .iter()
+                .map(move |call| resolve(table, call, &row.kind, operation, &row.arn))
+        })
     });
-    for (operation, kind, calls, row_arn) in state.chain(rows) {
-        for call in calls {
-            let call = resolve(table, call, row_arn);
-            let location = format!("{kind} ({operation}): {} on {}", call.action, call.arn);
-            if !iam.knows(&call.action) {
-                fail(location, "IAM has no such action".to_owned());
-                continue;
-            }
-            if iam.resource_types_for(&call.action, &call.arn).is_none() {
-                fail(
-                    location,
-                    "the ARN fits none of the action's resource types (an action without any is authorised on \"*\")".to_owned(),
-                );
-                continue;
-            }
-            for key in call.context.keys() {
-                if !iam.supports_condition_key(&call.action, &call.arn, key) {
-                    fail(
-                        location.clone(),
-                        format!("the action does not carry the condition key {key}"),
-                    );
-                }
-            }
-            let request = Request {
-                action: &call.action,
-                resource: &call.arn,
-                context: &call.context,
-            };
-            match policy.decide(&request) {
-                Decision::Allowed(sids) => {
-                    for sid in sids {
-                        let Some(statement) = policy.statement(&sid) else {
-                            continue;
-                        };
-                        for condition in &statement.conditions {
-                            if !iam.supports_condition_key(&call.action, &call.arn, &condition.variable) {
-                                fail(
-                                    location.clone(),
-                                    format!(
-                                        "statement {sid} conditions on {}, which IAM does not evaluate for this action",
-                                        condition.variable
-                                    ),
-                                );
-                            }
-                        }
-                    }
-                }
-                Decision::Denied(sid) => fail(location, format!("denied by statement {sid}")),
-                Decision::NotAllowed => {
-                    fail(location, "no statement of the deploy policy allows it".to_owned())
-                }
-            }
-        }
+    for call in state.chain(rows) {
+        check_allowed(&call, policy, iam, &mut violations);
     }
     let rows: BTreeSet<&str> = table.types.iter().map(|row| row.kind.as_str()).collect();
     for kind in types_in_use {
         if !rows.contains(kind.as_str()) {
-            fail(
+            violations.push(violation(
+                COVERAGE,
                 kind.clone(),
-                "the environments use this type, and the table has no row for it".to_owned(),
-            );
+                "the environments use this type, and the table has no row for it",
+            ));
         }
     }
     for kind in rows {
         if !types_in_use.contains(kind) {
-            fail(
+            violations.push(violation(
+                COVERAGE,
                 kind.to_owned(),
-                "the table has a row for a type no environment uses".to_owned(),
-            );
+                "the table has a row for a type no environment uses",
+            ));
         }
     }
     violations
+}
+
+/// Every way `policy` (the plan role's) fails to read what a refresh reads, or could write.
+pub fn plan_coverage(
+    table: &DeployPermissions,
+    policy: &PolicyDocument,
+    iam: &IamDefinitions,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let mut reads = Vec::new();
+    let mut writes = Vec::new();
+    for row in &table.types {
+        for (operation, calls) in row.operations() {
+            let target = if matches!(operation, "read" | "list tags") {
+                &mut reads
+            } else {
+                &mut writes
+            };
+            target.extend(
+                calls
+                    .iter()
+                    .map(|call| resolve(table, call, &row.kind, operation, &row.arn)),
+            );
+        }
+    }
+    reads.extend(
+        table
+            .state
+            .plan
+            .iter()
+            .map(|call| resolve(table, call, "state", "plan", "")),
+    );
+    // A write that is also a read (API Gateway's GET after a POST) stays allowed.
+    writes.retain(|write| {
+        !reads
+            .iter()
+            .any(|read| read.action == write.action && read.arn == write.arn)
+    });
+    writes.extend(
+        table
+            .state
+            .plan_must_not
+            .iter()
+            .map(|call| resolve(table, call, "state", "write", "")),
+    );
+    for call in &reads {
+        check_allowed(call, policy, iam, &mut violations);
+    }
+    for call in &writes {
+        let request = Request {
+            action: &call.action,
+            resource: &call.arn,
+            context: &call.context,
+        };
+        if let Decision::Allowed(sids) = policy.decide(&request) {
+            violations.push(violation(
+                PLAN,
+                call.location.clone(),
+                &format!("the plan role may write (allowed by {})", sids.join(", ")),
+            ));
+        }
+    }
+    violations
+}
+
+fn violation(rule: &'static str, location: String, message: &str) -> Violation {
+    Violation {
+        rule,
+        location,
+        message: message.to_owned(),
+    }
+}
+
+/// `call` must be a real action on an ARN of its resource types, allowed by `policy` with only
+/// condition keys IAM evaluates for it.
+fn check_allowed(
+    call: &Resolved,
+    policy: &PolicyDocument,
+    iam: &IamDefinitions,
+    violations: &mut Vec<Violation>,
+) {
+    let rule = COVERAGE;
+    let location = &call.location;
+    if !iam.knows(&call.action) {
+        violations.push(violation(rule, location.clone(), "IAM has no such action"));
+        return;
+    }
+    if iam.resource_types_for(&call.action, &call.arn).is_none() {
+        violations.push(violation(
+            rule,
+            location.clone(),
+            "the ARN fits none of the action's resource types (an action without any is authorised on \"*\")",
+        ));
+        return;
+    }
+    for key in call.context.keys() {
+        if !iam.supports_condition_key(&call.action, &call.arn, key) {
+            violations.push(violation(
+                rule,
+                location.clone(),
+                &format!("the action does not carry the condition key {key}"),
+            ));
+        }
+    }
+    let request = Request {
+        action: &call.action,
+        resource: &call.arn,
+        context: &call.context,
+    };
+    match policy.decide(&request) {
+        Decision::Allowed(sids) => {
+            for sid in sids {
+                let Some(statement) = policy.statement(&sid) else {
+                    continue;
+                };
+                for condition in &statement.conditions {
+                    if !iam.supports_condition_key(&call.action, &call.arn, &condition.variable) {
+                        violations.push(violation(
+                            rule,
+                            location.clone(),
+                            &format!(
+                                "statement {sid} conditions on {}, which IAM does not evaluate for this action",
+                                condition.variable
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Decision::Denied(sid) => violations.push(violation(
+            rule,
+            location.clone(),
+            &format!("denied by statement {sid}"),
+        )),
+        Decision::NotAllowed => violations.push(violation(
+            rule,
+            location.clone(),
+            "no statement of the policy allows it",
+        )),
+    }
 }
 
 /// IAM actions that change a role.

@@ -36,6 +36,8 @@ pub struct PipelineSettings {
     pub names: PipelineNames,
     pub fifo: bool,
     pub batch_size: u32,
+    /// Messages of one standard batch the worker processes at once (WEBHOOK_MAX_CONCURRENCY).
+    pub worker_max_concurrency: u32,
     pub batching_window_seconds: u32,
     pub max_receive_count: u32,
     pub queue_visibility_timeout_seconds: u32,
@@ -95,6 +97,7 @@ impl PipelineSettings {
             },
             fifo,
             batch_size: number("batch_size")?,
+            worker_max_concurrency: number("worker_max_concurrency")?,
             batching_window_seconds: number("batching_window_seconds")?,
             max_receive_count: number("max_receive_count")?,
             queue_visibility_timeout_seconds: number("queue_visibility_timeout_seconds")?,

@@ -279,3 +279,53 @@ fn the_pipeline_uses_the_boundary_and_path_bootstrap_grants() {
     );
     assert_eq!(Some(role_arn), setup.table.sample_arn("aws_iam_role"));
 }
+
+fn plan_coverage(terraform: &Path) -> Vec<Violation> {
+    let setup = setup(terraform);
+    let policy = deploy_role::policy_document(&setup.bootstrap, "plan", &setup.context).unwrap();
+    deploy_role::plan_coverage(&setup.table, &policy, iam())
+}
+
+#[test]
+fn the_plan_role_reads_what_a_refresh_reads_and_writes_nothing() {
+    let violations = plan_coverage(&terraform_dir());
+    assert!(violations.is_empty(), "violations:\n{}", listed(&violations));
+}
+
+#[test]
+fn a_plan_role_that_can_write_is_caught() {
+    let copy = BrokenCopy::new("plan-write").edit(
+        "bootstrap/main.tf",
+        "      \"lambda:ListVersionsByFunction\", \"lambda:ListTags\", \"lambda:GetPolicy\", \"lambda:GetFunctionConcurrency\",",
+        "      \"lambda:ListVersionsByFunction\", \"lambda:ListTags\", \"lambda:GetPolicy\", \"lambda:GetFunctionConcurrency\", \"lambda:UpdateFunctionCode\",",
+    );
+    assert_caught(
+        plan_coverage(&copy.dir),
+        "plan-role-read-only",
+        "lambda:UpdateFunctionCode",
+    );
+    let state = BrokenCopy::new("plan-state").edit(
+        "bootstrap/main.tf",
+        "    resources = [\"${aws_s3_bucket.state.arn}/${var.project}/${each.key}/*.tflock\"]",
+        "    resources = [\"${aws_s3_bucket.state.arn}/${var.project}/${each.key}/*\"]",
+    );
+    assert_caught(
+        plan_coverage(&state.dir),
+        "plan-role-read-only",
+        "s3:PutObject on arn:aws:s3:::my-org-webhooks-tfstate/webhooks/dev/terraform.tfstate",
+    );
+}
+
+#[test]
+fn a_plan_role_that_cannot_refresh_is_caught() {
+    let copy = BrokenCopy::new("plan-read").edit(
+        "bootstrap/main.tf",
+        "    actions   = [\"lambda:GetEventSourceMapping\", \"lambda:ListTags\"]",
+        "    actions   = [\"lambda:GetEventSourceMapping\"]",
+    );
+    assert_caught(
+        plan_coverage(&copy.dir),
+        "deploy-role-coverage",
+        "lambda:ListTags on arn:aws:lambda:eu-west-1:123456789012:event-source-mapping",
+    );
+}

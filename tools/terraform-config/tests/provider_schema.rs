@@ -154,3 +154,24 @@ fn references_to_what_does_not_exist_are_caught() {
         "data source aws_caller_identity has no attribute `account`",
     );
 }
+
+/// The provider build every root installs is the one whose schema is checked here.
+#[test]
+fn every_root_locks_the_checked_provider_version() {
+    for root in ["environments/dev", "environments/prod", "bootstrap"] {
+        let path = terraform_dir().join(root).join(".terraform.lock.hcl");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} is not committed", path.display()));
+        let body = hcl::parse(&text).unwrap();
+        let aws = body
+            .blocks()
+            .find(|block| {
+                block.identifier() == "provider"
+                    && block.labels().first().map(|label| label.as_str())
+                        == Some("registry.terraform.io/hashicorp/aws")
+            })
+            .unwrap_or_else(|| panic!("{root}'s lock file has no hashicorp/aws"));
+        let version = terraform_config::string_attribute(aws.body(), "version");
+        assert_eq!(version, Some(provider_schema().version.as_str()), "{root}");
+    }
+}

@@ -24,6 +24,14 @@ pub const SORT_KEY: &str = "sk";
 /// The table's TTL attribute (Unix seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
+/// The key of an event's record, `EVENT#<event id>` / `EVENT`: how every reader finds it.
+pub fn event_record_key(event_id: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (PARTITION_KEY.to_owned(), s(format!("EVENT#{event_id}"))),
+        (SORT_KEY.to_owned(), s("EVENT")),
+    ])
+}
+
 const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
 /// The first transaction item is always the event record; the second the status change.
 const RECORD_ITEM: usize = 0;
@@ -271,9 +279,8 @@ fn event_item(
     ignored_reason: Option<&str>,
     customer_id: Option<&str>,
 ) -> HashMap<String, AttributeValue> {
-    let mut item = HashMap::from([
-        (PARTITION_KEY.to_owned(), s(format!("EVENT#{}", record.event_id))),
-        (SORT_KEY.to_owned(), s("EVENT")),
+    let mut item = event_record_key(&record.event_id);
+    item.extend([
         ("event_id".to_owned(), s(&record.event_id)),
         ("event_type".to_owned(), s(&record.event_type)),
         ("created".to_owned(), n(record.created)),

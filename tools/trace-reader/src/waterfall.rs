@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
-use crate::trace_sink::{SpanRecord, SpanStatus};
+use crate::span::{SpanRecord, SpanStatus};
 
 const BAR_WIDTH: usize = 32;
 const NAME_WIDTH: usize = 38;
@@ -231,7 +231,7 @@ fn truncate(text: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace_sink::SpanKind;
+    use crate::span::SpanKind;
     use std::collections::BTreeMap;
 
     fn span(name: &str, id: &str, parent: &str, start_ms: u64, end_ms: u64) -> SpanRecord {

@@ -1,0 +1,243 @@
+//! The smoke test of a deployed pipeline (or of the local stack): one signed test event, posted
+//! with its own sampled X-Ray trace header, must be stored, and its trace must hold every part
+//! from the HTTP request to the DynamoDB write ([`trace_reader::pipeline`]).
+//!
+//! The steps are functions so the tests can run each against the emulator:
+//! [`signing_secret`], [`post_test_event`], [`wait_for_record`], [`wait_for_trace`].
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use stripe_signature::{SigningSecrets, sign};
+use trace_reader::pipeline::{Part, missing_parts};
+use trace_reader::source::TraceSource;
+use trace_reader::span::SpanRecord;
+use webhook_worker::store::dynamodb::event_record_key;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmokeError {
+    #[error("cannot read the signing secret {secret}: {detail}")]
+    Secret { secret: String, detail: String },
+    #[error("POST {endpoint} failed: {detail}")]
+    Post { endpoint: String, detail: String },
+    #[error("POST {endpoint} answered {status}: {body}")]
+    Refused {
+        endpoint: String,
+        status: u16,
+        body: String,
+    },
+    #[error("cannot read {table}: {detail}")]
+    Table { table: String, detail: String },
+    #[error("{event_id} was accepted but not stored within {waited:?}: check the worker's logs and the DLQ")]
+    NotStored { event_id: String, waited: Duration },
+    #[error("the trace could not be read from {source_name}: {detail}")]
+    Trace { source_name: String, detail: String },
+}
+
+/// The signing secret, or the news that it has none yet (the first deploy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretState {
+    /// The current secret (the first of a comma-separated rotation list).
+    Value(String),
+    /// Terraform created the secret without a value; the operator puts it (see the README).
+    NoValueYet,
+}
+
+/// Reads the signing secret. A secret that exists without a current value is not an error here:
+/// on an environment's first deploy nobody has put the value yet.
+pub async fn signing_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<SecretState, SmokeError> {
+    let failed = |detail: String| SmokeError::Secret {
+        secret: secret_id.to_owned(),
+        detail,
+    };
+    let output = match client.get_secret_value().secret_id(secret_id).send().await {
+        Ok(output) => output,
+        Err(error) => {
+            // Secrets Manager answers ResourceNotFoundException both for a missing secret and for
+            // one without an AWSCURRENT version; DescribeSecret tells them apart.
+            if matches!(
+                error.as_service_error(),
+                Some(GetSecretValueError::ResourceNotFoundException(_))
+            ) && client.describe_secret().secret_id(secret_id).send().await.is_ok()
+            {
+                return Ok(SecretState::NoValueYet);
+            }
+            return Err(failed(
+                aws_sdk_secretsmanager::error::DisplayErrorContext(error).to_string(),
+            ));
+        }
+    };
+    let value = output.secret_string().unwrap_or_default();
+    if SigningSecrets::parse(value).is_none() {
+        return Ok(SecretState::NoValueYet);
+    }
+    value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .find(|part| !part.is_empty())
+        .map(|current| SecretState::Value(current.to_owned()))
+        .ok_or_else(|| failed("it holds no secret".to_owned()))
+}
+
+/// A new sampled X-Ray trace: the `X-Amzn-Trace-Id` header to send, and the trace id in the
+/// 32-hex-digit form spans carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceHeader {
+    pub header: String,
+    pub trace_id: String,
+}
+
+impl TraceHeader {
+    pub fn new(now: SystemTime) -> Self {
+        let epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as u32;
+        // RandomState is seeded from the OS for each process: enough for a trace id.
+        let random = |salt: u64| {
+            let mut hasher = RandomState::new().build_hasher();
+            hasher.write_u64(salt);
+            hasher.finish()
+        };
+        let unique = format!("{:016x}{:08x}", random(1), random(2) as u32);
+        Self {
+            header: format!("Root=1-{epoch:08x}-{unique};Sampled=1"),
+            trace_id: format!("{epoch:08x}{unique}"),
+        }
+    }
+}
+
+/// What was sent.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub event_id: String,
+    pub answer: String,
+}
+
+/// Posts one signed `smoke_test.ping` event (recorded as ignored by the worker).
+pub async fn post_test_event(
+    http: &reqwest::Client,
+    endpoint: &str,
+    secret: &str,
+    trace: &TraceHeader,
+) -> Result<Sent, SmokeError> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let event_id = format!("evt_smoke_{}_{}", now.as_secs(), now.subsec_nanos());
+    let body = serde_json::json!({
+        "id": event_id,
+        "object": "event",
+        "type": "smoke_test.ping",
+        "created": now.as_secs(),
+        "livemode": false,
+        "data": {"object": {"object": "smoke_test"}},
+    })
+    .to_string();
+    let signature = sign(
+        secret,
+        i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+        body.as_bytes(),
+    );
+    let response = http
+        .post(endpoint)
+        .header("content-type", "application/json")
+        .header("stripe-signature", signature)
+        .header("x-amzn-trace-id", &trace.header)
+        .body(body)
+        .send()
+        .await
+        .map_err(|error| SmokeError::Post {
+            endpoint: endpoint.to_owned(),
+            detail: error.to_string(),
+        })?;
+    let status = response.status().as_u16();
+    let answer = response.text().await.unwrap_or_default();
+    if status != 202 {
+        return Err(SmokeError::Refused {
+            endpoint: endpoint.to_owned(),
+            status,
+            body: answer,
+        });
+    }
+    Ok(Sent { event_id, answer })
+}
+
+/// The stored event record's trace id (W3C form), once the record exists.
+pub async fn wait_for_record(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    event_id: &str,
+    timeout: Duration,
+) -> Result<String, SmokeError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let item = dynamodb
+            .get_item()
+            .table_name(table)
+            .set_key(Some(event_record_key(event_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| SmokeError::Table {
+                table: table.to_owned(),
+                detail: aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string(),
+            })?
+            .item;
+        if let Some(item) = item {
+            return Ok(item
+                .get("trace_id")
+                .and_then(|value| value.as_s().ok())
+                .cloned()
+                .unwrap_or_default());
+        }
+        if started.elapsed() > timeout {
+            return Err(SmokeError::NotStored {
+                event_id: event_id.to_owned(),
+                waited: timeout,
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The trace, once it holds every part or the deadline passed: its spans and what it lacks.
+pub async fn wait_for_trace(
+    source: &TraceSource,
+    trace_id: &str,
+    timeout: Duration,
+) -> Result<(Vec<SpanRecord>, Vec<Part>), SmokeError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(500);
+    loop {
+        let spans = source.trace(trace_id).await.map_err(|error| SmokeError::Trace {
+            source_name: source.describe(),
+            detail: error.to_string(),
+        })?;
+        let missing = missing_parts(&spans, source.has_api_gateway());
+        if missing.is_empty() || started.elapsed() + pause > timeout {
+            return Ok((spans, missing));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_headers_are_sampled_x_ray_roots() {
+        let header = TraceHeader::new(UNIX_EPOCH + Duration::from_secs(0x6b07_2030));
+        assert!(header.header.starts_with("Root=1-6b072030-"), "{}", header.header);
+        assert!(header.header.ends_with(";Sampled=1"));
+        assert_eq!(header.trace_id.len(), 32);
+        assert!(header.trace_id.starts_with("6b072030"));
+        assert_ne!(
+            TraceHeader::new(SystemTime::now()),
+            TraceHeader::new(SystemTime::now())
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! What a connected trace of one webhook holds, from the HTTP request to the DynamoDB write: the
+//! check `make smoke` runs after a deploy (spans from X-Ray) and the end-to-end tests run on the
+//! local stack (spans from its trace sink).
+
+use crate::span::{SpanKind, SpanRecord};
+use crate::xray::{API_GATEWAY_ORIGIN, ORIGIN_ATTRIBUTE};
+
+/// One part of a connected webhook trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    ApiGateway,
+    ApiServer,
+    Send,
+    ProcessWebhook,
+    DynamoDbWrite,
+}
+
+impl Part {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Part::ApiGateway => "API Gateway's segment",
+            Part::ApiServer => "webhook-api's SERVER span",
+            Part::Send => "webhook-api's `send` PRODUCER span",
+            Part::ProcessWebhook => {
+                "webhook-worker's `process-webhook` CONSUMER span, under `send` (parent mode)"
+            }
+            Part::DynamoDbWrite => "webhook-worker's DynamoDB CLIENT span, under `process-webhook`",
+        }
+    }
+}
+
+/// The parts a trace must hold; API Gateway only where there is one (AWS, not the local stack).
+pub fn expected_parts(with_gateway: bool) -> Vec<Part> {
+    let mut parts = vec![
+        Part::ApiServer,
+        Part::Send,
+        Part::ProcessWebhook,
+        Part::DynamoDbWrite,
+    ];
+    if with_gateway {
+        parts.insert(0, Part::ApiGateway);
+    }
+    parts
+}
+
+/// The expected parts that `spans` (one trace) lacks, in pipeline order.
+pub fn missing_parts(spans: &[SpanRecord], with_gateway: bool) -> Vec<Part> {
+    let gateway = spans
+        .iter()
+        .find(|span| span.attribute(ORIGIN_ATTRIBUTE) == Some(API_GATEWAY_ORIGIN));
+    let server = spans
+        .iter()
+        .find(|span| span.kind == SpanKind::Server && span.service == "webhook-api");
+    let send = spans.iter().find(|span| {
+        span.kind == SpanKind::Producer
+            && (span.name.starts_with("send") || span.attribute("messaging.operation.type") == Some("send"))
+    });
+    let process = send.and_then(|send| {
+        spans.iter().find(|span| {
+            span.kind == SpanKind::Consumer
+                && (span.name == "process-webhook"
+                    || span.attribute("messaging.operation.type") == Some("process"))
+                && descends_from(spans, span, send)
+        })
+    });
+    let write = process.and_then(|process| {
+        spans.iter().find(|span| {
+            span.kind == SpanKind::Client
+                && (span.name.starts_with("DynamoDB")
+                    || span.attribute("db.system.name") == Some("aws.dynamodb"))
+                && descends_from(spans, span, process)
+        })
+    });
+    expected_parts(with_gateway)
+        .into_iter()
+        .filter(|part| match part {
+            Part::ApiGateway => gateway.is_none(),
+            Part::ApiServer => server.is_none(),
+            Part::Send => send.is_none(),
+            Part::ProcessWebhook => process.is_none(),
+            Part::DynamoDbWrite => write.is_none(),
+        })
+        .collect()
+}
+
+/// Whether `span` is `ancestor` or below it (X-Ray may put its own segments in between).
+fn descends_from(spans: &[SpanRecord], span: &SpanRecord, ancestor: &SpanRecord) -> bool {
+    let mut current = span;
+    for _ in 0..spans.len() + 1 {
+        if current.span_id == ancestor.span_id {
+            return true;
+        }
+        match spans
+            .iter()
+            .find(|candidate| candidate.span_id == current.parent_span_id)
+        {
+            Some(parent) => current = parent,
+            None => return false,
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::span::SpanStatus;
+
+    fn span(service: &str, name: &str, kind: SpanKind, id: &str, parent: &str) -> SpanRecord {
+        SpanRecord {
+            service: service.into(),
+            trace_id: "t".into(),
+            span_id: id.into(),
+            parent_span_id: parent.into(),
+            name: name.into(),
+            kind,
+            start_unix_nanos: 0,
+            end_unix_nanos: 1,
+            status: SpanStatus::Unset,
+            attributes: BTreeMap::new(),
+            links: Vec::new(),
+            events: Vec::new(),
+            sampled: true,
+        }
+    }
+
+    fn connected() -> Vec<SpanRecord> {
+        vec![
+            span(
+                "webhook-api",
+                "webhooks-local-webhook-api",
+                SpanKind::Server,
+                "a",
+                "",
+            ),
+            span(
+                "webhook-api",
+                "send webhooks-local-events",
+                SpanKind::Producer,
+                "b",
+                "a",
+            ),
+            span("webhook-worker", "process-webhook", SpanKind::Consumer, "c", "b"),
+            span(
+                "webhook-worker",
+                "DynamoDB.TransactWriteItems",
+                SpanKind::Client,
+                "d",
+                "c",
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_connected_trace_lacks_nothing() {
+        assert!(missing_parts(&connected(), false).is_empty());
+        assert_eq!(missing_parts(&connected(), true), [Part::ApiGateway]);
+    }
+
+    #[test]
+    fn withheld_worker_spans_are_named() {
+        let spans: Vec<SpanRecord> = connected()
+            .into_iter()
+            .filter(|s| s.service != "webhook-worker")
+            .collect();
+        assert_eq!(
+            missing_parts(&spans, false),
+            [Part::ProcessWebhook, Part::DynamoDbWrite]
+        );
+    }
+
+    #[test]
+    fn a_consumer_in_its_own_trace_is_not_connected() {
+        let mut spans = connected();
+        spans[2].parent_span_id = "elsewhere".into();
+        assert_eq!(
+            missing_parts(&spans, false),
+            [Part::ProcessWebhook, Part::DynamoDbWrite]
+        );
+    }
+}
