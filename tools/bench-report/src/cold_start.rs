@@ -405,8 +405,8 @@ fn worker_event(provisioned: &Provisioned, request_id: &str) -> Result<Vec<u8>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trace_reader::span::SpanStatus;
     use std::collections::BTreeMap;
+    use trace_reader::span::SpanStatus;
 
     fn span(kind: SpanKind, start_ms: u64, end_ms: u64) -> SpanRecord {
         SpanRecord {
