@@ -3,11 +3,14 @@
 
 use webhook_event::EventError;
 
+use crate::queue::QueueError;
 use stripe_signature::SignatureError;
 
 /// Why a request was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    #[error("the API Gateway event is malformed: {0}")]
+    MalformedEnvelope(String),
     #[error("no route for this path; webhooks are accepted at POST /webhooks/stripe")]
     NotFound,
     #[error("method not allowed; use POST")]
@@ -20,32 +23,35 @@ pub enum ApiError {
     Signature(#[from] SignatureError),
     #[error(transparent)]
     Event(#[from] EventError),
+    /// The cause is for the log; the sender only learns to retry.
     #[error("the event could not be queued; nothing was accepted, retry later")]
-    QueueUnavailable,
+    QueueUnavailable(QueueError),
 }
 
 impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
+            ApiError::MalformedEnvelope(_) => 400,
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::UnsupportedMediaType => 415,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::Signature(_) => 401,
             ApiError::Event(_) => 400,
-            ApiError::QueueUnavailable => 503,
+            ApiError::QueueUnavailable(_) => 503,
         }
     }
 
     pub fn code(&self) -> &'static str {
         match self {
+            ApiError::MalformedEnvelope(_) => "malformed_envelope",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Signature(error) => error.code(),
             ApiError::Event(error) => error.code(),
-            ApiError::QueueUnavailable => "queue_unavailable",
+            ApiError::QueueUnavailable(_) => "queue_unavailable",
         }
     }
 }

@@ -47,7 +47,6 @@ impl<Q: EventQueue> WebhookIntake<Q> {
     /// span: `webhook.*` once known, `error.type` for refusals, status ERROR only when the
     /// failure is ours (5xx), as the HTTP semantic conventions ask.
     pub async fn handle(&self, request: IncomingRequest<'_>, now: i64) -> ApiResponse {
-        let span = tracing::Span::current();
         match self.accept(request, now).await {
             Ok((event, message_id)) => {
                 tracing::info!(
@@ -57,18 +56,35 @@ impl<Q: EventQueue> WebhookIntake<Q> {
                 );
                 ApiResponse::accepted(event.id().as_str(), &message_id)
             }
-            Err(error) => {
-                let code = error.code();
-                span.set_attribute(attr::ERROR_TYPE, code);
-                if error.status() >= 500 {
-                    shared_telemetry::record_error(&span, code, &error);
-                    tracing::error!(code, %error, "webhook not queued; the sender will retry");
-                } else {
-                    tracing::warn!(code, %error, "webhook refused");
-                }
-                ApiResponse::from(&error)
-            }
+            Err(error) => self.refuse(&error),
         }
+    }
+
+    /// The response to a refused request, recorded on the current span (`error.type`; status
+    /// ERROR only when the failure is ours) and in one log line with the reason. For a queue
+    /// that is unavailable, the line names the cause (connection, throttling, access), never
+    /// the secret or the signature.
+    pub fn refuse(&self, error: &ApiError) -> ApiResponse {
+        let span = tracing::Span::current();
+        let code = error.code();
+        span.set_attribute(attr::ERROR_TYPE, code);
+        match error {
+            ApiError::QueueUnavailable(cause) => {
+                shared_telemetry::record_error(&span, code, cause);
+                tracing::error!(
+                    code,
+                    cause = cause.failure.as_str(),
+                    error = %cause,
+                    "webhook not queued; the sender will retry"
+                );
+            }
+            _ if error.status() >= 500 => {
+                shared_telemetry::record_error(&span, code, error);
+                tracing::error!(code, %error, "webhook not queued; the sender will retry");
+            }
+            _ => tracing::warn!(code, %error, "webhook refused"),
+        }
+        ApiResponse::from(error)
     }
 
     async fn accept(
@@ -103,7 +119,7 @@ impl<Q: EventQueue> WebhookIntake<Q> {
             .queue
             .enqueue(&event, body)
             .await
-            .map_err(|_| ApiError::QueueUnavailable)?;
+            .map_err(ApiError::QueueUnavailable)?;
         Ok((event, message_id))
     }
 }

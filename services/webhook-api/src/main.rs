@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use lambda_runtime::{Runtime, service_fn};
-use shared_telemetry::{InvocationLayer, Telemetry, Trigger};
+use lambda_runtime::{LambdaEvent, Runtime, service_fn};
+use shared_telemetry::{InvocationHandler, InvocationLayer, Telemetry, Trigger};
 use webhook_api::config::ApiConfig;
 use webhook_api::intake::WebhookIntake;
 use webhook_api::queue::SqsEventQueue;
@@ -16,11 +16,18 @@ async fn main() -> ExitCode {
     let telemetry = match Telemetry::init(env!("CARGO_PKG_NAME")) {
         Ok(telemetry) => telemetry,
         Err(error) => {
-            eprintln!("{error}");
+            shared_telemetry::init_error::report(&error.to_string()).await;
             return ExitCode::FAILURE;
         }
     };
-    match run(telemetry).await {
+    let config = match ApiConfig::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            shared_telemetry::init_error::report(&error.to_string()).await;
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(telemetry, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "webhook-api stopped");
@@ -29,10 +36,15 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(telemetry: Telemetry) -> Result<(), lambda_runtime::Error> {
-    let config = ApiConfig::from_env()?;
+async fn run(telemetry: Telemetry, config: ApiConfig) -> Result<(), lambda_runtime::Error> {
     let aws = sdk_config::load().await;
-    let signing_secrets = secrets::load_signing_secrets(&config.secret, &aws).await?;
+    let signing_secrets = match secrets::load_signing_secrets(&config.secret, &aws).await {
+        Ok(secrets) => secrets,
+        Err(error) => {
+            shared_telemetry::init_error::report(&error.to_string()).await;
+            return Err(error.into());
+        }
+    };
     let queue = SqsEventQueue::new(
         aws_sdk_sqs::Client::new(&aws),
         config.queue_url,
@@ -40,11 +52,11 @@ async fn run(telemetry: Telemetry) -> Result<(), lambda_runtime::Error> {
     );
     let intake = Arc::new(WebhookIntake::new(queue, signing_secrets, config.limits));
 
-    let handler = service_fn(move |request| {
+    let handler = service_fn(move |event: LambdaEvent<lambda::GatewayRequest>| {
         let intake = Arc::clone(&intake);
-        async move { lambda::handle_request(&intake, request).await }
+        async move { Ok::<_, lambda_runtime::Error>(lambda::handle_request(&intake, &event.payload).await) }
     });
-    Runtime::new(lambda_http::Adapter::from(handler))
+    Runtime::new(InvocationHandler::new(handler))
         .layer(InvocationLayer::new(telemetry, Trigger::Http))
         .run()
         .await

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata as _};
 use aws_sdk_sqs::types::MessageSystemAttributeNameForSends;
 use sha2::{Digest, Sha256};
 use shared_telemetry::Telemetry;
@@ -18,10 +18,48 @@ use crate::config::QueueUrl;
 
 /// Why a message was not queued. The text is for logs and spans; clients only learn "retry".
 #[derive(Debug, thiserror::Error)]
-#[error("SQS SendMessage to {queue} failed: {detail}")]
+#[error("SQS SendMessage to {queue} failed ({}): {detail}", .failure.as_str())]
 pub struct QueueError {
     pub queue: String,
+    pub failure: QueueFailure,
     pub detail: String,
+}
+
+/// What kind of failure it was: what an operator checks first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueFailure {
+    /// No answer: connection refused or reset, DNS, or a timeout.
+    Unreachable,
+    Throttled,
+    /// The function's role may not send to the queue (or use its key).
+    AccessDenied,
+    QueueNotFound,
+    /// Any other refusal by SQS.
+    Rejected,
+}
+
+impl QueueFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unreachable => "unreachable",
+            Self::Throttled => "throttled",
+            Self::AccessDenied => "access_denied",
+            Self::QueueNotFound => "queue_not_found",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    /// A service error by its code (the SDK's, or the query protocol's `AWS.SimpleQueueService.*`).
+    pub fn of_code(code: Option<&str>) -> Self {
+        match code.unwrap_or_default() {
+            "AccessDenied" | "AccessDeniedException" | "KmsAccessDenied" | "KMS.AccessDeniedException" => {
+                Self::AccessDenied
+            }
+            "RequestThrottled" | "ThrottlingException" | "Throttling" | "KmsThrottled" => Self::Throttled,
+            "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" => Self::QueueNotFound,
+            _ => Self::Rejected,
+        }
+    }
 }
 
 /// Where accepted events go. SQS in production; tests use an in-memory double.
@@ -86,8 +124,18 @@ impl SqsEventQueue {
                 Ok(message_id)
             }
             Err(error) => {
+                let failure = match &error {
+                    aws_sdk_sqs::error::SdkError::ServiceError(service) => {
+                        QueueFailure::of_code(service.err().code())
+                    }
+                    aws_sdk_sqs::error::SdkError::DispatchFailure(_)
+                    | aws_sdk_sqs::error::SdkError::TimeoutError(_)
+                    | aws_sdk_sqs::error::SdkError::ResponseError(_) => QueueFailure::Unreachable,
+                    _ => QueueFailure::Rejected,
+                };
                 let error = QueueError {
                     queue: self.url.name().to_owned(),
+                    failure,
                     detail: DisplayErrorContext(&error).to_string(),
                 };
                 shared_telemetry::record_error(&span, "sqs_send_failed", &error);
@@ -158,6 +206,7 @@ impl EventQueue for MemoryQueue {
     ) -> impl Future<Output = Result<String, QueueError>> + Send {
         let refused = |detail: &str| QueueError {
             queue: "memory".to_owned(),
+            failure: QueueFailure::Unreachable,
             detail: detail.to_owned(),
         };
         let outcome = match self.sent.lock() {
@@ -189,6 +238,31 @@ fn fifo_id(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_named_by_their_code() {
+        assert_eq!(
+            QueueFailure::of_code(Some("AccessDenied")),
+            QueueFailure::AccessDenied
+        );
+        assert_eq!(
+            QueueFailure::of_code(Some("KMS.AccessDeniedException")),
+            QueueFailure::AccessDenied
+        );
+        assert_eq!(
+            QueueFailure::of_code(Some("RequestThrottled")),
+            QueueFailure::Throttled
+        );
+        assert_eq!(
+            QueueFailure::of_code(Some("AWS.SimpleQueueService.NonExistentQueue")),
+            QueueFailure::QueueNotFound
+        );
+        assert_eq!(
+            QueueFailure::of_code(Some("InvalidParameterValue")),
+            QueueFailure::Rejected
+        );
+        assert_eq!(QueueFailure::of_code(None), QueueFailure::Rejected);
+    }
 
     #[test]
     fn fifo_ids_keep_valid_values_and_hash_the_rest() {

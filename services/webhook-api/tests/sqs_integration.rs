@@ -20,7 +20,7 @@ use test_support::spans::SpanDataExt;
 use tracing::Instrument;
 use webhook_api::config::{Limits, QueueUrl};
 use webhook_api::intake::WebhookIntake;
-use webhook_api::lambda::handle_request;
+use webhook_api::lambda::{GatewayRequest, handle_request};
 use webhook_api::queue::SqsEventQueue;
 
 const SECRET: &str = "whsec_integration_secret";
@@ -65,18 +65,11 @@ impl Stack {
     }
 
     /// The handler inside an invocation span, as the Lambda runtime layer runs it.
-    async fn invoke(
-        &self,
-        intake: &WebhookIntake<SqsEventQueue>,
-        request: lambda_http::Request,
-    ) -> (u16, Value) {
+    async fn invoke(&self, intake: &WebhookIntake<SqsEventQueue>, request: GatewayRequest) -> (u16, Value) {
         let span = tracing::info_span!("invocation", otel.kind = "server");
-        let response = handle_request(intake, request)
-            .instrument(span)
-            .await
-            .expect("handler never fails");
-        let status = response.status().as_u16();
-        let body = serde_json::from_slice(response.body().as_ref()).expect("JSON body");
+        let response = handle_request(intake, &request).instrument(span).await;
+        let status = response.status();
+        let body = serde_json::from_str(response.body()).expect("JSON body");
         (status, body)
     }
 
@@ -101,18 +94,13 @@ fn unix_now() -> i64 {
 }
 
 /// An API Gateway request (`envelope` is a file in `events/lambda/`) carrying `body`.
-fn gateway_request(
-    envelope: &str,
-    body: &[u8],
-    signature: Option<&str>,
-    base64: bool,
-) -> lambda_http::Request {
+fn gateway_request(envelope: &str, body: &[u8], signature: Option<&str>, base64: bool) -> GatewayRequest {
     let event = match envelope {
         "apigw-rest-request" => GatewayEvent::rest(body),
         _ => GatewayEvent::http(body),
     };
     let event = event.header("stripe-signature", signature).base64(base64);
-    lambda_http::request::from_str(&event.to_json()).expect("a valid API Gateway event")
+    serde_json::from_str(&event.to_json()).expect("a valid API Gateway event")
 }
 
 fn message_attributes(message: &Message) -> HashMap<String, String> {

@@ -7,6 +7,10 @@
 //!   measured by shared-telemetry's `propagation` bench. Target: extraction + span work ≤ 3 µs.
 //! - `batch_of_10_at_5ms/*`: ten messages against a store that takes 5 ms per write, standard
 //!   (concurrent) and FIFO (in order, one group). Target: ≤ 8 ms concurrent.
+//! - `big_batch/10000_records_deadline_3s`: what a batching window can deliver, 10,000 records,
+//!   against a store at 5 ms per write and a deadline 3 s away: most cannot start. The time to
+//!   the response must stay below the deadline minus the 1 s margin, or Lambda would time the
+//!   invocation out and return every message to the queue.
 
 // A benchmark's fixed inputs are valid; a failure here is a broken benchmark.
 #![allow(clippy::unwrap_used)]
@@ -112,5 +116,40 @@ fn batch_of_ten(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_message, batch_of_ten);
+fn big_batch(c: &mut Criterion) {
+    let runtime = runtime();
+    let (telemetry, dispatch) = benchmark_telemetry(&[]);
+    let batch: Vec<SqsMessage> = (0..10_000).map(traced).collect();
+    let mut group = c.benchmark_group("big_batch");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    tracing::dispatcher::with_default(&dispatch, || {
+        group.bench_function("10000_records_deadline_3s", |b| {
+            b.to_async(&runtime).iter_batched(
+                || {
+                    let store = MemoryStore::new().with_latency(Duration::from_millis(5));
+                    let worker = Worker::new(store, telemetry.clone(), WorkerSettings::default());
+                    (worker, SystemTime::now() + Duration::from_secs(3))
+                },
+                |(worker, deadline)| {
+                    let batch = &batch;
+                    async move {
+                        let invocation = tracing::info_span!("invocation", otel.kind = "consumer");
+                        let outcome = worker.process_batch(batch, deadline).instrument(invocation).await;
+                        let response = outcome.into_response().unwrap();
+                        assert!(
+                            !response.batch_item_failures.is_empty(),
+                            "most records cannot start"
+                        );
+                        response
+                    }
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, per_message, batch_of_ten, big_batch);
 criterion_main!(benches);

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, Runtime, service_fn};
-use shared_telemetry::{InvocationLayer, Telemetry, Trigger};
+use shared_telemetry::{InvocationHandler, InvocationLayer, Telemetry, Trigger};
 use webhook_worker::batch::Worker;
 use webhook_worker::config::WorkerConfig;
 use webhook_worker::lambda;
@@ -16,11 +16,18 @@ async fn main() -> ExitCode {
     let telemetry = match Telemetry::init(env!("CARGO_PKG_NAME")) {
         Ok(telemetry) => telemetry,
         Err(error) => {
-            eprintln!("{error}");
+            shared_telemetry::init_error::report(&error.to_string()).await;
             return ExitCode::FAILURE;
         }
     };
-    match run(telemetry).await {
+    let config = match WorkerConfig::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            shared_telemetry::init_error::report(&error.to_string()).await;
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(telemetry, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "webhook-worker stopped");
@@ -29,8 +36,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(telemetry: Telemetry) -> Result<(), lambda_runtime::Error> {
-    let config = WorkerConfig::from_env()?;
+async fn run(telemetry: Telemetry, config: WorkerConfig) -> Result<(), lambda_runtime::Error> {
     let aws = sdk_config::load().await;
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
     let worker = Arc::new(Worker::new(store, telemetry.clone(), config.settings));
@@ -39,7 +45,7 @@ async fn run(telemetry: Telemetry) -> Result<(), lambda_runtime::Error> {
         let worker = Arc::clone(&worker);
         async move { lambda::handle_batch(&worker, event).await }
     });
-    Runtime::new(handler)
+    Runtime::new(InvocationHandler::new(handler))
         .layer(InvocationLayer::new(telemetry, Trigger::PubSub))
         .run()
         .await

@@ -97,12 +97,15 @@ impl Fixture {
     }
 
     fn message_span(&self, message_id: &str) -> SpanData {
-        let spans = self
-            .telemetry
-            .spans
-            .with_attribute("messaging.message.id", message_id);
+        let spans = self.message_spans(message_id);
         assert_eq!(spans.len(), 1, "one span for message {message_id}");
         spans.into_iter().next().unwrap()
+    }
+
+    fn message_spans(&self, message_id: &str) -> Vec<SpanData> {
+        self.telemetry
+            .spans
+            .with_attribute("messaging.message.id", message_id)
     }
 }
 
@@ -311,12 +314,14 @@ async fn fifo_a_failure_holds_back_the_rest_of_its_group_only() {
     ];
     let response = fixture.run(&batch).await.into_response().unwrap();
     assert_eq!(failed_ids(&response), ["a2", "a3"]);
-    let held_back = fixture.message_span("a3");
-    assert!(held_back.is_error());
+    // Held back, not started: counted on the invocation span, with no span of its own.
+    assert!(fixture.message_spans("a3").is_empty());
+    let invocation = fixture.telemetry.spans.one_named("invocation");
     assert_eq!(
-        held_back.attr_str("error.type").as_deref(),
-        Some("fifo_group_blocked")
+        invocation.attr_i64("webhook.not_started.fifo_group_blocked"),
+        Some(1)
     );
+    assert_eq!(invocation.attr_i64("webhook.not_started.deadline"), Some(0));
     let records = fixture.worker.store().state().records;
     let mut stored: Vec<&str> = records.keys().map(String::as_str).collect();
     stored.sort();
@@ -376,11 +381,26 @@ async fn messages_not_started_before_the_deadline_are_reported_failed() {
     let deadline = SystemTime::now() + Duration::from_millis(1250);
     let response = fixture.run_until(&batch, deadline).await.into_response().unwrap();
     assert_eq!(failed_ids(&response), ["m3", "m4"]);
-    assert_eq!(
-        fixture.message_span("m3").attr_str("error.type").as_deref(),
-        Some("deadline_exceeded")
-    );
     assert_eq!(fixture.worker.store().state().records.len(), 3);
+    // In bulk: two counted on the invocation span, one event, one WARN line for both.
+    assert!(fixture.message_spans("m3").is_empty() && fixture.message_spans("m4").is_empty());
+    let invocation = fixture.telemetry.spans.one_named("invocation");
+    assert_eq!(invocation.attr_i64("webhook.not_started.deadline"), Some(2));
+    assert!(
+        invocation
+            .events
+            .iter()
+            .any(|event| event.name == "messages not started")
+    );
+    let warnings: Vec<_> = fixture
+        .telemetry
+        .logs
+        .lines()
+        .into_iter()
+        .filter(|line| line["level"] == "WARN")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0]["deadline_exceeded"], 2);
 }
 
 #[tokio::test]

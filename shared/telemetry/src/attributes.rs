@@ -5,6 +5,10 @@ pub const WEBHOOK_EVENT_ID: &str = "webhook.event_id";
 pub const WEBHOOK_TYPE: &str = "webhook.type";
 pub const WEBHOOK_DUPLICATE: &str = "webhook.duplicate";
 pub const WEBHOOK_OUTCOME: &str = "webhook.outcome";
+/// On the worker's invocation span: messages that failed, and those never started.
+pub const WEBHOOK_FAILED_MESSAGE_COUNT: &str = "webhook.failed_message_count";
+pub const WEBHOOK_NOT_STARTED_DEADLINE: &str = "webhook.not_started.deadline";
+pub const WEBHOOK_NOT_STARTED_GROUP_BLOCKED: &str = "webhook.not_started.fifo_group_blocked";
 
 pub const TRACE_HAS_UPSTREAM_CONTEXT: &str = "trace.has_upstream_context";
 pub const TRACE_UPSTREAM_CARRIER: &str = "trace.upstream_carrier";

@@ -15,7 +15,6 @@ use lambda_runtime::{Context as LambdaContext, LambdaInvocation};
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry_aws::trace::xray_propagator::span_context_from_str;
 use serde_json::Value;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -27,7 +26,7 @@ type BoxError = lambda_runtime::Error;
 /// What invokes the function; decides the span kind and `faas.trigger`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
-    /// API Gateway, a function URL or an ALB: a SERVER span.
+    /// API Gateway or a function URL: a SERVER span.
     Http,
     /// An SQS event source mapping: a CONSUMER span.
     PubSub,
@@ -157,8 +156,7 @@ fn upstream_context(
     let xray = context
         .xray_trace_id
         .as_deref()
-        .and_then(span_context_from_str)
-        .filter(|span_context| span_context.is_valid());
+        .and_then(crate::xray_header::span_context);
     if let Some(span_context) = xray {
         return Some(Context::new().with_remote_span_context(span_context));
     }
@@ -170,7 +168,7 @@ fn upstream_context(
     cx.span().span_context().is_valid().then_some(cx)
 }
 
-/// The `headers` object of an API Gateway (REST or HTTP API), function URL or ALB event.
+/// The `headers` object of an API Gateway (REST or HTTP API) or function URL event.
 fn request_headers(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
     #[derive(serde::Deserialize)]
     struct HttpEvent {

@@ -11,6 +11,8 @@ pub mod application_signals;
 pub mod attributes;
 pub mod config;
 pub mod consumer;
+pub mod handler;
+pub mod init_error;
 mod invocation;
 mod logging;
 mod pipeline;
@@ -19,10 +21,12 @@ mod span_status;
 pub mod sqs;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod xray_header;
 pub mod xray_udp;
 
 pub use config::{ConfigError, ConfigProblem, PropagatorKind, TelemetryConfig, TraceMode};
 pub use consumer::attach_upstream;
+pub use handler::{InvocationFailure, InvocationHandler};
 pub use invocation::{InvocationLayer, InvocationService, Trigger};
 pub use pipeline::{Telemetry, TelemetryBuilder, TelemetryError};
 pub use span_status::record_error;

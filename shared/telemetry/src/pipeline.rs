@@ -61,10 +61,13 @@ struct Inner {
 impl Telemetry {
     /// Reads the OTel environment variables, builds the pipeline and installs it as the global
     /// `tracing` subscriber. Call once, at cold start.
+    /// Also replaces the panic hook: a panic anywhere becomes one JSON log line with its
+    /// message and location, not a separate plain-text line on stderr.
     pub fn init(default_service_name: &str) -> Result<Self, TelemetryError> {
         let config = TelemetryConfig::from_env(default_service_name)?;
         let (telemetry, dispatch) = TelemetryBuilder::new(config).build()?;
         tracing::dispatcher::set_global_default(dispatch).map_err(|_| TelemetryError::AlreadyInitialised)?;
+        std::panic::set_hook(Box::new(log_panic));
         Ok(telemetry)
     }
 
@@ -122,6 +125,16 @@ impl Telemetry {
             tracing::warn!(%error, "telemetry shutdown incomplete");
         }
     }
+}
+
+/// The panic hook: the message and where it happened, as a JSON log line.
+fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let message = crate::handler::panic_message(info.payload());
+    let location = info
+        .location()
+        .map(|location| format!("{}:{}", location.file(), location.line()))
+        .unwrap_or_default();
+    tracing::error!(panic.message = %message, panic.location = %location, "panicked: {message}");
 }
 
 /// Builds a [`Telemetry`] and its `tracing` dispatcher without installing anything globally,

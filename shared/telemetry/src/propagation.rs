@@ -5,10 +5,10 @@ use opentelemetry::propagation::{
     Extractor, Injector, TextMapCompositePropagator, TextMapPropagator, text_map_propagator::FieldIter,
 };
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry_aws::trace::XrayPropagator;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
 use crate::config::PropagatorKind;
+use crate::xray_header::StrictXrayPropagator;
 
 /// The environment variable Lambda sets to the invocation's X-Ray trace header.
 const LAMBDA_TRACE_HEADER_ENV: &str = "_X_AMZN_TRACE_ID";
@@ -66,9 +66,9 @@ fn composite(kinds: &[PropagatorKind], lambda_header: HeaderSource) -> TextMapCo
             match kind {
                 PropagatorKind::TraceContext => Box::new(TraceContextPropagator::new()),
                 PropagatorKind::Baggage => Box::new(BaggagePropagator::new()),
-                PropagatorKind::Xray => Box::new(XrayPropagator::new()),
+                PropagatorKind::Xray => Box::new(StrictXrayPropagator::new()),
                 PropagatorKind::XrayLambda => Box::new(XrayLambdaPropagator {
-                    xray: XrayPropagator::new(),
+                    xray: StrictXrayPropagator::new(),
                     lambda_header,
                 }),
             }
@@ -81,14 +81,14 @@ fn composite(kinds: &[PropagatorKind], lambda_header: HeaderSource) -> TextMapCo
 /// in the chain found a span, the Lambda invocation's own `_X_AMZN_TRACE_ID` is the parent.
 #[derive(Debug)]
 pub struct XrayLambdaPropagator {
-    xray: XrayPropagator,
+    xray: StrictXrayPropagator,
     lambda_header: HeaderSource,
 }
 
 impl Default for XrayLambdaPropagator {
     fn default() -> Self {
         Self {
-            xray: XrayPropagator::new(),
+            xray: StrictXrayPropagator::new(),
             lambda_header: lambda_header_from_env,
         }
     }

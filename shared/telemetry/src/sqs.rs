@@ -11,7 +11,9 @@ use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeValue};
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, TraceContextExt};
-use opentelemetry_aws::trace::xray_propagator::{span_context_from_str, span_context_to_string};
+use opentelemetry_aws::trace::xray_propagator::span_context_to_string;
+
+use crate::xray_header;
 
 /// SQS accepts at most this many message attributes per message.
 pub const MAX_MESSAGE_ATTRIBUTES: usize = 10;
@@ -177,8 +179,7 @@ pub fn extract_upstream_context(message: &SqsMessage, propagator: &dyn TextMapPr
     let from_system_attribute = message
         .attributes
         .get(AWS_TRACE_HEADER)
-        .and_then(|header| span_context_from_str(header))
-        .filter(SpanContext::is_valid);
+        .and_then(|header| xray_header::span_context(header));
     match from_system_attribute {
         // Baggage found in the message attributes still travels with the X-Ray parent.
         Some(span_context) => UpstreamContext {

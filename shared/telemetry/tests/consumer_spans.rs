@@ -243,3 +243,28 @@ impl ParentContext for SpanData {
         )
     }
 }
+
+/// A header of the wrong shape (a `Parent` one digit short, a short `Root`) would be zero-padded
+/// into a parent that never existed; it is no context: a root, marked so, still processed.
+#[test]
+fn a_malformed_xray_header_is_no_context() {
+    let harness = TestTelemetry::new(&[]);
+    let short_parent = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad;Sampled=1";
+    let short_root = "Root=1-5759e988-bd862e3fe1be46a99427279;Parent=53995c3f42cd8ad8;Sampled=1";
+    let messages = vec![
+        message("m-system", &[], Some(short_parent)),
+        message("m-attribute", &[("X-Amzn-Trace-Id", short_root)], None),
+    ];
+    process_batch(&harness, &messages, TraceMode::Parent);
+    let spans = harness.spans.named("process-webhook");
+    for id in ["m-system", "m-attribute"] {
+        let span = by_message(&spans, id);
+        assert!(span.is_root(), "{id}: a root span");
+        assert_eq!(span.attr_bool("trace.has_upstream_context"), Some(false), "{id}");
+        assert_eq!(
+            span.attr_str("trace.upstream_carrier").as_deref(),
+            Some("none"),
+            "{id}"
+        );
+    }
+}

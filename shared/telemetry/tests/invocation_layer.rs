@@ -203,3 +203,121 @@ async fn a_hanging_exporter_delays_the_invocation_by_the_export_timeout_at_most(
     assert!(warned, "the failed flush is logged");
     drop(release);
 }
+
+/// The runtime's own steps around a handler, as `lambda_runtime` runs them: the body decoded as
+/// raw JSON, the handler called, its error posted to the Runtime API (so not returned here).
+fn runtime<S>(
+    handler: S,
+) -> impl Service<LambdaInvocation, Response = (), Error = lambda_runtime::Error, Future = impl Send + 'static>
+where
+    S: Service<
+            lambda_runtime::LambdaEvent<Box<serde_json::value::RawValue>>,
+            Response = aws_lambda_events::sqs::SqsBatchResponse,
+            Error = lambda_runtime::Diagnostic,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    service_fn(move |invocation: LambdaInvocation| {
+        let mut handler = handler.clone();
+        async move {
+            let raw: Box<serde_json::value::RawValue> = serde_json::from_slice(&invocation.body)?;
+            let _posted_to_the_runtime_api = handler
+                .call(lambda_runtime::LambdaEvent::new(raw, invocation.context))
+                .await;
+            Ok::<(), lambda_runtime::Error>(())
+        }
+    })
+}
+
+type Batch = lambda_runtime::LambdaEvent<aws_lambda_events::sqs::SqsEvent>;
+
+/// Runs one invocation of a worker-like handler and returns the invocation span.
+async fn failing_invocation<F, Fut>(
+    body: &str,
+    handler: F,
+) -> (TestTelemetry, opentelemetry_sdk::trace::SpanData)
+where
+    F: Fn(Batch) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<aws_lambda_events::sqs::SqsBatchResponse, lambda_runtime::Error>>
+        + Send
+        + 'static,
+{
+    let harness = TestTelemetry::new(&[]);
+    let handler = shared_telemetry::InvocationHandler::new(service_fn(handler));
+    let mut service =
+        InvocationLayer::new(harness.telemetry.clone(), Trigger::PubSub).layer(runtime(handler));
+    service
+        .call(invocation("req-1", None, body))
+        .await
+        .expect("the runtime goes on");
+    let span = harness.spans.one_named("webhook-api");
+    (harness, span)
+}
+
+fn assert_failed(
+    harness: &TestTelemetry,
+    span: &opentelemetry_sdk::trace::SpanData,
+    error_type: &str,
+    message: &str,
+) {
+    assert!(
+        matches!(&span.status, opentelemetry::trace::Status::Error { description } if description.contains(message)),
+        "{:?}",
+        span.status
+    );
+    assert_eq!(span.attr_str("error.type").as_deref(), Some(error_type));
+    assert!(
+        span.events.iter().any(|event| event.name == "exception"),
+        "an exception event"
+    );
+    let logged = harness.logs.lines().into_iter().any(|line| {
+        line["level"] == "ERROR"
+            && line["error.type"] == error_type
+            && line["error"].as_str().is_some_and(|e| e.contains(message))
+    });
+    assert!(
+        logged,
+        "one JSON log line with the reason: {:?}",
+        harness.logs.lines()
+    );
+}
+
+#[tokio::test]
+async fn an_event_that_does_not_decode_fails_the_invocation_span() {
+    let (harness, span) = failing_invocation(r#"{"httpMethod": "POST", "path": "/"}"#, |_: Batch| async {
+        Ok(aws_lambda_events::sqs::SqsBatchResponse::default())
+    })
+    .await;
+    assert_failed(&harness, &span, "invalid_event", "missing field `Records`");
+}
+
+#[tokio::test]
+async fn a_handler_error_fails_the_invocation_span() {
+    let (harness, span) = failing_invocation(r#"{"Records": []}"#, |_: Batch| async {
+        Err::<aws_lambda_events::sqs::SqsBatchResponse, lambda_runtime::Error>(
+            "message 3 of the batch failed and has no messageId to report".into(),
+        )
+    })
+    .await;
+    assert_failed(&harness, &span, "handler_error", "has no messageId");
+}
+
+#[tokio::test]
+async fn a_panic_fails_the_invocation_span_with_its_message_and_spans_still_arrive() {
+    let (harness, span) = failing_invocation(r#"{"Records": []}"#, |_: Batch| async {
+        tracing::info_span!("handler-work").in_scope(|| tracing::info!("working"));
+        if std::hint::black_box(true) {
+            panic!("the store handle is gone");
+        }
+        Ok(aws_lambda_events::sqs::SqsBatchResponse::default())
+    })
+    .await;
+    assert_failed(&harness, &span, "panic", "the store handle is gone");
+    assert_eq!(
+        harness.spans.named("handler-work").len(),
+        1,
+        "the handler's own spans are exported too"
+    );
+}

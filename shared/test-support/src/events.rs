@@ -32,6 +32,8 @@ pub struct GatewayEvent {
     headers: Vec<(String, Option<String>)>,
     body: Vec<u8>,
     base64: bool,
+    /// The `body` field exactly as given, whatever `base64` says (a malformed envelope).
+    raw_body: Option<String>,
 }
 
 impl GatewayEvent {
@@ -53,6 +55,7 @@ impl GatewayEvent {
             headers: Vec::new(),
             body: body.to_vec(),
             base64: false,
+            raw_body: None,
         }
     }
 
@@ -74,6 +77,13 @@ impl GatewayEvent {
 
     pub fn base64(mut self, base64: bool) -> Self {
         self.base64 = base64;
+        self
+    }
+
+    /// Puts `text` in the `body` field as is (with `base64(true)`: a body that claims to be
+    /// base64 and is not).
+    pub fn raw_body(mut self, text: &str) -> Self {
+        self.raw_body = Some(text.to_owned());
         self
     }
 
@@ -105,7 +115,9 @@ impl GatewayEvent {
                 multi.retain(|existing, _| !existing.eq_ignore_ascii_case(name));
             }
         }
-        event["body"] = if self.base64 {
+        event["body"] = if let Some(raw) = &self.raw_body {
+            Value::from(raw.clone())
+        } else if self.base64 {
             Value::from(base64::engine::general_purpose::STANDARD.encode(&self.body))
         } else {
             Value::from(

@@ -18,7 +18,7 @@ use serde_json::Value;
 use terraform_config::pipeline::PipelineSettings;
 use trace_reader::span::{SpanKind, SpanRecord};
 
-use crate::runtime_api::{Invocation, RuntimeApi};
+use local_runtime_api::{Answer, Invocation, LocalRuntimeApi};
 
 /// How long one cold start may take before it counts as hung.
 const RUN_DEADLINE: Duration = Duration::from_secs(30);
@@ -122,15 +122,14 @@ pub async fn measure(options: &Options) -> Result<Results, ColdStartError> {
                     detail,
                 };
                 let request_id = format!("cold-{function}-{}-{run}", transport.as_str());
+                let body = match function {
+                    "webhook-api" => api_event(&options.workspace_root, &provisioned, &request_id),
+                    _ => worker_event(&provisioned, &request_id),
+                }
+                .map_err(run_error)?;
                 let invocation = Invocation {
-                    request_id: request_id.clone(),
-                    function_arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{}", spec.name),
                     trace_header: xray_header(run),
-                    body: match function {
-                        "webhook-api" => api_event(&options.workspace_root, &provisioned, &request_id),
-                        _ => worker_event(&provisioned, &request_id),
-                    }
-                    .map_err(run_error)?,
+                    ..Invocation::new(&request_id, &spec.name, body)
                 };
                 let log = options.log_dir.join(format!("{request_id}.log"));
                 let mut sample = one_cold_start(function, spec.command(""), invocation, &sink, &log)
@@ -168,20 +167,22 @@ async fn one_cold_start(
     sink: &TraceSink,
     log: &Path,
 ) -> Result<Sample, String> {
-    let mut runtime_api = RuntimeApi::start(invocation.clone())
+    let mut runtime_api = LocalRuntimeApi::start()
         .await
         .map_err(|e| format!("runtime API: {e}"))?;
+    runtime_api.invoke(invocation.clone());
     command.env("AWS_LAMBDA_RUNTIME_API", runtime_api.address());
 
     let started = Instant::now();
     let mut process = ManagedProcess::spawn(function, command, log).map_err(|e| e.to_string())?;
+    // The second GET /next is never answered: the sandbox is frozen there.
     let finished = tokio::time::timeout(
         RUN_DEADLINE,
-        runtime_api.wait_for(|timeline| timeline.second_next.is_some() || timeline.error.is_some()),
+        runtime_api.wait_for(|record| record.next_requests.len() >= 2 || record.init_error.is_some()),
     )
     .await;
-    let timeline = match finished {
-        Ok(timeline) => timeline,
+    let record = match finished {
+        Ok(record) => record,
         Err(_) => {
             return Err(format!(
                 "no second GET /next within {RUN_DEADLINE:?}; log {}:\n{}",
@@ -190,7 +191,14 @@ async fn one_cold_start(
             ));
         }
     };
-    if let Some(error) = timeline.error {
+    let failure = match (&record.init_error, record.answers.first()) {
+        (Some((_, body)), _) => Some(format!("init error: {}", String::from_utf8_lossy(body))),
+        (None, Some((_, _, Answer::Error { body, .. }))) => {
+            Some(format!("invocation error: {}", String::from_utf8_lossy(body)))
+        }
+        _ => None,
+    };
+    if let Some(error) = failure {
         return Err(format!(
             "{error}; log {}:\n{}",
             log.display(),
@@ -200,7 +208,10 @@ async fn one_cold_start(
     let peak_rss_kib = peak_rss_kib(process.pid()).ok_or("cannot read VmHWM from /proc")?;
     process.stop();
 
-    let (Some(first_next), Some((responded, body))) = (timeline.first_next, timeline.response) else {
+    let (Some(first_next), Some((responded, _, Answer::Response(body)))) = (
+        record.next_requests.first().copied(),
+        record.answers.first().cloned(),
+    ) else {
         return Err("the runtime API saw no invocation".to_owned());
     };
     check_response(function, &body)?;

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 mod cold_start;
 mod report;
-mod runtime_api;
 
 use report::{Report, Summary};
 

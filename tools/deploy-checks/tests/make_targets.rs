@@ -49,6 +49,8 @@ impl Sandbox {
             .current_dir(&self.dir)
             .env("PATH", path)
             .env_remove("MAKEFLAGS")
+            .env_remove("MAKELEVEL")
+            .env_remove("MFLAGS")
             .args(args)
             .output()
             .unwrap()
