@@ -75,17 +75,17 @@ docs: ## regenerate the inputs/outputs reference in each Terraform module README
 	cargo run --quiet --locked -p terraform-config --bin module-reference -- terraform/modules/*
 
 .PHONY: demo
-demo: tools ## run the whole pipeline locally, one stitched trace per webhook (TELEMETRY_TRANSPORT=xray-udp: via UDP)
+demo: $(VENV_STAMP) ## run the whole pipeline locally, one stitched trace per webhook (TELEMETRY_TRANSPORT=adot-collector: via OTLP/HTTP)
 	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack
 	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack demo
 
 .PHONY: soak
-soak: tools ## 10,000 webhooks through the local stack with 5% of DynamoDB requests failing; counts, exit 1 if off
+soak: $(VENV_STAMP) ## 10,000 webhooks through the local stack with 5% of DynamoDB requests failing; counts, exit 1 if off
 	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack
 	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack soak --events $(or $(SOAK_EVENTS),10000)
 
 .PHONY: bench
-bench: tools ## criterion benches, 20 cold starts per function and transport, artifact sizes: bench/report.md
+bench: $(VENV_STAMP) ## criterion benches, 20 cold starts per function and transport, artifact sizes: bench/report.md
 	cargo bench --locked -p stripe-signature -p webhook-event -p shared-telemetry -p webhook-worker \
 		--bench signature --bench validation --bench propagation --bench batch
 	$(MAKE) build
@@ -125,7 +125,7 @@ LOCK_TIMEOUT := 5m
 REMAP := --remap-path-prefix=$(CURDIR)=/build --remap-path-prefix=$(HOME)/.cargo=/cargo
 
 .PHONY: build
-build: tools ## build both functions for Lambda (ARCH=arm64|x86_64) into dist/<function>/bootstrap.zip
+build: $(VENV_STAMP) ## build both functions for Lambda (ARCH=arm64|x86_64) into dist/<function>/bootstrap.zip
 	@mkdir -p $(TARGET_DIR)
 	@case "$(ARCH)" in \
 		arm64) echo aarch64-unknown-linux-gnu > $(TARGET_DIR)/.lambda-triple ;; \

@@ -1,6 +1,7 @@
 //! The API's settings, read once at cold start; every missing or invalid one is reported at
 //! once, by variable name.
 
+use shared_telemetry::{ConfigError, ConfigProblem};
 use stripe_signature::SigningSecrets;
 
 pub const QUEUE_URL: &str = "WEBHOOK_QUEUE_URL";
@@ -88,11 +89,6 @@ pub struct ApiConfig {
     pub limits: Limits,
 }
 
-/// Every problem with the settings, one per line item.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid webhook-api configuration: {}", .0.join("; "))]
-pub struct ConfigError(pub Vec<String>);
-
 impl ApiConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -108,14 +104,17 @@ impl ApiConfig {
 
         let queue_url = match get(QUEUE_URL) {
             None => {
-                problems.push(format!(
-                    "{QUEUE_URL} is not set; set it to the URL of the webhook queue"
+                problems.push(ConfigProblem::missing(
+                    QUEUE_URL,
+                    "set it to the URL of the webhook queue",
                 ));
                 None
             }
             Some(url) => QueueUrl::parse(&url).or_else(|| {
-                problems.push(format!(
-                    "{QUEUE_URL}={url:?} is not an SQS queue URL (https://.../<account>/<queue>)"
+                problems.push(ConfigProblem::new(
+                    QUEUE_URL,
+                    &url,
+                    "an SQS queue URL (https://.../<account>/<queue>)",
                 ));
                 None
             }),
@@ -127,12 +126,16 @@ impl ApiConfig {
             (None, Some(value)) => SigningSecrets::parse(&value)
                 .map(SecretSource::Value)
                 .or_else(|| {
-                    problems.push(format!("{SECRET} is set but holds no secret"));
+                    problems.push(ConfigProblem::unusable_secret(
+                        SECRET,
+                        "is set but holds no secret",
+                    ));
                     None
                 }),
             (None, None) => {
-                problems.push(format!(
-                    "{SECRET_ARN} is not set; set it, or {SECRET} for local use"
+                problems.push(ConfigProblem::missing(
+                    SECRET_ARN,
+                    "set it, or STRIPE_WEBHOOK_SECRET for local use",
                 ));
                 None
             }
@@ -142,16 +145,20 @@ impl ApiConfig {
         if let Some(value) = get(TOLERANCE) {
             match value.parse::<u64>() {
                 Ok(secs) if secs > 0 => limits.tolerance_secs = secs,
-                _ => problems.push(format!(
-                    "{TOLERANCE}={value:?} is not a positive number of seconds"
+                _ => problems.push(ConfigProblem::new(
+                    TOLERANCE,
+                    &value,
+                    "a positive number of seconds",
                 )),
             }
         }
         if let Some(value) = get(MAX_BODY) {
             match value.parse::<usize>() {
                 Ok(bytes) if bytes > 0 && bytes <= SQS_MAX_MESSAGE_BYTES => limits.max_body_bytes = bytes,
-                _ => problems.push(format!(
-                    "{MAX_BODY}={value:?} is not a byte count from 1 to {SQS_MAX_MESSAGE_BYTES} (SQS's message limit)"
+                _ => problems.push(ConfigProblem::new(
+                    MAX_BODY,
+                    &value,
+                    format!("a byte count from 1 to {SQS_MAX_MESSAGE_BYTES} (SQS's message limit)"),
                 )),
             }
         }
@@ -162,7 +169,10 @@ impl ApiConfig {
                 secret,
                 limits,
             }),
-            _ => Err(ConfigError(problems)),
+            _ => Err(ConfigError {
+                component: "webhook-api",
+                problems,
+            }),
         }
     }
 }
@@ -194,7 +204,7 @@ mod tests {
     #[test]
     fn every_missing_setting_is_named_at_once() {
         let error = config(&[]).expect_err("nothing set");
-        assert_eq!(error.0.len(), 2);
+        assert_eq!(error.problems.len(), 2);
         assert!(error.to_string().contains("WEBHOOK_QUEUE_URL is not set"));
         assert!(
             error
@@ -206,7 +216,10 @@ mod tests {
     #[test]
     fn a_malformed_secret_value_is_reported_without_echoing_it() {
         let error = config(&[(QUEUE_URL, URL), (SECRET, " , ")]).expect_err("no secret");
-        assert_eq!(error.0, ["STRIPE_WEBHOOK_SECRET is set but holds no secret"]);
+        assert_eq!(
+            error.to_string(),
+            "invalid webhook-api configuration: STRIPE_WEBHOOK_SECRET is set but holds no secret"
+        );
     }
 
     #[test]
@@ -218,7 +231,8 @@ mod tests {
             (MAX_BODY, "300000"),
         ])
         .expect_err("invalid limits");
-        assert_eq!(error.0.len(), 2, "{error}");
+        let variables: Vec<&str> = error.problems.iter().map(ConfigProblem::variable).collect();
+        assert_eq!(variables, [TOLERANCE, MAX_BODY], "{error}");
         let ok = config(&[(QUEUE_URL, URL), (SECRET, "whsec_x"), (MAX_BODY, "1024")]).expect("valid");
         assert_eq!(ok.limits.max_body_bytes, 1024);
     }

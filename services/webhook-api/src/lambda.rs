@@ -185,9 +185,9 @@ pub async fn handle_request<Q: EventQueue>(
     let envelope = request.envelope();
 
     let span = tracing::Span::current();
-    span.set_attribute("http.request.method", envelope.method.to_owned());
-    span.set_attribute("url.path", envelope.path.to_owned());
-    span.set_attribute("http.route", WEBHOOK_PATH);
+    span.set_attribute(attr::HTTP_REQUEST_METHOD, envelope.method.to_owned());
+    span.set_attribute(attr::URL_PATH, envelope.path.to_owned());
+    span.set_attribute(attr::HTTP_ROUTE, WEBHOOK_PATH);
 
     let raw_body = envelope.body.unwrap_or_default();
     let decoded;

@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use emulator::moto::MotoServer;
 use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::trace::SpanData;
 use serde_json::Value;
 use shared_telemetry::testing::TestTelemetry;
 use stripe_signature::{SigningSecrets, sign};
 use test_support::events::{self, GatewayEvent};
-use test_support::moto::MotoServer;
 use test_support::spans::SpanDataExt;
 use tracing::Instrument;
 use webhook_api::config::{Limits, QueueUrl};

@@ -1,6 +1,6 @@
 //! The worker's batch loop over the in-memory store.
 //!
-//! - `message/*`: one message through `Worker::process_batch` with the production telemetry
+//! - `message/*`: one message through `Worker::run_batch` with the production telemetry
 //!   pipeline (a discarding exporter behind the batch processor): with its JSON log line, with
 //!   spans only, and with tracing off. `spans_only - without_telemetry` is the per-message span
 //!   work: span, attributes, links, end, export hand-off. Extraction runs in all three and is
@@ -69,17 +69,10 @@ fn per_message(c: &mut Criterion) {
             // One invocation span, as the Lambda layer opens per batch.
             let invocation = tracing::info_span!("invocation", otel.kind = "consumer");
             // The first run stores the event; every measured run takes the same duplicate path.
-            runtime.block_on(
-                worker
-                    .process_batch(&batch, deadline)
-                    .instrument(invocation.clone()),
-            );
+            runtime.block_on(worker.run_batch(&batch, deadline).instrument(invocation.clone()));
             group.bench_function(name, |b| {
-                b.to_async(&runtime).iter(|| {
-                    worker
-                        .process_batch(&batch, deadline)
-                        .instrument(invocation.clone())
-                })
+                b.to_async(&runtime)
+                    .iter(|| worker.run_batch(&batch, deadline).instrument(invocation.clone()))
             });
         });
     }
@@ -105,7 +98,7 @@ fn batch_of_ten(c: &mut Criterion) {
                     },
                     |worker| async move {
                         let invocation = tracing::info_span!("invocation", otel.kind = "consumer");
-                        let outcome = worker.process_batch(batch, deadline).instrument(invocation).await;
+                        let outcome = worker.run_batch(batch, deadline).instrument(invocation).await;
                         assert_eq!(outcome.failed(), 0);
                     },
                     BatchSize::SmallInput,
@@ -135,7 +128,7 @@ fn big_batch(c: &mut Criterion) {
                     let batch = &batch;
                     async move {
                         let invocation = tracing::info_span!("invocation", otel.kind = "consumer");
-                        let outcome = worker.process_batch(batch, deadline).instrument(invocation).await;
+                        let outcome = worker.run_batch(batch, deadline).instrument(invocation).await;
                         let response = outcome.into_response().unwrap();
                         assert!(
                             !response.batch_item_failures.is_empty(),

@@ -16,7 +16,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::process::{self, MessageFailure, Processed, RecordContext};
+use crate::process::{self, Delivery, MessageFailure, Processed, RecordContext};
 use crate::store::{EventStore, RecordOutcome};
 
 /// How the worker runs a batch.
@@ -117,7 +117,7 @@ impl<S: EventStore> Worker<S> {
 
     /// Processes `messages` (one SQS batch) inside the current (invocation) span; no message
     /// starts after `deadline` minus the margin.
-    pub async fn process_batch(&self, messages: &[SqsMessage], deadline: SystemTime) -> BatchOutcome {
+    pub async fn run_batch(&self, messages: &[SqsMessage], deadline: SystemTime) -> BatchOutcome {
         let invocation = tracing::Span::current();
         invocation.set_attribute(attr::MESSAGING_BATCH_MESSAGE_COUNT, messages.len() as i64);
         let cutoff = self.cutoff(deadline, messages.len());
@@ -133,7 +133,7 @@ impl<S: EventStore> Worker<S> {
             // up front (rather than in a stream closure) keeps the batch future `Send`.
             let pending: Vec<_> = messages
                 .iter()
-                .map(|message| self.handle(message, cutoff, &invocation, None))
+                .map(|message| self.run_message(message, cutoff, &invocation, None))
                 .collect();
             stream::iter(pending)
                 .buffered(self.settings.max_concurrency.max(1))
@@ -189,7 +189,7 @@ impl<S: EventStore> Worker<S> {
         for message in messages {
             let group = message.attributes.get("MessageGroupId").map(String::as_str);
             let blocked_group = group.filter(|group| blocked.contains(group));
-            let result = self.handle(message, cutoff, invocation, blocked_group).await;
+            let result = self.run_message(message, cutoff, invocation, blocked_group).await;
             if let (Err(_), Some(group)) = (&result, group) {
                 blocked.insert(group);
             }
@@ -201,7 +201,7 @@ impl<S: EventStore> Worker<S> {
     /// One message in its own `process-webhook` span. A message that cannot start (the
     /// deadline is near, or its FIFO group is blocked) gets no span: it is counted once for the
     /// whole batch ([`report_not_started`]), which costs nothing per message.
-    async fn handle(
+    async fn run_message(
         &self,
         message: &SqsMessage,
         cutoff: Option<Instant>,
@@ -218,44 +218,48 @@ impl<S: EventStore> Worker<S> {
         let span = tracing::info_span!(
             "process-webhook",
             otel.kind = "consumer",
-            messaging.system = attr::MESSAGING_SYSTEM_SQS,
-            messaging.operation.name = "process",
-            messaging.operation.type = "process",
-            messaging.destination.name = queue_name(message),
-            messaging.message.id = message.message_id.as_deref().unwrap_or_default(),
-            webhook.event_id = Empty,
-            webhook.type = Empty,
+            { attr::MESSAGING_SYSTEM } = attr::MESSAGING_SYSTEM_SQS,
+            { attr::MESSAGING_OPERATION_NAME } = attr::MESSAGING_OPERATION_PROCESS,
+            { attr::MESSAGING_OPERATION_TYPE } = attr::MESSAGING_OPERATION_PROCESS,
+            { attr::MESSAGING_DESTINATION_NAME } = queue_name(message),
+            { attr::MESSAGING_MESSAGE_ID } = message.message_id.as_deref().unwrap_or_default(),
+            { attr::WEBHOOK_EVENT_ID } = Empty,
+            { attr::WEBHOOK_TYPE } = Empty,
         );
         if let Err(error) = attach_upstream(&span, invocation, &upstream, self.settings.trace_mode) {
             tracing::warn!(%error, "message span not related to its producer");
         }
 
-        let result = self.process(message, &span).instrument(span.clone()).await;
+        let result = self
+            .process_message(message, &span)
+            .instrument(span.clone())
+            .await;
         record_outcome(&span, &result);
         result
     }
 
-    async fn process(&self, message: &SqsMessage, span: &tracing::Span) -> Result<Processed, MessageFailure> {
-        let event = process::parse_event(message)?;
-        span.record("webhook.event_id", event.id().as_str());
-        span.record("webhook.type", event.event_type());
+    /// Parses and records one message inside its span.
+    async fn process_message(
+        &self,
+        message: &SqsMessage,
+        span: &tracing::Span,
+    ) -> Result<Processed, MessageFailure> {
+        let delivery = delivery(message);
+        let event = process::parse_event(&delivery)?;
+        span.record(attr::WEBHOOK_EVENT_ID, event.id().as_str());
+        span.record(attr::WEBHOOK_TYPE, event.event_type());
         let context = RecordContext {
             trace_id: Some(span.context().span().span_context().trace_id().to_string()),
             record_ttl: self.settings.record_ttl,
         };
-        process::apply_event(&self.store, message, event, context).await
+        process::record_event(&self.store, &delivery, &event, context).await
     }
 }
 
 fn record_outcome(span: &tracing::Span, result: &Result<Processed, MessageFailure>) {
     match result {
         Ok(processed) => {
-            let outcome = match (processed.outcome, &processed.effect) {
-                (RecordOutcome::Duplicate, _) => "duplicate",
-                (RecordOutcome::Superseded, _) => "superseded",
-                (RecordOutcome::Stored, crate::effect::Effect::Ignored { .. }) => "ignored",
-                (RecordOutcome::Stored, _) => "applied",
-            };
+            let outcome = processed.outcome.label(&processed.effect);
             span.set_attribute(
                 attr::WEBHOOK_DUPLICATE,
                 processed.outcome == RecordOutcome::Duplicate,
@@ -302,6 +306,18 @@ fn report_not_started(invocation: &tracing::Span, outcome: &BatchOutcome) {
             "messages left for redelivery without being started"
         )
     });
+}
+
+/// The core's view of an SQS message.
+fn delivery(message: &SqsMessage) -> Delivery<'_> {
+    let system_attribute = |name: &str| message.attributes.get(name).map(String::as_str);
+    Delivery {
+        body: message.body.as_deref().unwrap_or_default(),
+        sent_at_ms: system_attribute("SentTimestamp").and_then(|value| value.parse().ok()),
+        receive_count: system_attribute("ApproximateReceiveCount")
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(1),
+    }
 }
 
 /// The queue name, from the event source ARN `arn:aws:sqs:<region>:<account>:<name>`.

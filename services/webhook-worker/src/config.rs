@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use shared_telemetry::TraceMode;
+use shared_telemetry::{ConfigError, ConfigProblem, TraceMode};
 
 use crate::batch::WorkerSettings;
+
+const COMPONENT: &str = "webhook-worker";
 
 pub const TABLE_NAME: &str = "WEBHOOK_TABLE_NAME";
 pub const MAX_CONCURRENCY: &str = "WEBHOOK_MAX_CONCURRENCY";
@@ -17,10 +19,6 @@ pub struct WorkerConfig {
     pub table_name: String,
     pub settings: WorkerSettings,
 }
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid webhook-worker configuration: {}", .0.join("; "))]
-pub struct ConfigError(pub Vec<String>);
 
 impl WorkerConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -38,42 +36,52 @@ impl WorkerConfig {
 
         let table_name = get(TABLE_NAME);
         if table_name.is_none() {
-            problems.push(format!(
-                "{TABLE_NAME} is not set; set it to the name of the webhook table"
+            problems.push(ConfigProblem::missing(
+                TABLE_NAME,
+                "set it to the name of the webhook table",
             ));
         }
         match TraceMode::from_lookup(&lookup) {
             Ok(mode) => settings.trace_mode = mode,
-            Err(error) => problems.extend(error.problems.iter().map(ToString::to_string)),
+            Err(problem) => problems.push(problem),
         }
         if let Some(value) = get(MAX_CONCURRENCY) {
             match value.parse::<usize>() {
                 Ok(count @ 1..=1000) => settings.max_concurrency = count,
-                _ => problems.push(format!(
-                    "{MAX_CONCURRENCY}={value:?} is not a number from 1 to 1000"
+                _ => problems.push(ConfigProblem::new(
+                    MAX_CONCURRENCY,
+                    &value,
+                    "a number from 1 to 1000",
                 )),
             }
         }
         if let Some(value) = get(RECORD_TTL_DAYS) {
             match value.parse::<u64>() {
                 Ok(days @ 1..=3650) => settings.record_ttl = Duration::from_secs(days * 24 * 3600),
-                _ => problems.push(format!(
-                    "{RECORD_TTL_DAYS}={value:?} is not a number of days from 1 to 3650"
+                _ => problems.push(ConfigProblem::new(
+                    RECORD_TTL_DAYS,
+                    &value,
+                    "a number of days from 1 to 3650",
                 )),
             }
         }
         if let Some(value) = get(DEADLINE_MARGIN_MS) {
             match value.parse::<u64>() {
                 Ok(millis) => settings.deadline_margin = Duration::from_millis(millis),
-                _ => problems.push(format!(
-                    "{DEADLINE_MARGIN_MS}={value:?} is not a number of milliseconds"
+                _ => problems.push(ConfigProblem::new(
+                    DEADLINE_MARGIN_MS,
+                    &value,
+                    "a number of milliseconds",
                 )),
             }
         }
 
         match table_name {
             Some(table_name) if problems.is_empty() => Ok(WorkerConfig { table_name, settings }),
-            _ => Err(ConfigError(problems)),
+            _ => Err(ConfigError {
+                component: COMPONENT,
+                problems,
+            }),
         }
     }
 }
@@ -105,8 +113,23 @@ mod tests {
             (DEADLINE_MARGIN_MS, "-1"),
         ])
         .expect_err("invalid");
-        assert_eq!(error.0.len(), 4, "{error}");
-        assert!(error.0[0].contains("WEBHOOK_TRACE_MODE=\"child\""));
+        let variables: Vec<&str> = error.problems.iter().map(ConfigProblem::variable).collect();
+        assert_eq!(
+            variables,
+            [
+                "WEBHOOK_TRACE_MODE",
+                MAX_CONCURRENCY,
+                RECORD_TTL_DAYS,
+                DEADLINE_MARGIN_MS
+            ],
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid webhook-worker configuration: ")
+        );
+        assert!(error.to_string().contains("WEBHOOK_TRACE_MODE=\"child\""));
     }
 
     #[test]

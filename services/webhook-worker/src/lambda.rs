@@ -6,11 +6,11 @@ use lambda_runtime::LambdaEvent;
 use crate::batch::Worker;
 use crate::store::EventStore;
 
-pub async fn handle_batch<S: EventStore>(
+pub async fn respond_to_batch<S: EventStore>(
     worker: &Worker<S>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let deadline = event.context.deadline();
-    let outcome = worker.process_batch(&event.payload.records, deadline).await;
+    let outcome = worker.run_batch(&event.payload.records, deadline).await;
     Ok(outcome.into_response()?)
 }

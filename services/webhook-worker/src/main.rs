@@ -43,7 +43,7 @@ async fn run(telemetry: Telemetry, config: WorkerConfig) -> Result<(), lambda_ru
 
     let handler = service_fn(move |event: LambdaEvent<_>| {
         let worker = Arc::clone(&worker);
-        async move { lambda::handle_batch(&worker, event).await }
+        async move { lambda::respond_to_batch(&worker, event).await }
     });
     Runtime::new(InvocationHandler::new(handler))
         .layer(InvocationLayer::new(telemetry, Trigger::PubSub))

@@ -3,16 +3,25 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lambda_events::sqs::SqsMessage;
 use webhook_event::{EventError, StripeEvent};
 
 use crate::effect::Effect;
 use crate::store::{EventRecord, EventStore, RecordOutcome, StoreError};
 
-/// A message that was processed: the event and what recording it did.
+/// One delivered message as the core needs it, built from the queue's message at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery<'a> {
+    /// The message body: the event JSON.
+    pub body: &'a str,
+    /// When the queue received it (Unix milliseconds), if it said.
+    pub sent_at_ms: Option<i64>,
+    /// How many times it has been received, this time included (1 on first delivery).
+    pub receive_count: u32,
+}
+
+/// A message that was processed: what the event changes and what recording it did.
 #[derive(Debug, Clone)]
 pub struct Processed {
-    pub event: StripeEvent,
     pub effect: Effect,
     pub outcome: RecordOutcome,
 }
@@ -52,40 +61,31 @@ pub struct RecordContext {
     pub record_ttl: Duration,
 }
 
-/// The message's event; a body that is not a valid event is poison.
-pub fn parse_event(message: &SqsMessage) -> Result<StripeEvent, MessageFailure> {
-    let body = message.body.as_deref().unwrap_or_default();
-    Ok(StripeEvent::parse(body.as_bytes())?)
+/// The delivery's event; a body that is not a valid event is poison.
+pub fn parse_event(delivery: &Delivery<'_>) -> Result<StripeEvent, MessageFailure> {
+    Ok(StripeEvent::parse(delivery.body.as_bytes())?)
 }
 
-/// Applies `event`'s effect and records it, once per event id.
-pub async fn apply_event<S: EventStore>(
+/// Decides `event`'s effect and records both, once per event id.
+pub async fn record_event<S: EventStore>(
     store: &S,
-    message: &SqsMessage,
-    event: StripeEvent,
+    delivery: &Delivery<'_>,
+    event: &StripeEvent,
     context: RecordContext,
 ) -> Result<Processed, MessageFailure> {
-    let effect = Effect::of(&event);
+    let effect = Effect::of(event);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let record = EventRecord {
         event_id: event.id().to_string(),
         event_type: event.event_type().to_owned(),
         created: event.created(),
         livemode: event.livemode(),
-        received_at_ms: system_attribute(message, "SentTimestamp"),
+        received_at_ms: delivery.sent_at_ms,
         processed_at_ms: i64::try_from(now.as_millis()).unwrap_or(i64::MAX),
         trace_id: context.trace_id,
-        receive_count: system_attribute(message, "ApproximateReceiveCount").unwrap_or(1),
+        receive_count: delivery.receive_count,
         expires_at: i64::try_from((now + context.record_ttl).as_secs()).unwrap_or(i64::MAX),
     };
     let outcome = store.record(&record, &effect).await?;
-    Ok(Processed {
-        event,
-        effect,
-        outcome,
-    })
-}
-
-fn system_attribute<T: std::str::FromStr>(message: &SqsMessage, name: &str) -> Option<T> {
-    message.attributes.get(name).and_then(|value| value.parse().ok())
+    Ok(Processed { effect, outcome })
 }

@@ -90,10 +90,7 @@ impl Fixture {
 
     async fn run_until(&self, messages: &[SqsMessage], deadline: SystemTime) -> BatchOutcome {
         let span = tracing::info_span!("invocation", otel.kind = "consumer");
-        self.worker
-            .process_batch(messages, deadline)
-            .instrument(span)
-            .await
+        self.worker.run_batch(messages, deadline).instrument(span).await
     }
 
     fn message_span(&self, message_id: &str) -> SpanData {

@@ -15,17 +15,18 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
+use emulator::moto::MotoServer;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Array, Value};
 use serde_json::json;
 use shared_telemetry::testing::TestTelemetry;
 use test_support::events;
-use test_support::moto::MotoServer;
 use test_support::spans::SpanDataExt;
 use test_support::sqs::{message, with_attribute, with_system_attribute};
 use tracing::Instrument;
 use webhook_worker::batch::{Worker, WorkerSettings};
-use webhook_worker::store::dynamodb::{DynamoDbStore, PARTITION_KEY, SORT_KEY};
+use webhook_worker::store::dynamodb::DynamoDbStore;
+use webhook_worker::store::keys::{PARTITION_KEY, SORT_KEY};
 
 const TABLE: &str = "webhooks";
 
@@ -99,7 +100,7 @@ impl Stack {
         let span = tracing::info_span!("invocation", otel.kind = "consumer");
         let deadline = SystemTime::now() + Duration::from_secs(60);
         worker
-            .process_batch(messages, deadline)
+            .run_batch(messages, deadline)
             .instrument(span)
             .await
             .into_response()

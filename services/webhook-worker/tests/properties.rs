@@ -89,7 +89,7 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let deadline = SystemTime::now() + Duration::from_secs(60);
         let outcome = tracing::dispatcher::with_default(&dispatch, || {
-            runtime.block_on(worker.process_batch(&messages, deadline))
+            runtime.block_on(worker.run_batch(&messages, deadline))
         });
 
         let response = outcome.into_response().unwrap();

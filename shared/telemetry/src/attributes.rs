@@ -1,5 +1,14 @@
 //! Span attribute names used across the pipeline, in one place so producer, consumer and tests
-//! agree. OpenTelemetry semantic conventions where one exists, `webhook.*` / `trace.*` otherwise.
+//! agree: OpenTelemetry's semantic conventions where one exists (re-exported from
+//! `opentelemetry-semantic-conventions`), the project's own `webhook.*` and `trace.*` otherwise.
+
+pub use opentelemetry_semantic_conventions::attribute::{
+    AWS_DYNAMODB_TABLE_NAMES, AWS_SQS_QUEUE_URL, CLOUD_REGION, CLOUD_RESOURCE_ID, DB_OPERATION_NAME,
+    DB_SYSTEM_NAME, ERROR_TYPE, EXCEPTION_MESSAGE, EXCEPTION_TYPE, FAAS_COLDSTART, FAAS_INVOCATION_ID,
+    FAAS_TRIGGER, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, MESSAGING_BATCH_MESSAGE_COUNT,
+    MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_ID, MESSAGING_OPERATION_NAME, MESSAGING_OPERATION_TYPE,
+    MESSAGING_SYSTEM, RPC_METHOD, URL_PATH,
+};
 
 pub const WEBHOOK_EVENT_ID: &str = "webhook.event_id";
 pub const WEBHOOK_TYPE: &str = "webhook.type";
@@ -10,37 +19,26 @@ pub const WEBHOOK_FAILED_MESSAGE_COUNT: &str = "webhook.failed_message_count";
 pub const WEBHOOK_NOT_STARTED_DEADLINE: &str = "webhook.not_started.deadline";
 pub const WEBHOOK_NOT_STARTED_GROUP_BLOCKED: &str = "webhook.not_started.fifo_group_blocked";
 
+/// The names X-Ray and Application Signals read an AWS SDK call's service from. Semantic
+/// conventions 1.37 renamed them (`rpc.system.name`), but AWS's backends and the ADOT agents still
+/// use these.
+pub const RPC_SYSTEM: &str = "rpc.system";
+pub const RPC_SERVICE: &str = "rpc.service";
+
+/// Why a DynamoDB transaction was cancelled, one reason per item (no convention exists yet).
+pub const AWS_DYNAMODB_CANCELLATION_REASONS: &str = "aws.dynamodb.cancellation_reasons";
+
 pub const TRACE_HAS_UPSTREAM_CONTEXT: &str = "trace.has_upstream_context";
 pub const TRACE_UPSTREAM_CARRIER: &str = "trace.upstream_carrier";
 pub const TRACE_UPSTREAM_SAMPLED: &str = "trace.upstream_sampled";
 pub const TRACE_MODE: &str = "trace.mode";
 
-pub const MESSAGING_SYSTEM: &str = "messaging.system";
+// Well-known values of the attributes above.
 pub const MESSAGING_SYSTEM_SQS: &str = "aws_sqs";
-pub const MESSAGING_OPERATION_NAME: &str = "messaging.operation.name";
-pub const MESSAGING_OPERATION_TYPE: &str = "messaging.operation.type";
-pub const MESSAGING_DESTINATION_NAME: &str = "messaging.destination.name";
-pub const MESSAGING_MESSAGE_ID: &str = "messaging.message.id";
-pub const MESSAGING_BATCH_MESSAGE_COUNT: &str = "messaging.batch.message_count";
-
-pub const FAAS_TRIGGER: &str = "faas.trigger";
-pub const FAAS_INVOCATION_ID: &str = "faas.invocation_id";
-pub const FAAS_COLDSTART: &str = "faas.coldstart";
-pub const CLOUD_RESOURCE_ID: &str = "cloud.resource_id";
-pub const CLOUD_ACCOUNT_ID: &str = "cloud.account.id";
-
-pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
-
-pub const DB_SYSTEM_NAME: &str = "db.system.name";
+pub const MESSAGING_OPERATION_SEND: &str = "send";
+pub const MESSAGING_OPERATION_PROCESS: &str = "process";
 pub const DB_SYSTEM_DYNAMODB: &str = "aws.dynamodb";
-pub const DB_OPERATION_NAME: &str = "db.operation.name";
-pub const AWS_DYNAMODB_TABLE_NAMES: &str = "aws.dynamodb.table_names";
-pub const RPC_SYSTEM: &str = "rpc.system";
-pub const RPC_SERVICE: &str = "rpc.service";
-pub const RPC_METHOD: &str = "rpc.method";
-pub const CLOUD_REGION: &str = "cloud.region";
+pub const RPC_SYSTEM_AWS_API: &str = "aws-api";
 
-pub const ERROR_TYPE: &str = "error.type";
+/// The span event OpenTelemetry records an error as.
 pub const EXCEPTION_EVENT: &str = "exception";
-pub const EXCEPTION_TYPE: &str = "exception.type";
-pub const EXCEPTION_MESSAGE: &str = "exception.message";

@@ -1,5 +1,5 @@
-//! Telemetry configuration from the standard OpenTelemetry environment variables (DESIGN
-//! section 4), read once at cold start. Every invalid value is reported at once, each naming the
+//! Telemetry configuration from the standard OpenTelemetry environment variables (the table in
+//! the root README), read once at cold start. Every invalid value is reported at once, each naming the
 //! variable, the value and what is accepted: a silent fallback would hide a broken trace.
 
 use std::fmt;
@@ -78,13 +78,11 @@ impl TraceMode {
     pub const VARIABLE: &'static str = "WEBHOOK_TRACE_MODE";
 
     /// Reads `WEBHOOK_TRACE_MODE` through `lookup` (the process environment in production).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigProblem> {
         match non_empty(lookup(Self::VARIABLE)).as_deref() {
             None | Some("parent") => Ok(Self::Parent),
             Some("link") => Ok(Self::Link),
-            Some(other) => Err(ConfigError {
-                problems: vec![ConfigProblem::new(Self::VARIABLE, other, "parent or link")],
-            }),
+            Some(other) => Err(ConfigProblem::new(Self::VARIABLE, other, "parent or link")),
         }
     }
 
@@ -254,11 +252,8 @@ impl TelemetryConfig {
             log_filter,
             lambda_function_name,
         };
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError { problems })
-        }
+        ConfigError::check("telemetry", problems)?;
+        Ok(config)
     }
 
     /// Running inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set).
@@ -371,43 +366,90 @@ fn lambda_log_level(level: &str) -> Option<&'static str> {
     }
 }
 
-/// One invalid setting.
+/// One missing or invalid setting, named by its environment variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
-    pub variable: &'static str,
-    pub value: String,
-    pub expected: &'static str,
+pub enum ConfigProblem {
+    /// A required variable is unset or empty; `hint` says what to set it to.
+    Missing {
+        variable: &'static str,
+        hint: &'static str,
+    },
+    /// A variable holds a value outside what is accepted.
+    Invalid {
+        variable: &'static str,
+        value: String,
+        expected: String,
+    },
+    /// A variable holds a secret that cannot be used; the value is never kept.
+    UnusableSecret {
+        variable: &'static str,
+        reason: &'static str,
+    },
 }
 
 impl ConfigProblem {
-    pub fn new(variable: &'static str, value: &str, expected: &'static str) -> Self {
-        Self {
+    pub fn new(variable: &'static str, value: &str, expected: impl Into<String>) -> Self {
+        Self::Invalid {
             variable,
             value: value.to_owned(),
-            expected,
+            expected: expected.into(),
+        }
+    }
+
+    pub fn missing(variable: &'static str, hint: &'static str) -> Self {
+        Self::Missing { variable, hint }
+    }
+
+    pub fn unusable_secret(variable: &'static str, reason: &'static str) -> Self {
+        Self::UnusableSecret { variable, reason }
+    }
+
+    pub fn variable(&self) -> &'static str {
+        match self {
+            Self::Missing { variable, .. }
+            | Self::Invalid { variable, .. }
+            | Self::UnusableSecret { variable, .. } => variable,
         }
     }
 }
 
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}={:?} is not valid; expected {}",
-            self.variable, self.value, self.expected
-        )
+        match self {
+            Self::Missing { variable, hint } => write!(f, "{variable} is not set; {hint}"),
+            Self::Invalid {
+                variable,
+                value,
+                expected,
+            } => write!(f, "{variable}={value:?} is not valid; expected {expected}"),
+            Self::UnusableSecret { variable, reason } => write!(f, "{variable} {reason}"),
+        }
     }
 }
 
-/// Every invalid setting found, displayed on one line.
+/// Every problem found in one component's settings, displayed on one line so a cold-start
+/// failure names all of them at once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
+    /// The component whose settings these are, e.g. `telemetry` or `webhook-api`.
+    pub component: &'static str,
     pub problems: Vec<ConfigProblem>,
+}
+
+impl ConfigError {
+    /// `Ok(())` when nothing is wrong, so callers can finish collecting before failing.
+    pub fn check(component: &'static str, problems: Vec<ConfigProblem>) -> Result<(), Self> {
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Self { component, problems })
+        }
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("invalid telemetry configuration: ")?;
+        write!(f, "invalid {} configuration: ", self.component)?;
         for (index, problem) in self.problems.iter().enumerate() {
             if index > 0 {
                 f.write_str("; ")?;
@@ -484,7 +526,7 @@ mod tests {
             ("AWS_LAMBDA_LOG_LEVEL", "LOUD"),
         ])
         .expect_err("all invalid");
-        let variables: Vec<&str> = error.problems.iter().map(|p| p.variable).collect();
+        let variables: Vec<&str> = error.problems.iter().map(|p| p.variable()).collect();
         assert_eq!(
             variables,
             [
@@ -495,7 +537,7 @@ mod tests {
             ]
         );
         let error = config(&[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")]).expect_err("grpc");
-        assert_eq!(error.problems[0].variable, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
+        assert_eq!(error.problems[0].variable(), "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
     }
 
     #[test]
@@ -595,7 +637,10 @@ mod tests {
         let lambda = ("AWS_LAMBDA_FUNCTION_NAME", "webhooks-dev-webhook-api");
         let enabled = ("OTEL_AWS_APPLICATION_SIGNALS_ENABLED", "true");
         let error = config(&[("OTEL_AWS_APPLICATION_SIGNALS_ENABLED", "yes")]).expect_err("invalid");
-        assert_eq!(error.problems[0].variable, "OTEL_AWS_APPLICATION_SIGNALS_ENABLED");
+        assert_eq!(
+            error.problems[0].variable(),
+            "OTEL_AWS_APPLICATION_SIGNALS_ENABLED"
+        );
         for address in [
             "2000",
             "127.0.0.1:",
@@ -604,7 +649,11 @@ mod tests {
             "tcp:127.0.0.1:2000",
         ] {
             let error = config(&[lambda, enabled, ("AWS_XRAY_DAEMON_ADDRESS", address)]).expect_err(address);
-            assert_eq!(error.problems[0].variable, "AWS_XRAY_DAEMON_ADDRESS", "{address}");
+            assert_eq!(
+                error.problems[0].variable(),
+                "AWS_XRAY_DAEMON_ADDRESS",
+                "{address}"
+            );
         }
     }
 

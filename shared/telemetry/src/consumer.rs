@@ -1,5 +1,5 @@
 //! How a message's span relates to its producer and to the invocation that received it
-//! (DESIGN section 3): parent mode keeps one trace from HTTP request to database write, link
+//! (docs/architecture.md, "The trace contract"): parent mode keeps one trace from HTTP request to database write, link
 //! mode follows the OTel messaging conventions. Either way nothing is lost: what is not a
 //! parent becomes a link.
 

@@ -19,6 +19,7 @@ use serde_json::Value;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::attributes as attr;
 use crate::pipeline::Telemetry;
 
 type BoxError = lambda_runtime::Error;
@@ -129,10 +130,10 @@ fn invocation_span(
         "invocation",
         otel.name = function_name,
         otel.kind = trigger.span_kind(),
-        faas.trigger = trigger.faas_trigger(),
-        faas.invocation_id = %context.request_id,
-        faas.coldstart = coldstart,
-        cloud.resource_id = %context.invoked_function_arn,
+        { attr::FAAS_TRIGGER } = trigger.faas_trigger(),
+        { attr::FAAS_INVOCATION_ID } = %context.request_id,
+        { attr::FAAS_COLDSTART } = coldstart,
+        { attr::CLOUD_RESOURCE_ID } = %context.invoked_function_arn,
     );
     if let Some(parent) = upstream_context(
         context,

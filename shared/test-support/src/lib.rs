@@ -1,6 +1,6 @@
 //! Test-only support shared by the workspace's tests, so no test file carries its own copy:
-//! spans captured in memory and queries over them, a moto server per test, the sample events,
-//! SQS messages as Lambda delivers them.
+//! spans captured in memory and queries over them, the sample events, SQS messages as Lambda
+//! delivers them. (The moto server is the `emulator` crate's.)
 
 // A support failure is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -10,9 +10,6 @@ use std::path::PathBuf;
 pub mod events;
 pub mod spans;
 pub mod sqs;
-
-/// A moto server per test (the local stack owns process handling).
-pub use local_stack::moto;
 
 /// The repository root, whatever directory the test runs in.
 pub fn workspace_root() -> PathBuf {

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
-use local_stack::moto::MotoServer;
-use local_stack::process::ManagedProcess;
+use emulator::moto::MotoServer;
+use emulator::process::ManagedProcess;
 use local_stack::provision::{Provisioned, provision};
 use local_stack::stack::{FunctionEnvironment, FunctionSpecs, TelemetryTransport};
 use local_stack::trace_sink::TraceSink;

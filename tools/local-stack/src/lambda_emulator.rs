@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::process::{ManagedProcess, ProcessError, free_port};
+use emulator::process::{ManagedProcess, ProcessError, free_port};
 
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 

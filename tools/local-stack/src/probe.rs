@@ -2,7 +2,6 @@
 //! onto the queue), and what the emulator holds (event records, notifications, queue and DLQ
 //! depths, spans), with polling against a deadline. The demo, the fault tests and the soak use it.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -11,6 +10,7 @@ use serde_json::Value;
 
 use crate::stack::{LocalStack, StackError, TelemetryTransport};
 use trace_reader::span::SpanRecord;
+use webhook_worker::store::keys::{self, StoredEventRecord};
 
 /// How long to wait for the pipeline to drain before declaring failure.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(120);
@@ -119,8 +119,6 @@ pub struct StackView {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub table: String,
-    pub partition_key: String,
-    pub sort_key: String,
     pub queue_url: String,
     pub dlq_url: String,
     pub spans: Vec<SpanRecord>,
@@ -135,8 +133,6 @@ impl StackView {
             dynamodb: aws_sdk_dynamodb::Client::new(&stack.sdk),
             sqs: aws_sdk_sqs::Client::new(&stack.sdk),
             table: stack.provisioned.table_name.clone(),
-            partition_key: stack.settings.table.partition_key.clone(),
-            sort_key: stack.settings.table.sort_key.clone(),
             queue_url: stack.provisioned.queue_url.clone(),
             dlq_url: stack.provisioned.dlq_url.clone(),
             spans: stack.spans(),
@@ -160,48 +156,33 @@ pub async fn all_stored(stack: &StackView, event_ids: &[String]) -> bool {
     true
 }
 
-pub async fn event_record(stack: &StackView, event_id: &str) -> Option<BTreeMap<String, String>> {
+pub async fn event_record(stack: &StackView, event_id: &str) -> Option<StoredEventRecord> {
     let item = stack
         .dynamodb
         .get_item()
         .table_name(&stack.table)
-        .key(
-            &stack.partition_key,
-            AttributeValue::S(format!("EVENT#{event_id}")),
-        )
-        .key(&stack.sort_key, AttributeValue::S("EVENT".to_owned()))
+        .set_key(Some(keys::event_record_key(event_id)))
         .consistent_read(true)
         .send()
         .await
         .ok()?
         .item?;
-    Some(
-        item.into_iter()
-            .map(|(key, value)| {
-                let text = match value {
-                    AttributeValue::S(text) | AttributeValue::N(text) => text,
-                    AttributeValue::Bool(flag) => flag.to_string(),
-                    other => format!("{other:?}"),
-                };
-                (key, text)
-            })
-            .collect(),
-    )
+    StoredEventRecord::from_item(&item)
 }
 
-pub async fn item_attribute(stack: &StackView, pk: &str, sk: &str, attribute: &str) -> Option<String> {
+/// The customer's subscription status, if one was recorded.
+pub async fn subscription_status(stack: &StackView, customer_id: &str) -> Option<String> {
     let item = stack
         .dynamodb
         .get_item()
         .table_name(&stack.table)
-        .key(&stack.partition_key, AttributeValue::S(pk.to_owned()))
-        .key(&stack.sort_key, AttributeValue::S(sk.to_owned()))
+        .set_key(Some(keys::subscription_key(customer_id)))
         .consistent_read(true)
         .send()
         .await
         .ok()?
         .item?;
-    item.get(attribute).and_then(|value| value.as_s().ok()).cloned()
+    item.get("status").and_then(|value| value.as_s().ok()).cloned()
 }
 
 pub async fn notification_count(stack: &StackView, customer: &str) -> usize {
@@ -210,10 +191,10 @@ pub async fn notification_count(stack: &StackView, customer: &str) -> usize {
         .query()
         .table_name(&stack.table)
         .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-        .expression_attribute_names("#pk", &stack.partition_key)
-        .expression_attribute_names("#sk", &stack.sort_key)
-        .expression_attribute_values(":pk", AttributeValue::S(format!("CUSTOMER#{customer}")))
-        .expression_attribute_values(":prefix", AttributeValue::S("NOTIFICATION#".to_owned()))
+        .expression_attribute_names("#pk", keys::PARTITION_KEY)
+        .expression_attribute_names("#sk", keys::SORT_KEY)
+        .expression_attribute_values(":pk", AttributeValue::S(keys::customer_partition(customer)))
+        .expression_attribute_values(":prefix", AttributeValue::S(keys::NOTIFICATION_PREFIX.to_owned()))
         .send()
         .await
         .map(|output| output.count as usize)

@@ -3,16 +3,16 @@
 //! emulator holds and which spans arrived. The report's checks decide the demo's exit code.
 
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::probe::{
-    Delivery, DirectMessage, StackView, all_stored, dlq_depth, event_record, item_attribute,
-    notification_count, post, queue_depth, send_direct, wait_for,
+    Delivery, DirectMessage, StackView, all_stored, dlq_depth, event_record, notification_count, post,
+    queue_depth, send_direct, subscription_status, wait_for,
 };
 use crate::stack::{LocalStack, StackError, TelemetryTransport};
 use trace_reader::span::{SpanKind, SpanRecord, SpanStatus};
 use trace_reader::waterfall::{render_trace, xray_trace_id};
+use webhook_worker::store::keys::{self, StoredEventRecord};
 
 /// What the scenario did.
 #[derive(Debug, Clone)]
@@ -532,21 +532,21 @@ fn application_signals_check(spans: &[SpanRecord]) -> Check {
 }
 
 /// "applied: subscription past_due, notification pending" and the like.
-async fn describe_record(view: &StackView, record: Option<&BTreeMap<String, String>>) -> String {
+async fn describe_record(view: &StackView, record: Option<&StoredEventRecord>) -> String {
     let Some(record) = record else {
         return "NOT STORED".to_owned();
     };
-    let outcome = record.get("outcome").cloned().unwrap_or_default();
-    if outcome != "applied" {
-        return match record.get("ignored_reason") {
+    let outcome = record.outcome.clone();
+    if outcome != keys::outcome::APPLIED {
+        return match &record.ignored_reason {
             Some(reason) => format!("{outcome} ({reason})"),
             None => outcome,
         };
     }
-    let Some(customer) = record.get("customer_id") else {
+    let Some(customer) = &record.customer_id else {
         return outcome;
     };
-    let status = item_attribute(view, &format!("CUSTOMER#{customer}"), "SUBSCRIPTION", "status")
+    let status = subscription_status(view, customer)
         .await
         .unwrap_or_else(|| "?".to_owned());
     if notification_count(view, customer).await > 0 {

@@ -16,6 +16,7 @@ use crate::fault_proxy::{AwsService, Fault, FaultRule};
 use crate::probe::{StackView, dlq_depth, queue_depth, unix_now};
 use crate::stack::{LocalStack, StackError};
 use trace_reader::span::{SpanRecord, SpanStatus};
+use webhook_worker::store::keys;
 
 /// A progress line every this many webhooks sent, and this often while draining: a long run
 /// should show it is alive.
@@ -238,8 +239,8 @@ pub async fn run(stack: &mut LocalStack, options: &SoakOptions) -> Result<SoakRe
     report.drain_seconds = drain_started.elapsed().as_secs_f64();
 
     let view = StackView::of(stack);
-    report.event_records = count_items(&view, "EVENT#", None).await?;
-    report.notifications = count_items(&view, "CUSTOMER#", Some("NOTIFICATION#")).await?;
+    report.event_records = count_items(&view, keys::EVENT_PREFIX, None).await?;
+    report.notifications = count_items(&view, keys::CUSTOMER_PREFIX, Some(keys::NOTIFICATION_PREFIX)).await?;
     report.dead_lettered = dlq_depth(&view).await;
     report.left_on_queue = queue_depth(&view).await;
     if let Some(faults) = stack.faults() {
@@ -332,13 +333,13 @@ async fn count_items(
             .scan()
             .table_name(&view.table)
             .select(Select::Count)
-            .expression_attribute_names("#pk", &view.partition_key)
+            .expression_attribute_names("#pk", keys::PARTITION_KEY)
             .expression_attribute_values(":pk", AttributeValue::S(pk_prefix.to_owned()))
             .set_exclusive_start_key(start.take());
         scan = match sk_prefix {
             Some(prefix) => scan
                 .filter_expression("begins_with(#pk, :pk) AND begins_with(#sk, :sk)")
-                .expression_attribute_names("#sk", &view.sort_key)
+                .expression_attribute_names("#sk", keys::SORT_KEY)
                 .expression_attribute_values(":sk", AttributeValue::S(prefix.to_owned())),
             None => scan.filter_expression("begins_with(#pk, :pk)"),
         };

@@ -12,10 +12,10 @@ use terraform_config::pipeline::{PipelineSettings, telemetry_environment};
 use crate::event_source::{EventSourceMapping, MappingConfig, MappingLog};
 use crate::fault_proxy::FaultProxy;
 use crate::lambda_emulator::{EmulatorError, FunctionProcess, FunctionSpec, LambdaEmulator};
-use crate::moto::{MotoError, MotoServer, REGION};
-use crate::process::{ManagedProcess, ProcessError, free_port};
 use crate::provision::{ProvisionError, Provisioned, provision};
 use crate::trace_sink::TraceSink;
+use emulator::moto::{MotoError, MotoServer, REGION};
+use emulator::process::{ManagedProcess, ProcessError, free_port};
 use trace_reader::span::SpanRecord;
 
 /// The environment name the local stack provisions (resources are called webhooks-local-...).

@@ -10,10 +10,11 @@ use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use local_stack::process::is_alive;
+use emulator::process::is_alive;
 use local_stack::scenario;
 use local_stack::stack::{LocalStack, StackOptions, TelemetryTransport};
 use trace_reader::span::{SpanKind, SpanRecord, SpanStatus};
+use webhook_worker::store::keys;
 
 fn spans_for<'a>(spans: &'a [SpanRecord], name_prefix: &str, message_id: &str) -> Vec<&'a SpanRecord> {
     spans
@@ -59,7 +60,7 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
         .scan()
         .table_name(&table)
         .filter_expression("begins_with(pk, :prefix)")
-        .expression_attribute_values(":prefix", AttributeValue::S("EVENT#".to_owned()))
+        .expression_attribute_values(":prefix", AttributeValue::S(keys::EVENT_PREFIX.to_owned()))
         .send()
         .await
         .expect("scan")
@@ -82,9 +83,9 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
         .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
         .expression_attribute_values(
             ":pk",
-            AttributeValue::S(format!("CUSTOMER#{}", run.first.customer.clone().unwrap())),
+            AttributeValue::S(keys::customer_partition(run.first.customer.as_deref().unwrap())),
         )
-        .expression_attribute_values(":prefix", AttributeValue::S("NOTIFICATION#".to_owned()))
+        .expression_attribute_values(":prefix", AttributeValue::S(keys::NOTIFICATION_PREFIX.to_owned()))
         .send()
         .await
         .expect("query")

@@ -247,7 +247,7 @@ async fn a_worker_killed_mid_batch_has_its_batch_redelivered_without_a_double_ef
     }
     let killed = stack.worker_pid();
     stack.restart_worker().expect("a new worker starts");
-    assert!(!local_stack::process::is_alive(killed));
+    assert!(!emulator::process::is_alive(killed));
 
     drained(&mut stack, &["evt_killed1", "evt_killed2", "evt_killed3"]).await;
     assert!(

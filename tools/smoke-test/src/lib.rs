@@ -14,7 +14,7 @@ use stripe_signature::{SigningSecrets, sign};
 use trace_reader::pipeline::{Part, missing_parts};
 use trace_reader::source::TraceSource;
 use trace_reader::span::SpanRecord;
-use webhook_worker::store::dynamodb::event_record_key;
+use webhook_worker::store::keys::event_record_key;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SmokeError {

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use local_stack::moto::MotoServer;
+use emulator::moto::MotoServer;
 use local_stack::stack::{LocalStack, StackOptions};
 use smoke_test::SecretState;
 

@@ -1,10 +1,6 @@
 //! The DynamoDB store: one `TransactWriteItems` writes the event record (conditional on its id
-//! being new) together with its effect, so a redelivered event never has a second effect.
-//!
-//! One table, generic keys `pk`/`sk`:
-//! - `EVENT#<event id>` / `EVENT`: the event record (TTL attribute `expires_at`);
-//! - `CUSTOMER#<customer id>` / `SUBSCRIPTION`: the customer's subscription status;
-//! - `CUSTOMER#<customer id>` / `NOTIFICATION#<event id>`: a pending payment-failure notification.
+//! being new) together with its effect, so a redelivered event never has a second effect. The
+//! key layout is [`super::keys`]'.
 
 use std::collections::HashMap;
 
@@ -16,21 +12,9 @@ use shared_telemetry::attributes as attr;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::keys::{self, TTL_ATTRIBUTE};
 use super::{EventRecord, EventStore, RecordOutcome, StoreError, StoreErrorKind};
 use crate::effect::{Effect, PAST_DUE};
-
-pub const PARTITION_KEY: &str = "pk";
-pub const SORT_KEY: &str = "sk";
-/// The table's TTL attribute (Unix seconds).
-pub const TTL_ATTRIBUTE: &str = "expires_at";
-
-/// The key of an event's record, `EVENT#<event id>` / `EVENT`: how every reader finds it.
-pub fn event_record_key(event_id: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        (PARTITION_KEY.to_owned(), s(format!("EVENT#{event_id}"))),
-        (SORT_KEY.to_owned(), s("EVENT")),
-    ])
-}
 
 const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
 /// The first transaction item is always the event record; the second the status change.
@@ -79,7 +63,7 @@ impl DynamoDbStore {
             },
             Err(error) => return Err(failed(&span, classify_transport(&error), &error)),
         };
-        span.set_attribute("aws.dynamodb.cancellation_reasons", reasons.join(","));
+        span.set_attribute(attr::AWS_DYNAMODB_CANCELLATION_REASONS, reasons.join(","));
         let condition_failed =
             |index: usize| reasons.get(index).map(String::as_str) == Some(CONDITIONAL_CHECK_FAILED);
         if condition_failed(RECORD_ITEM) {
@@ -107,7 +91,7 @@ impl DynamoDbStore {
         record: &EventRecord,
         customer_id: Option<&str>,
     ) -> Result<RecordOutcome, StoreError> {
-        let item = event_item(record, "superseded", None, customer_id);
+        let item = event_item(record, keys::outcome::SUPERSEDED, None, customer_id);
         let call = self
             .client
             .put_item()
@@ -135,10 +119,7 @@ impl DynamoDbStore {
         record: &EventRecord,
         effect: &Effect,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let outcome = match effect {
-            Effect::Ignored { .. } => "ignored",
-            _ => "applied",
-        };
+        let outcome = RecordOutcome::Stored.label(effect);
         let ignored_reason = match effect {
             Effect::Ignored { reason } => Some(*reason),
             _ => None,
@@ -163,12 +144,8 @@ impl DynamoDbStore {
         match effect {
             Effect::PaymentFailed { customer_id, reason } => {
                 items.push(self.status_update(record, customer_id, PAST_DUE, None)?);
-                let mut notification = HashMap::from([
-                    (PARTITION_KEY.to_owned(), s(format!("CUSTOMER#{customer_id}"))),
-                    (
-                        SORT_KEY.to_owned(),
-                        s(format!("NOTIFICATION#{}", record.event_id)),
-                    ),
+                let mut notification = keys::notification_key(customer_id, &record.event_id);
+                notification.extend([
                     ("kind".to_owned(), s("payment_failed")),
                     ("status".to_owned(), s("pending")),
                     ("customer_id".to_owned(), s(customer_id)),
@@ -227,8 +204,7 @@ impl DynamoDbStore {
         }
         let update = Update::builder()
             .table_name(&self.table)
-            .key(PARTITION_KEY, s(format!("CUSTOMER#{customer_id}")))
-            .key(SORT_KEY, s("SUBSCRIPTION"))
+            .set_key(Some(keys::subscription_key(customer_id)))
             .update_expression(expression)
             .condition_expression(
                 "attribute_not_exists(status_event_created) OR status_event_created <= :created",
@@ -252,12 +228,12 @@ impl DynamoDbStore {
             "dynamodb",
             otel.name = format!("DynamoDB.{operation}"),
             otel.kind = "client",
-            db.system.name = attr::DB_SYSTEM_DYNAMODB,
-            db.operation.name = operation,
-            rpc.system = "aws-api",
-            rpc.service = "DynamoDB",
-            rpc.method = operation,
-            cloud.region = region,
+            { attr::DB_SYSTEM_NAME } = attr::DB_SYSTEM_DYNAMODB,
+            { attr::DB_OPERATION_NAME } = operation,
+            { attr::RPC_SYSTEM } = attr::RPC_SYSTEM_AWS_API,
+            { attr::RPC_SERVICE } = "DynamoDB",
+            { attr::RPC_METHOD } = operation,
+            { attr::CLOUD_REGION } = region,
         );
         span.set_attribute(
             attr::AWS_DYNAMODB_TABLE_NAMES,
@@ -279,7 +255,7 @@ fn event_item(
     ignored_reason: Option<&str>,
     customer_id: Option<&str>,
 ) -> HashMap<String, AttributeValue> {
-    let mut item = event_record_key(&record.event_id);
+    let mut item = keys::event_record_key(&record.event_id);
     item.extend([
         ("event_id".to_owned(), s(&record.event_id)),
         ("event_type".to_owned(), s(&record.event_type)),

@@ -10,6 +10,7 @@ use std::future::Future;
 use crate::effect::Effect;
 
 pub mod dynamodb;
+pub mod keys;
 pub mod memory;
 
 /// The record of one processed event.
@@ -40,6 +41,19 @@ pub enum RecordOutcome {
     Superseded,
     /// The event was recorded before: nothing was written.
     Duplicate,
+}
+
+impl RecordOutcome {
+    /// The outcome's name: a processed message's `webhook.outcome`, and (but for `duplicate`,
+    /// which writes nothing) the event record's `outcome`.
+    pub fn label(self, effect: &Effect) -> &'static str {
+        match (self, effect) {
+            (RecordOutcome::Duplicate, _) => "duplicate",
+            (RecordOutcome::Superseded, _) => keys::outcome::SUPERSEDED,
+            (RecordOutcome::Stored, Effect::Ignored { .. }) => keys::outcome::IGNORED,
+            (RecordOutcome::Stored, _) => keys::outcome::APPLIED,
+        }
+    }
 }
 
 /// Why recording failed. Every failure fails only its message, which SQS redelivers.

@@ -1,0 +1,129 @@
+//! The rules hold on this repository, and each one fails on a deliberately broken copy.
+
+// Integration tests: a failed expectation is a failed test, not a crash on input.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use workspace_rules::{Layer, dependency_violations, outside_references, workspace_crates};
+
+fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn write(path: &Path, text: &str) {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("create dir");
+    }
+    std::fs::write(path, text).expect("write file");
+}
+
+#[test]
+fn shared_crates_and_services_never_depend_on_tools() {
+    let root = repository_root();
+    let crates = workspace_crates(&root).expect("cargo metadata");
+    // The check must see the real tree, not an empty one.
+    for (name, layer) in [
+        ("webhook-api", Layer::Service),
+        ("shared-telemetry", Layer::Shared),
+        ("local-stack", Layer::Tool),
+    ] {
+        assert!(
+            crates
+                .iter()
+                .any(|krate| krate.name == name && krate.layer == layer),
+            "{name} not found as {layer}"
+        );
+    }
+    let violations = dependency_violations(&crates);
+    assert!(
+        violations.is_empty(),
+        "{}",
+        violations
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn a_shared_crate_that_uses_a_tool_is_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    write(
+        &root.join("Cargo.toml"),
+        "[workspace]\nresolver = \"3\"\nmembers = [\"shared/fixtures\", \"tools/stack\"]\n",
+    );
+    let package = |name: &str, extra: &str| {
+        format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n{extra}")
+    };
+    write(
+        &root.join("shared/fixtures/Cargo.toml"),
+        &package(
+            "fixtures",
+            "\n[dev-dependencies]\nstack = { path = \"../../tools/stack\" }\n",
+        ),
+    );
+    write(&root.join("shared/fixtures/src/lib.rs"), "");
+    write(&root.join("tools/stack/Cargo.toml"), &package("stack", ""));
+    write(&root.join("tools/stack/src/lib.rs"), "");
+
+    let crates = workspace_crates(root).expect("cargo metadata");
+    let violations = dependency_violations(&crates);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(
+        violations[0].to_string(),
+        "fixtures (shared): depends on stack (tools); shared may depend on shared crates only"
+    );
+}
+
+#[test]
+fn nothing_refers_outside_the_repository() {
+    // This crate's own fixtures are broken references on purpose.
+    let violations =
+        outside_references(&repository_root(), &["tools/workspace-rules"]).expect("walk the tree");
+    assert!(
+        violations.is_empty(),
+        "{}",
+        violations
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn a_reference_outside_the_repository_is_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("repo");
+    write(&root.join("docs/architecture.md"), "# Architecture\n");
+    write(
+        &root.join("shared/telemetry/README.md"),
+        "Read ../../docs/architecture.md first.\n",
+    );
+    write(
+        &root.join("shared/telemetry/src/lib.rs"),
+        "//! See ../../../../shared/DESIGN.md section 5.\n",
+    );
+    write(&root.join("Cargo.toml"), "# The design is in DESIGN.md.\n");
+    // Generated directories are not the repository's text.
+    write(&root.join("target/doc/notes.md"), "../../../../elsewhere.md\n");
+
+    write(&root.join("tools/rules/fixture.md"), "../../../outside.md\n");
+    let violations: Vec<String> = outside_references(&root, &["tools/rules"])
+        .expect("walk the tree")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut violations = violations;
+    violations.sort();
+    assert_eq!(
+        violations,
+        [
+            "Cargo.toml:1: \"DESIGN.md\" is not a document in the repository",
+            "shared/telemetry/src/lib.rs:1: \"../../../../shared/DESIGN.md\" leaves the repository",
+        ]
+    );
+}
