@@ -47,9 +47,10 @@ $(TF_DATA_STAMP): tools/python/terraform-data-requirements.txt $(CHECKS_STAMP)
 	touch $@
 
 .PHONY: test
-test: tools check-terraform check-workflows ## fmt, clippy -D warnings, every test, Terraform and workflow checks
+test: tools check-terraform check-workflows ## fmt, clippy and rustdoc -D warnings, every test, Terraform and workflow checks
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked
 	# The end-to-end test runs the real function binaries.
 	cargo build --workspace --bins --locked
 	cargo test --workspace --locked
@@ -74,10 +75,23 @@ check-workflows: $(CHECKS_STAMP) ## zizmor (nothing at medium or above) and acti
 docs: ## regenerate the inputs/outputs reference in each Terraform module README
 	cargo run --quiet --locked -p terraform-config --bin module-reference -- terraform/modules/*
 
+# The minimum supported Rust version, declared once, in Cargo.toml.
+MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+
+.PHONY: check-msrv
+check-msrv: ## cargo check every crate with the rust-version Cargo.toml declares (a CI job)
+	rustup toolchain install $(MSRV) --profile minimal
+	cargo +$(MSRV) check --workspace --all-targets --locked
+
 .PHONY: demo
 demo: $(VENV_STAMP) ## run the whole pipeline locally, one stitched trace per webhook (TELEMETRY_TRANSPORT=adot-collector: via OTLP/HTTP)
 	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack
 	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack demo
+
+.PHONY: emulator
+emulator: $(VENV_STAMP) ## moto with the queue, table and secret only, for one function under cargo lambda watch (README)
+	cargo build --locked --bins -p local-stack
+	$(TARGET_DIR)/debug/local-stack emulator
 
 .PHONY: soak
 soak: $(VENV_STAMP) ## 10,000 webhooks through the local stack with 5% of DynamoDB requests failing; counts, exit 1 if off

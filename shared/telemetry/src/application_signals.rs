@@ -13,16 +13,22 @@ use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, Should
 
 use crate::attributes as attr;
 
+/// The service a span belongs to, as Application Signals names it (the `service.name`).
 pub const AWS_LOCAL_SERVICE: &str = "aws.local.service";
+/// The operation a span serves: `<function>/FunctionHandler` for a Lambda function.
 pub const AWS_LOCAL_OPERATION: &str = "aws.local.operation";
+/// The service a CLIENT, PRODUCER or message CONSUMER span calls, e.g. `AWS::SQS`.
 pub const AWS_REMOTE_SERVICE: &str = "aws.remote.service";
+/// The remote call, e.g. `SendMessage` or `TransactWriteItems`.
 pub const AWS_REMOTE_OPERATION: &str = "aws.remote.operation";
+/// The remote resource's CloudFormation type, e.g. `AWS::SQS::Queue`.
 pub const AWS_REMOTE_RESOURCE_TYPE: &str = "aws.remote.resource.type";
+/// The remote resource's name, e.g. the queue or table name.
 pub const AWS_REMOTE_RESOURCE_IDENTIFIER: &str = "aws.remote.resource.identifier";
+/// The remote resource's CloudFormation primary identifier (a queue's URL).
 pub const AWS_CLOUDFORMATION_PRIMARY_IDENTIFIER: &str = "aws.remote.resource.cfn.primary.identifier";
+/// `LOCAL_ROOT` on a service's entry span, else the span's kind, as the ADOT SDKs set it.
 pub const AWS_SPAN_KIND: &str = "aws.span.kind";
-/// The queue URL on SQS spans (the ADOT SDKs' botocore attribute).
-pub const AWS_SQS_QUEUE_URL: &str = "aws.sqs.queue.url";
 
 const LOCAL_ROOT: &str = "LOCAL_ROOT";
 const UNKNOWN_SERVICE: &str = "UnknownService";
@@ -57,6 +63,7 @@ impl ApplicationSignals {
         }
     }
 
+    /// Takes the service name from the exporter's resource (`service.name`).
     pub fn set_resource(&mut self, resource: &Resource) {
         let service = resource
             .get(&opentelemetry::Key::from_static_str("service.name"))
@@ -65,6 +72,7 @@ impl ApplicationSignals {
         self.local_service = service.unwrap_or_else(|| UNKNOWN_SERVICE.to_owned());
     }
 
+    /// Adds the Application Signals attributes to each span of an export batch.
     pub fn annotate(&self, spans: &mut [SpanData]) {
         for span in spans {
             self.annotate_span(span);
@@ -156,7 +164,7 @@ struct RemoteResource {
 }
 
 fn sqs_queue(span: &SpanData) -> Option<RemoteResource> {
-    if let Some(url) = string_attribute(span, AWS_SQS_QUEUE_URL) {
+    if let Some(url) = string_attribute(span, attr::AWS_SQS_QUEUE_URL) {
         let name = url
             .trim_end_matches('/')
             .rsplit('/')
@@ -227,6 +235,7 @@ fn escape_delimiters(value: &str) -> String {
 pub struct AlwaysRecordSampler(Sampler);
 
 impl AlwaysRecordSampler {
+    /// Wraps `inner`, whose sampling decisions X-Ray keeps.
     pub fn new(inner: Sampler) -> Self {
         Self(inner)
     }
@@ -300,7 +309,7 @@ mod tests {
         let mut added: Vec<(String, String)> = spans[0]
             .attributes
             .iter()
-            .filter(|kv| kv.key.as_str().starts_with("aws.") && kv.key.as_str() != AWS_SQS_QUEUE_URL)
+            .filter(|kv| kv.key.as_str().starts_with("aws.") && kv.key.as_str() != attr::AWS_SQS_QUEUE_URL)
             .filter(|kv| kv.key.as_str() != attr::AWS_DYNAMODB_TABLE_NAMES)
             .map(|kv| (kv.key.to_string(), kv.value.as_str().into_owned()))
             .collect();
@@ -345,7 +354,7 @@ mod tests {
                 KeyValue::new(attr::RPC_SERVICE, "SQS"),
                 KeyValue::new(attr::RPC_METHOD, "SendMessage"),
                 KeyValue::new(
-                    AWS_SQS_QUEUE_URL,
+                    attr::AWS_SQS_QUEUE_URL,
                     "https://sqs.eu-west-1.amazonaws.com/123456789012/webhooks-dev-events",
                 ),
             ],

@@ -10,34 +10,52 @@ pub use opentelemetry_semantic_conventions::attribute::{
     MESSAGING_SYSTEM, RPC_METHOD, URL_PATH,
 };
 
+/// The Stripe event id (`evt_...`), on every span that handles one event.
 pub const WEBHOOK_EVENT_ID: &str = "webhook.event_id";
+/// The Stripe event type, e.g. `invoice.payment_failed`.
 pub const WEBHOOK_TYPE: &str = "webhook.type";
+/// `true` when the event had been recorded before: a redelivery, no second effect.
 pub const WEBHOOK_DUPLICATE: &str = "webhook.duplicate";
+/// What the worker did with the event: `applied`, `ignored` or `duplicate`.
 pub const WEBHOOK_OUTCOME: &str = "webhook.outcome";
 /// On the worker's invocation span: messages that failed, and those never started.
 pub const WEBHOOK_FAILED_MESSAGE_COUNT: &str = "webhook.failed_message_count";
+/// Messages left unstarted because the invocation's deadline was near.
 pub const WEBHOOK_NOT_STARTED_DEADLINE: &str = "webhook.not_started.deadline";
+/// Messages left unstarted because an earlier message of their FIFO group failed.
 pub const WEBHOOK_NOT_STARTED_GROUP_BLOCKED: &str = "webhook.not_started.fifo_group_blocked";
 
-/// The names X-Ray and Application Signals read an AWS SDK call's service from. Semantic
-/// conventions 1.37 renamed them (`rpc.system.name`), but AWS's backends and the ADOT agents still
-/// use these.
+// X-Ray and Application Signals read an AWS SDK call's service from these two. Semantic
+// conventions 1.37 deprecated them (`rpc.system.name`), but AWS's backends and the ADOT agents
+// still use them.
+/// The RPC system (`aws-api` for the AWS SDK).
 pub const RPC_SYSTEM: &str = "rpc.system";
+/// The AWS service called, e.g. `DynamoDB`.
 pub const RPC_SERVICE: &str = "rpc.service";
 
 /// Why a DynamoDB transaction was cancelled, one reason per item (no convention exists yet).
 pub const AWS_DYNAMODB_CANCELLATION_REASONS: &str = "aws.dynamodb.cancellation_reasons";
 
+/// Whether the message carried a producer's trace context.
 pub const TRACE_HAS_UPSTREAM_CONTEXT: &str = "trace.has_upstream_context";
+/// Where that context was found (see [`crate::UpstreamCarrier`]).
 pub const TRACE_UPSTREAM_CARRIER: &str = "trace.upstream_carrier";
+/// The producer's sampling decision.
 pub const TRACE_UPSTREAM_SAMPLED: &str = "trace.upstream_sampled";
+/// `parent` or `link`: how the message span relates to the producer (see [`crate::TraceMode`]).
 pub const TRACE_MODE: &str = "trace.mode";
 
 // Well-known values of the attributes above.
+
+/// `messaging.system` for SQS.
 pub const MESSAGING_SYSTEM_SQS: &str = "aws_sqs";
+/// `messaging.operation.type` (and name) of the producer's send.
 pub const MESSAGING_OPERATION_SEND: &str = "send";
+/// `messaging.operation.type` (and name) of a message's processing.
 pub const MESSAGING_OPERATION_PROCESS: &str = "process";
+/// `db.system.name` for DynamoDB.
 pub const DB_SYSTEM_DYNAMODB: &str = "aws.dynamodb";
+/// `rpc.system` for an AWS SDK call.
 pub const RPC_SYSTEM_AWS_API: &str = "aws-api";
 
 /// The span event OpenTelemetry records an error as.

@@ -50,17 +50,26 @@ pub enum TracesExporter {
     None,
     /// OTLP over UDP to the X-Ray daemon at this `host:port`, with the Application Signals
     /// attributes: what `OTEL_AWS_APPLICATION_SIGNALS_ENABLED=true` selects inside Lambda.
-    XrayUdp { daemon_address: String },
+    XrayUdp {
+        /// The daemon's `host:port` (`AWS_XRAY_DAEMON_ADDRESS`).
+        daemon_address: String,
+    },
 }
 
 /// The sampler (`OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SamplerConfig {
+    /// Every span (`always_on`).
     AlwaysOn,
+    /// No span (`always_off`).
     AlwaysOff,
+    /// This share of traces, by trace id (`traceidratio`).
     TraceIdRatio(f64),
+    /// The parent's decision; roots always (`parentbased_always_on`, the default).
     ParentBasedAlwaysOn,
+    /// The parent's decision; roots never (`parentbased_always_off`).
     ParentBasedAlwaysOff,
+    /// The parent's decision; this share of roots (`parentbased_traceidratio`).
     ParentBasedTraceIdRatio(f64),
 }
 
@@ -75,6 +84,7 @@ pub enum TraceMode {
 }
 
 impl TraceMode {
+    /// The variable the mode is read from.
     pub const VARIABLE: &'static str = "WEBHOOK_TRACE_MODE";
 
     /// Reads `WEBHOOK_TRACE_MODE` through `lookup` (the process environment in production).
@@ -86,6 +96,7 @@ impl TraceMode {
         }
     }
 
+    /// The mode as configured and recorded on spans (`trace.mode`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Parent => "parent",
@@ -97,10 +108,13 @@ impl TraceMode {
 /// Everything `shared-telemetry` needs to set up tracing and logging.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TelemetryConfig {
+    /// `OTEL_SERVICE_NAME`, else the binary's default.
     pub service_name: String,
     /// Propagators in the configured order; empty means `none`.
     pub propagators: Vec<PropagatorKind>,
+    /// Where finished spans go.
     pub traces_exporter: TracesExporter,
+    /// Which spans are sampled.
     pub sampler: SamplerConfig,
     /// Upper bound on the flush after each invocation, and the OTLP request timeout.
     pub export_timeout: Duration,
@@ -371,23 +385,31 @@ fn lambda_log_level(level: &str) -> Option<&'static str> {
 pub enum ConfigProblem {
     /// A required variable is unset or empty; `hint` says what to set it to.
     Missing {
+        /// The variable.
         variable: &'static str,
+        /// What to set it to.
         hint: &'static str,
     },
     /// A variable holds a value outside what is accepted.
     Invalid {
+        /// The variable.
         variable: &'static str,
+        /// Its value, as set.
         value: String,
+        /// What is accepted.
         expected: String,
     },
     /// A variable holds a secret that cannot be used; the value is never kept.
     UnusableSecret {
+        /// The variable.
         variable: &'static str,
+        /// Why it cannot be used, without the value.
         reason: &'static str,
     },
 }
 
 impl ConfigProblem {
+    /// `variable` holds `value`, which is not what is `expected`.
     pub fn new(variable: &'static str, value: &str, expected: impl Into<String>) -> Self {
         Self::Invalid {
             variable,
@@ -396,14 +418,17 @@ impl ConfigProblem {
         }
     }
 
+    /// `variable` is required and not set; `hint` says what to set it to.
     pub fn missing(variable: &'static str, hint: &'static str) -> Self {
         Self::Missing { variable, hint }
     }
 
+    /// `variable` holds a secret that cannot be used, for `reason`; the value is not kept.
     pub fn unusable_secret(variable: &'static str, reason: &'static str) -> Self {
         Self::UnusableSecret { variable, reason }
     }
 
+    /// The variable the problem is about.
     pub fn variable(&self) -> &'static str {
         match self {
             Self::Missing { variable, .. }
@@ -433,6 +458,7 @@ impl fmt::Display for ConfigProblem {
 pub struct ConfigError {
     /// The component whose settings these are, e.g. `telemetry` or `webhook-api`.
     pub component: &'static str,
+    /// Every problem, in the order the settings were read.
     pub problems: Vec<ConfigProblem>,
 }
 

@@ -88,6 +88,7 @@ impl<S: Clone, T> Clone for InvocationHandler<S, T> {
 }
 
 impl<S, T> InvocationHandler<S, T> {
+    /// Wraps the handler `inner`.
     pub fn new(inner: S) -> Self {
         Self {
             inner,

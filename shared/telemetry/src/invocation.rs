@@ -57,6 +57,7 @@ pub struct InvocationLayer {
 }
 
 impl InvocationLayer {
+    /// The layer for a function invoked by `trigger`, reporting to `telemetry`.
     pub fn new(telemetry: Telemetry, trigger: Trigger) -> Self {
         Self { telemetry, trigger }
     }

@@ -33,14 +33,23 @@ use crate::xray_udp::XrayUdpExporter;
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     #[error(transparent)]
+    /// An invalid setting.
     Config(#[from] ConfigError),
     #[error("invalid log filter {filter:?} (from RUST_LOG or AWS_LAMBDA_LOG_LEVEL): {reason}")]
-    LogFilter { filter: String, reason: String },
+    /// The log filter does not parse.
+    LogFilter {
+        /// The directive, as configured.
+        filter: String,
+        /// Why it does not parse.
+        reason: String,
+    },
     #[error(
         "cannot build the span exporter (check OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_HEADERS, or AWS_XRAY_DAEMON_ADDRESS): {0}"
     )]
+    /// The exporter could not be built.
     Exporter(String),
     #[error("a global tracing subscriber is already installed; initialise telemetry once per process")]
+    /// `init` was called twice in one process.
     AlreadyInitialised,
 }
 
@@ -154,6 +163,7 @@ impl std::fmt::Debug for TelemetryBuilder {
 }
 
 impl TelemetryBuilder {
+    /// A builder for `config`, exporting as it says and logging to stdout.
     pub fn new(config: TelemetryConfig) -> Self {
         Self {
             config,
@@ -175,6 +185,7 @@ impl TelemetryBuilder {
         self
     }
 
+    /// The telemetry and its subscriber, not yet installed (tests install it per thread).
     pub fn build(self) -> Result<(Telemetry, tracing::Dispatch), TelemetryError> {
         let config = self.config;
         // `target=level` directives, as RUST_LOG is used in Lambda. Span and field filters

@@ -30,6 +30,7 @@ fn lambda_header_from_env() -> Option<String> {
 }
 
 impl Propagators {
+    /// The propagators `kinds`, in order; `xray-lambda` reads Lambda's `_X_AMZN_TRACE_ID`.
     pub fn new(kinds: &[PropagatorKind]) -> Self {
         Self::with_lambda_header_source(kinds, lambda_header_from_env)
     }

@@ -141,10 +141,12 @@ impl UpstreamContext {
         &self.context
     }
 
+    /// Where the context was found.
     pub fn carrier(&self) -> UpstreamCarrier {
         self.carrier
     }
 
+    /// The producer's span context; invalid when none was found.
     pub fn span_context(&self) -> SpanContext {
         self.context.span().span_context().clone()
     }

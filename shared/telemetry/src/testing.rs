@@ -16,9 +16,14 @@ use test_support::spans::CapturedSpans;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 #[derive(Debug)]
+/// Telemetry for one test: spans captured in memory, log lines in a buffer, installed as the
+/// thread's default subscriber until dropped.
 pub struct TestTelemetry {
+    /// The telemetry, as the code under test gets it.
     pub telemetry: Telemetry,
+    /// Every finished span.
     pub spans: CapturedSpans,
+    /// Every log line written.
     pub logs: LogBuffer,
     _guard: tracing::dispatcher::DefaultGuard,
 }
@@ -30,6 +35,7 @@ impl TestTelemetry {
         Self::with_processor(vars, SimpleSpanProcessor::new)
     }
 
+    /// As [`Self::new`], with the span processor `processor` builds around the in-memory exporter.
     pub fn with_processor<P: SpanProcessor + 'static>(
         vars: &[(&str, &str)],
         processor: impl FnOnce(InMemorySpanExporter) -> P,

@@ -73,6 +73,7 @@ pub struct StrictXrayPropagator {
 }
 
 impl StrictXrayPropagator {
+    /// The X-Ray propagator behind a strict check of the header's shape.
     pub fn new() -> Self {
         Self::default()
     }

@@ -39,8 +39,10 @@ pub const MAX_DATAGRAM_BYTES: usize = 65_507;
 #[derive(Debug, thiserror::Error)]
 pub enum UdpExporterError {
     #[error("AWS_XRAY_DAEMON_ADDRESS={0:?} is not a host:port")]
+    /// The address is not `host:port`.
     Address(String),
     #[error("cannot open a UDP socket for the X-Ray daemon: {0}")]
+    /// No UDP socket could be opened.
     Socket(std::io::Error),
 }
 
@@ -57,7 +59,9 @@ pub struct XrayUdpExporter {
 /// What the exporter has sent and dropped, for tests and logs.
 #[derive(Debug, Default)]
 pub struct UdpExportCounters {
+    /// Datagrams sent.
     pub datagrams: AtomicU64,
+    /// Spans dropped because one alone exceeds a datagram.
     pub oversized_spans_dropped: AtomicU64,
 }
 
@@ -81,6 +85,7 @@ impl XrayUdpExporter {
         })
     }
 
+    /// The exporter's counters, shared.
     pub fn counters(&self) -> Arc<UdpExportCounters> {
         Arc::clone(&self.counters)
     }

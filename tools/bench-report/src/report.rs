@@ -287,8 +287,18 @@ fn figure(value: f64) -> String {
     }
 }
 
+/// The report as Markdown: one section per kind of figure.
 pub fn render_markdown(report: &Report) -> String {
     let mut out = String::new();
+    render_header(&mut out, report);
+    render_targets(&mut out, report);
+    render_cold_starts(&mut out, report);
+    render_micro_benchmarks(&mut out, report);
+    render_artifacts(&mut out, report);
+    out
+}
+
+fn render_header(out: &mut String, report: &Report) {
     let _ = writeln!(out, "# Benchmark report\n");
     let _ = writeln!(
         out,
@@ -303,7 +313,11 @@ pub fn render_markdown(report: &Report) -> String {
     for command in &report.commands {
         let _ = writeln!(out, "{command}");
     }
-    let _ = writeln!(out, "```\n\n## Targets\n");
+    let _ = writeln!(out, "```\n");
+}
+
+fn render_targets(out: &mut String, report: &Report) {
+    let _ = writeln!(out, "## Targets\n");
     let _ = writeln!(
         out,
         "| target | limit | measured | met | from |\n| --- | ---: | ---: | :---: | --- |"
@@ -329,6 +343,9 @@ pub fn render_markdown(report: &Report) -> String {
             row.source
         );
     }
+}
+
+fn render_cold_starts(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "\n## Cold start by function and transport\n\nRelease binaries for this machine (not the \
@@ -372,6 +389,9 @@ pub fn render_markdown(report: &Report) -> String {
             secret.count
         );
     }
+}
+
+fn render_micro_benchmarks(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "\n## Micro-benchmarks (criterion, median)\n\n| benchmark | measures | median |\n| --- | --- | ---: |"
@@ -389,6 +409,9 @@ pub fn render_markdown(report: &Report) -> String {
             let _ = writeln!(out, "| `{id}` | {what} | {time} |");
         }
     }
+}
+
+fn render_artifacts(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "\n## Artifacts\n\n| function | bootstrap.zip (arm64) |\n| --- | ---: |"
@@ -400,7 +423,6 @@ pub fn render_markdown(report: &Report) -> String {
             figure(*bytes as f64 / 1e6)
         );
     }
-    out
 }
 
 #[cfg(test)]

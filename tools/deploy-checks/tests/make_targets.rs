@@ -173,3 +173,28 @@ fn deploy_targets_stop_with_one_line_before_anything_runs() {
     assert_eq!(output.status.code(), Some(2), "no backend.hcl");
     assert!(String::from_utf8_lossy(&output.stderr).contains("backend.hcl is missing"));
 }
+
+#[test]
+fn demo_and_build_install_only_the_local_stacks_tools() {
+    // The static checks' virtualenv (checkov and its 300 MB) is for `make test` alone.
+    let sandbox = Sandbox::new("front-door");
+    for target in ["demo", "build", "emulator"] {
+        let output = sandbox.make(&["-n", target]);
+        let plan = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "make -n {target}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            plan.contains("python3 -m venv .venv\n"),
+            "make {target} installs .venv:\n{plan}"
+        );
+        assert!(
+            !plan.contains(".venv-checks"),
+            "make {target} would install .venv-checks:\n{plan}"
+        );
+    }
+    let output = sandbox.make(&["-n", "test"]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains(".venv-checks"));
+}

@@ -92,11 +92,12 @@ fn a_cached_release_build_is_caught() {
 fn a_deploy_that_does_not_wait_for_ci_is_caught() {
     let copy = BrokenCopy::new("needs").edit(
         "ci.yml",
-        "    needs: [test, build, terraform]",
+        "    needs: [test, build, msrv, terraform]",
         "    needs: [build]",
     );
     let violations = copy.violations();
     assert_caught(violations.clone(), "deploy-after-ci-on-main", "`test`");
+    assert_caught(violations.clone(), "deploy-after-ci-on-main", "`msrv`");
     assert_caught(violations, "deploy-after-ci-on-main", "`terraform`");
 }
 

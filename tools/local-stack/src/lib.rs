@@ -4,10 +4,10 @@
 //! local OTLP trace sink that renders each trace as a terminal waterfall.
 //!
 //! - [`stack`]: start and stop everything; [`scenario`]: the scripted demo and its checks.
-//! - [`event_source`], [`lambda_emulator`], [`provision`], [`moto`], [`process`]: the parts.
-//! - [`trace_sink`] receives spans; [`waterfall`] draws them.
-
-use std::path::PathBuf;
+//! - [`event_source`], [`lambda_emulator`], [`provision`], [`fault_proxy`]: the parts (moto and
+//!   the process handling are in the shared `emulator` crate).
+//! - [`trace_sink`] receives spans; `trace-reader` draws them.
+//! - [`standalone`]: the resources alone, for running one function under `cargo lambda watch`.
 
 pub mod event_source;
 pub mod fault_proxy;
@@ -17,14 +17,7 @@ pub mod provision;
 pub mod scenario;
 pub mod soak;
 pub mod stack;
+pub mod standalone;
 pub mod trace_sink;
 
-/// The repository root, whatever directory the caller runs in.
-pub fn workspace_root() -> PathBuf {
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .ancestors()
-        .nth(2)
-        .map(PathBuf::from)
-        .unwrap_or(manifest_dir)
-}
+pub use emulator::workspace_root;

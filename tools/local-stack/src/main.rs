@@ -7,9 +7,14 @@ use std::process::ExitCode;
 use local_stack::scenario;
 use local_stack::soak::SoakOptions;
 use local_stack::stack::{LocalStack, StackError, StackOptions, TelemetryTransport};
+use local_stack::standalone::Resources;
 
 const USAGE: &str = "usage: local-stack demo
+       local-stack emulator
        local-stack soak [--events N] [--failure-rate R] [--concurrency C] [--deadline-minutes M]
+
+emulator: moto with the queue, DLQ, table and secret only, and an env file for running one
+function alone under `cargo lambda watch`; runs until Ctrl-C.
 
 soak: N signed webhooks (default 10000), C in flight (8), with a share R (0.05) of DynamoDB
 requests failing; exits non-zero unless every event is stored exactly once, nothing is
@@ -27,6 +32,7 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match args.split_first() {
         Some((command, rest)) if command == "demo" && rest.is_empty() => Command::Demo,
+        Some((command, rest)) if command == "emulator" && rest.is_empty() => Command::Emulator,
         Some((command, rest)) if command == "soak" => match soak_options(rest) {
             Ok(options) => Command::Soak(options),
             Err(message) => {
@@ -46,9 +52,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Command::Emulator = command {
+        return emulator(options).await;
+    }
     let run = async {
         match command {
-            Command::Demo => demo(options).await,
+            Command::Emulator | Command::Demo => demo(options).await,
             Command::Soak(soak_options) => {
                 options.fault_proxy = true;
                 soak(options, soak_options).await
@@ -67,6 +76,7 @@ async fn main() -> ExitCode {
 
 enum Command {
     Demo,
+    Emulator,
     Soak(SoakOptions),
 }
 
@@ -162,6 +172,53 @@ async fn demo(options: StackOptions) -> ExitCode {
     let code = verdict(&stack, "demo", outcome);
     stack.shutdown().await;
     code
+}
+
+/// moto with the pipeline's resources until Ctrl-C, and the env file the functions need.
+async fn emulator(options: StackOptions) -> ExitCode {
+    let resources = match Resources::start(&options).await {
+        Ok(resources) => resources,
+        Err(error) => {
+            eprintln!("could not start the emulator: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let env_file = options
+        .log_dir
+        .parent()
+        .unwrap_or(&options.log_dir)
+        .join("functions.env");
+    let env_file = match resources.write_env_file(&env_file) {
+        Ok(path) => path,
+        Err(error) => {
+            eprintln!("could not write the env file: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shown = env_file
+        .strip_prefix(&options.workspace_root)
+        .unwrap_or(&env_file)
+        .display();
+    println!(
+        "moto on {} with queue {}, DLQ {}, table {} (Terraform's names for \"{}\")",
+        resources.moto.endpoint(),
+        resources.settings.names.queue,
+        resources.settings.names.dlq,
+        resources.settings.names.table,
+        local_stack::stack::LOCAL_ENVIRONMENT,
+    );
+    println!("wrote {shown}: every variable both functions need\n");
+    println!("In another terminal, run one function alone (cargo-lambda is in .venv/bin):");
+    println!("  export PATH=\"$PWD/.venv/bin:$PATH\"");
+    println!("  cargo lambda watch --env-file {shown}");
+    println!("and in a third (the same PATH):");
+    println!("  cargo lambda invoke webhook-api --data-file events/lambda/webhook-api-request.json");
+    println!("  cargo lambda invoke webhook-worker --data-file events/lambda/webhook-worker-batch.json");
+    println!("\nCtrl-C stops moto.");
+    interrupted().await;
+    drop(resources);
+    println!("\nstopped moto");
+    ExitCode::SUCCESS
 }
 
 async fn start(options: StackOptions) -> Option<LocalStack> {

@@ -45,30 +45,66 @@ pub async fn provision(
     visibility_timeout_seconds: u32,
 ) -> Result<Provisioned, ProvisionError> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let names = &settings.names;
+    let (dlq_url, dlq_arn) = create_dlq(&sqs, settings).await?;
+    let (queue_url, queue_arn) = create_queue(&sqs, settings, &dlq_arn, visibility_timeout_seconds).await?;
+    create_table(&aws_sdk_dynamodb::Client::new(sdk), settings).await?;
+    let signing_secret = format!("whsec_local_{}", random_hex(16));
+    let secret_arn = create_secret(
+        &aws_sdk_secretsmanager::Client::new(sdk),
+        settings,
+        &signing_secret,
+    )
+    .await?;
+    Ok(Provisioned {
+        queue_url,
+        queue_arn,
+        dlq_url,
+        dlq_arn,
+        table_name: settings.names.table.clone(),
+        secret_arn,
+        visibility_timeout_seconds,
+        signing_secret,
+    })
+}
 
+/// The dead-letter queue, keeping messages for SQS's maximum of 14 days; its URL and ARN.
+async fn create_dlq(
+    sqs: &aws_sdk_sqs::Client,
+    settings: &PipelineSettings,
+) -> Result<(String, String), ProvisionError> {
+    let name = &settings.names.dlq;
     let mut dlq = sqs
         .create_queue()
-        .queue_name(&names.dlq)
+        .queue_name(name)
         .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600");
     if settings.fifo {
         dlq = dlq.attributes(QueueAttributeName::FifoQueue, "true");
     }
-    let dlq_url = dlq
+    let url = dlq
         .send()
         .await
-        .map_err(|e| failed(&names.dlq)(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
+        .map_err(|e| failed(name)(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
         .queue_url
         .unwrap_or_default();
-    let dlq_arn = queue_arn(&sqs, &dlq_url).await?;
+    let arn = queue_arn(sqs, &url).await?;
+    Ok((url, arn))
+}
 
+/// The main queue with its redrive policy to the DLQ; its URL and ARN.
+async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    settings: &PipelineSettings,
+    dlq_arn: &str,
+    visibility_timeout_seconds: u32,
+) -> Result<(String, String), ProvisionError> {
+    let name = &settings.names.queue;
     let redrive = format!(
         r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":{}}}"#,
         settings.max_receive_count
     );
     let mut queue = sqs
         .create_queue()
-        .queue_name(&names.queue)
+        .queue_name(name)
         .attributes(
             QueueAttributeName::VisibilityTimeout,
             visibility_timeout_seconds.to_string(),
@@ -81,33 +117,41 @@ pub async fn provision(
     if settings.fifo {
         queue = queue.attributes(QueueAttributeName::FifoQueue, "true");
     }
-    let queue_url = queue
+    let url = queue
         .send()
         .await
-        .map_err(|e| failed(&names.queue)(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
+        .map_err(|e| failed(name)(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
         .queue_url
         .unwrap_or_default();
-    let queue_arn = queue_arn(&sqs, &queue_url).await?;
+    let arn = queue_arn(sqs, &url).await?;
+    Ok((url, arn))
+}
 
-    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+/// The table with Terraform's key schema, on demand, with TTL on.
+async fn create_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    settings: &PipelineSettings,
+) -> Result<(), ProvisionError> {
+    let name = &settings.names.table;
     let schema = &settings.table;
-    let key = |name: &str, key_type| {
+    let refused = |e: String| failed(name)(e);
+    let key = |attribute: &str, key_type| {
         KeySchemaElement::builder()
-            .attribute_name(name)
+            .attribute_name(attribute)
             .key_type(key_type)
             .build()
-            .map_err(|e| failed(&names.table)(e.to_string()))
+            .map_err(|e| refused(e.to_string()))
     };
-    let attribute = |name: &str| {
+    let attribute = |attribute: &str| {
         AttributeDefinition::builder()
-            .attribute_name(name)
+            .attribute_name(attribute)
             .attribute_type(ScalarAttributeType::S)
             .build()
-            .map_err(|e| failed(&names.table)(e.to_string()))
+            .map_err(|e| refused(e.to_string()))
     };
     dynamodb
         .create_table()
-        .table_name(&names.table)
+        .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key(&schema.partition_key, KeyType::Hash)?)
         .key_schema(key(&schema.sort_key, KeyType::Range)?)
@@ -115,43 +159,38 @@ pub async fn provision(
         .attribute_definitions(attribute(&schema.sort_key)?)
         .send()
         .await
-        .map_err(|e| failed(&names.table)(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+        .map_err(|e| refused(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
     let ttl = TimeToLiveSpecification::builder()
         .attribute_name(&schema.ttl_attribute)
         .enabled(true)
         .build()
-        .map_err(|e| failed(&names.table)(e.to_string()))?;
+        .map_err(|e| refused(e.to_string()))?;
     dynamodb
         .update_time_to_live()
-        .table_name(&names.table)
+        .table_name(name)
         .time_to_live_specification(ttl)
         .send()
         .await
-        .map_err(|e| failed(&names.table)(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+        .map_err(|e| refused(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+    Ok(())
+}
 
-    let signing_secret = format!("whsec_local_{}", random_hex(16));
-    let secret_arn = aws_sdk_secretsmanager::Client::new(sdk)
+/// The signing secret in Secrets Manager, where the API reads it as in AWS; its ARN.
+async fn create_secret(
+    secrets: &aws_sdk_secretsmanager::Client,
+    settings: &PipelineSettings,
+    signing_secret: &str,
+) -> Result<String, ProvisionError> {
+    let name = &settings.names.secret;
+    Ok(secrets
         .create_secret()
-        .name(&names.secret)
-        .secret_string(&signing_secret)
+        .name(name)
+        .secret_string(signing_secret)
         .send()
         .await
-        .map_err(|e| {
-            failed(&names.secret)(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
-        })?
+        .map_err(|e| failed(name)(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?
         .arn
-        .unwrap_or_default();
-
-    Ok(Provisioned {
-        queue_url,
-        queue_arn,
-        dlq_url,
-        dlq_arn,
-        table_name: names.table.clone(),
-        secret_arn,
-        visibility_timeout_seconds,
-        signing_secret,
-    })
+        .unwrap_or_default())
 }
 
 async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, ProvisionError> {

@@ -14,107 +14,113 @@ use trace_reader::span::{SpanKind, SpanRecord, SpanStatus};
 use trace_reader::waterfall::{render_trace, xray_trace_id};
 use webhook_worker::store::keys::{self, StoredEventRecord};
 
-/// What the scenario did.
+/// What the scenario did, one field per delivery.
 #[derive(Debug, Clone)]
 pub struct ScenarioRun {
-    pub first: Delivery,
-    pub second: Delivery,
+    /// First batch: `payment_intent.payment_failed`, which marks its customer and notifies them.
+    pub payment_failed: Delivery,
+    /// First batch: `invoice.payment_failed`.
+    pub invoice_failed: Delivery,
+    /// Signed with the wrong secret: refused with 401.
     pub forged: Delivery,
-    pub third: Delivery,
-    pub fourth: Delivery,
-    pub redelivery: Delivery,
+    /// Second batch: `customer.subscription.updated`.
+    pub subscription_updated: Delivery,
+    /// Second batch: an event type the worker records and ignores.
+    pub unknown_type: Delivery,
+    /// Second batch: Stripe's retry of `payment_failed`, which must have no second effect.
+    pub stripe_retry: Delivery,
+    /// Sent straight to SQS without trace context, as an older producer would.
     pub legacy: DirectMessage,
+    /// A truncated body that can never be processed.
     pub poison: DirectMessage,
 }
 
 impl ScenarioRun {
-    pub fn accepted(&self) -> Vec<&Delivery> {
+    /// The signed deliveries, in the order they were posted.
+    pub fn signed(&self) -> [&Delivery; 5] {
         [
-            &self.first,
-            &self.second,
-            &self.third,
-            &self.fourth,
-            &self.redelivery,
+            &self.payment_failed,
+            &self.invoice_failed,
+            &self.subscription_updated,
+            &self.unknown_type,
+            &self.stripe_retry,
         ]
-        .into_iter()
-        .filter(|delivery| delivery.status == 202)
-        .collect()
+    }
+
+    pub fn accepted(&self) -> Vec<&Delivery> {
+        self.signed()
+            .into_iter()
+            .filter(|delivery| delivery.status == 202)
+            .collect()
     }
 }
 
 /// Runs the script against a started stack and waits until the pipeline has drained.
 pub async fn run(stack: &mut LocalStack) -> Result<ScenarioRun, StackError> {
-    let http = reqwest::Client::new();
-    let secret = stack.provisioned.signing_secret.clone();
-
-    let first = post(
-        stack,
-        &http,
-        "payment failed",
-        sample("payment_intent.payment_failed")?,
-        &secret,
-    )
-    .await?;
-    let second = post(
-        stack,
-        &http,
-        "invoice payment failed",
-        sample("invoice.payment_failed")?,
-        &secret,
-    )
-    .await?;
-    let forged = post(
-        stack,
-        &http,
-        "forged signature",
-        sample("customer.subscription.updated")?,
-        "whsec_someone_else",
-    )
-    .await?;
-    let batch_one = [first.event_id.clone(), second.event_id.clone()];
+    let client = Client {
+        http: reqwest::Client::new(),
+        secret: stack.provisioned.signing_secret.clone(),
+    };
+    let payment_failed = client
+        .post(stack, "payment failed", "payment_intent.payment_failed")
+        .await?;
+    let invoice_failed = client
+        .post(stack, "invoice payment failed", "invoice.payment_failed")
+        .await?;
+    let forged = client.post_forged(stack, "forged signature").await?;
+    let first_batch = [payment_failed.event_id.clone(), invoice_failed.event_id.clone()];
     wait_for(stack, "the first batch to be stored", |stack| {
-        let ids = batch_one.clone();
+        let ids = first_batch.clone();
         async move { all_stored(&stack, &ids).await }
     })
     .await?;
 
-    let third = post(
-        stack,
-        &http,
-        "subscription updated",
-        sample("customer.subscription.updated")?,
-        &secret,
-    )
-    .await?;
-    let fourth = post(
-        stack,
-        &http,
-        "unknown event type",
-        sample("charge.dispute.created")?,
-        &secret,
-    )
-    .await?;
-    let redelivery = post(
-        stack,
-        &http,
-        "Stripe retry (duplicate)",
-        sample("payment_intent.payment_failed")?,
-        &secret,
-    )
-    .await?;
+    let subscription_updated = client
+        .post(stack, "subscription updated", "customer.subscription.updated")
+        .await?;
+    let unknown_type = client
+        .post(stack, "unknown event type", "charge.dispute.created")
+        .await?;
+    let stripe_retry = client
+        .post(stack, "Stripe retry (duplicate)", "payment_intent.payment_failed")
+        .await?;
     let legacy = send_direct(stack, "legacy producer, no trace context", legacy_event()?).await?;
     let poison = send_direct(stack, "poison message", br#"{"id": "evt_truncated"#.to_vec()).await?;
 
     let run = ScenarioRun {
-        first,
-        second,
+        payment_failed,
+        invoice_failed,
         forged,
-        third,
-        fourth,
-        redelivery,
+        subscription_updated,
+        unknown_type,
+        stripe_retry,
         legacy,
         poison,
     };
+    wait_until_drained(stack, &run).await?;
+    Ok(run)
+}
+
+/// Posts signed sample events to the API.
+struct Client {
+    http: reqwest::Client,
+    secret: String,
+}
+
+impl Client {
+    async fn post(&self, stack: &LocalStack, label: &str, event_type: &str) -> Result<Delivery, StackError> {
+        post(stack, &self.http, label, sample(event_type)?, &self.secret).await
+    }
+
+    /// A valid event signed with a secret that is not the endpoint's.
+    async fn post_forged(&self, stack: &LocalStack, label: &str) -> Result<Delivery, StackError> {
+        let event = sample("customer.subscription.updated")?;
+        post(stack, &self.http, label, event, "whsec_someone_else").await
+    }
+}
+
+/// Until every event is stored, the poison message dead-lettered and every span in.
+async fn wait_until_drained(stack: &mut LocalStack, run: &ScenarioRun) -> Result<(), StackError> {
     let mut expected_ids: Vec<String> = run.accepted().iter().map(|d| d.event_id.clone()).collect();
     expected_ids.extend(run.legacy.event_id.clone());
     wait_for(
@@ -135,8 +141,7 @@ pub async fn run(stack: &mut LocalStack) -> Result<ScenarioRun, StackError> {
         let run = awaited.clone();
         async move { spans_complete(&stack.spans(), &run, stack.settings.max_receive_count) }
     })
-    .await?;
-    Ok(run)
+    .await
 }
 
 fn sample(event_type: &str) -> Result<Vec<u8>, StackError> {
@@ -283,216 +288,269 @@ impl DemoReport {
 /// Builds the report from what the emulator holds and which spans arrived.
 pub async fn report(stack: &LocalStack, run: &ScenarioRun) -> DemoReport {
     let view = StackView::of(stack);
-    let spans = view.spans();
-    let mut rows = Vec::new();
-    let mut checks = Vec::new();
-    let mut waterfalls = Vec::new();
+    let mut report = ReportBuilder {
+        spans: view.spans(),
+        view,
+        rows: Vec::new(),
+        checks: Vec::new(),
+        waterfalls: Vec::new(),
+    };
+    report.signed_deliveries(run).await;
+    report.redelivery(run).await;
+    report.forged(run);
+    report.legacy(run).await;
+    report.poison(run).await;
+    report.queue_drained().await;
+    report.exports_intact();
+    report.finish()
+}
 
-    let mut all_connected = true;
-    let mut stored_once = true;
-    for delivery in [&run.first, &run.second, &run.third, &run.fourth, &run.redelivery] {
-        let message_id = delivery.message_id.clone().unwrap_or_default();
-        let send = with_message_id(&spans, "send ", &message_id)
-            .first()
-            .copied()
-            .cloned();
-        let processed = with_message_id(&spans, "process-webhook", &message_id);
-        let connected = send.as_ref().is_some_and(|send| {
+/// The report so far: one step per kind of delivery, each adding its checks, rows and waterfalls.
+struct ReportBuilder {
+    view: StackView,
+    spans: Vec<SpanRecord>,
+    rows: Vec<ReportRow>,
+    checks: Vec<Check>,
+    waterfalls: Vec<(String, String)>,
+}
+
+impl ReportBuilder {
+    fn check(&mut self, name: impl Into<String>, passed: bool, detail: impl Into<String>) {
+        self.checks.push(Check {
+            name: name.into(),
+            passed,
+            detail: detail.into(),
+        });
+    }
+
+    fn waterfall(&mut self, title: String, span: Option<&SpanRecord>) {
+        if let Some(span) = span {
+            self.waterfalls.push((title, span.trace_id.clone()));
+        }
+    }
+
+    fn processed(&self, message_id: &str) -> Vec<SpanRecord> {
+        with_message_id(&self.spans, "process-webhook", message_id)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Whether the delivery's message spans are children of its send span, each parenting a
+    /// DynamoDB call.
+    fn connected(&self, send: Option<&SpanRecord>, processed: &[SpanRecord]) -> bool {
+        send.is_some_and(|send| {
             !processed.is_empty()
                 && processed.iter().all(|process| {
                     process.is_child_of(send)
-                        && spans
+                        && self
+                            .spans
                             .iter()
                             .any(|span| span.name.starts_with("DynamoDB.") && span.is_child_of(process))
                 })
-        });
-        all_connected &= delivery.status == 202 && connected;
-        let record = event_record(&view, &delivery.event_id).await;
-        stored_once &= record.is_some();
-        let duplicate = processed
-            .iter()
-            .any(|process| process.attribute("webhook.outcome") == Some("duplicate"));
-        let outcome = if duplicate {
-            "duplicate: no second effect".to_owned()
-        } else {
-            describe_record(&view, record.as_ref()).await
-        };
-        if let Some(send) = &send {
-            waterfalls.push((
+        })
+    }
+
+    async fn signed_deliveries(&mut self, run: &ScenarioRun) {
+        let mut all_connected = true;
+        let mut stored_once = true;
+        for delivery in run.signed() {
+            let message_id = delivery.message_id.clone().unwrap_or_default();
+            let send = with_message_id(&self.spans, "send ", &message_id)
+                .first()
+                .copied()
+                .cloned();
+            let processed = self.processed(&message_id);
+            let connected = self.connected(send.as_ref(), &processed);
+            all_connected &= delivery.status == 202 && connected;
+            let record = event_record(&self.view, &delivery.event_id).await;
+            stored_once &= record.is_some();
+            let duplicate = processed
+                .iter()
+                .any(|process| process.attribute("webhook.outcome") == Some("duplicate"));
+            let outcome = if duplicate {
+                "duplicate: no second effect".to_owned()
+            } else {
+                describe_record(&self.view, record.as_ref()).await
+            };
+            self.waterfall(
                 format!("{} · {}", delivery.label, delivery.event_id),
-                send.trace_id.clone(),
-            ));
+                send.as_ref(),
+            );
+            self.rows.push(ReportRow {
+                what: delivery.label.clone(),
+                event: delivery.event_id.clone(),
+                http: delivery.status.to_string(),
+                trace_id: send.map(|send| send.trace_id),
+                connected: if connected { "yes" } else { "NO" }.to_owned(),
+                outcome,
+            });
         }
-        rows.push(ReportRow {
-            what: delivery.label.clone(),
-            event: delivery.event_id.clone(),
-            http: delivery.status.to_string(),
-            trace_id: send.map(|send| send.trace_id),
-            connected: if connected { "yes" } else { "NO" }.to_owned(),
+        let accepted = run.accepted().len();
+        self.check(
+            "every accepted event is stored",
+            stored_once && accepted == run.signed().len(),
+            format!("{accepted} deliveries answered 202, each has its event record"),
+        );
+        self.check(
+            "one trace per webhook, from the HTTP request to the DynamoDB write",
+            all_connected,
+            "each process-webhook span is a child of its own send span and parents its DynamoDB call",
+        );
+    }
+
+    async fn redelivery(&mut self, run: &ScenarioRun) {
+        let customer = run.payment_failed.customer.clone().unwrap_or_default();
+        let notifications = notification_count(&self.view, &customer).await;
+        let marked_duplicate = run
+            .stripe_retry
+            .message_id
+            .as_deref()
+            .map(|id| self.processed(id))
+            .is_some_and(|spans| {
+                spans
+                    .iter()
+                    .any(|span| span.attribute("webhook.duplicate") == Some("true"))
+            });
+        self.check(
+            "a redelivered event has one effect",
+            marked_duplicate && notifications == 1,
+            format!(
+                "the retry was marked webhook.duplicate=true; {customer} has {notifications} notification(s)"
+            ),
+        );
+    }
+
+    fn forged(&mut self, run: &ScenarioRun) {
+        let forged = &run.forged;
+        let span = self
+            .spans
+            .iter()
+            .find(|span| span.attribute("http.response.status_code") == Some("401"))
+            .cloned();
+        let sends = self
+            .spans
+            .iter()
+            .filter(|span| span.name.starts_with("send "))
+            .count();
+        let accepted = run.accepted().len();
+        self.check(
+            "a forged webhook is refused and queues nothing",
+            forged.status == 401 && sends == accepted,
+            format!(
+                "HTTP {} {}; {sends} messages sent for {accepted} accepted webhooks",
+                forged.status,
+                forged.error_code.as_deref().unwrap_or_default(),
+            ),
+        );
+        self.waterfall(format!("{} · {}", forged.label, forged.event_id), span.as_ref());
+        self.rows.push(ReportRow {
+            what: forged.label.clone(),
+            event: forged.event_id.clone(),
+            http: forged.status.to_string(),
+            trace_id: span.map(|span| span.trace_id),
+            connected: "n/a".to_owned(),
+            outcome: format!(
+                "refused ({}); nothing queued",
+                forged.error_code.as_deref().unwrap_or("?")
+            ),
+        });
+    }
+
+    async fn legacy(&mut self, run: &ScenarioRun) {
+        let legacy = &run.legacy;
+        let spans = self.processed(&legacy.message_id);
+        let record = match &legacy.event_id {
+            Some(id) => event_record(&self.view, id).await,
+            None => None,
+        };
+        let new_root = spans
+            .iter()
+            .all(|span| span.is_root() && span.attribute("trace.has_upstream_context") == Some("false"));
+        self.check(
+            "a message without trace context is still processed, as a new root",
+            !spans.is_empty() && new_root && record.is_some(),
+            "process-webhook is a root span with trace.has_upstream_context=false; the event is stored",
+        );
+        let event_id = legacy.event_id.clone().unwrap_or_default();
+        self.waterfall(format!("{} · {event_id}", legacy.label), spans.first());
+        let outcome = describe_record(&self.view, record.as_ref()).await;
+        self.rows.push(ReportRow {
+            what: legacy.label.clone(),
+            event: event_id,
+            http: "-".to_owned(),
+            trace_id: spans.first().map(|span| span.trace_id.clone()),
+            connected: "new root".to_owned(),
             outcome,
         });
     }
-    checks.push(Check {
-        name: "every accepted event is stored".to_owned(),
-        passed: stored_once && run.accepted().len() == 5,
-        detail: format!(
-            "{} deliveries answered 202, each has its event record",
-            run.accepted().len()
-        ),
-    });
-    checks.push(Check {
-        name: "one trace per webhook, from the HTTP request to the DynamoDB write".to_owned(),
-        passed: all_connected,
-        detail: "each process-webhook span is a child of its own send span and parents its DynamoDB call"
-            .to_owned(),
-    });
 
-    let first_customer = run.first.customer.clone().unwrap_or_default();
-    let notifications = notification_count(&view, &first_customer).await;
-    let redelivery_duplicate = run
-        .redelivery
-        .message_id
-        .as_deref()
-        .map(|id| with_message_id(&spans, "process-webhook", id))
-        .is_some_and(|spans| {
-            spans
-                .iter()
-                .any(|span| span.attribute("webhook.duplicate") == Some("true"))
-        });
-    checks.push(Check {
-        name: "a redelivered event has one effect".to_owned(),
-        passed: redelivery_duplicate && notifications == 1,
-        detail: format!("the retry was marked webhook.duplicate=true; {first_customer} has {notifications} notification(s)"),
-    });
-
-    let forged_span = spans
-        .iter()
-        .find(|span| span.attribute("http.response.status_code") == Some("401"))
-        .cloned();
-    let sends = spans.iter().filter(|span| span.name.starts_with("send ")).count();
-    checks.push(Check {
-        name: "a forged webhook is refused and queues nothing".to_owned(),
-        passed: run.forged.status == 401 && sends == run.accepted().len(),
-        detail: format!(
-            "HTTP {} {}; {sends} messages sent for {} accepted webhooks",
-            run.forged.status,
-            run.forged.error_code.as_deref().unwrap_or_default(),
-            run.accepted().len()
-        ),
-    });
-    if let Some(span) = &forged_span {
-        waterfalls.push((
-            format!("{} · {}", run.forged.label, run.forged.event_id),
-            span.trace_id.clone(),
-        ));
-    }
-    rows.push(ReportRow {
-        what: run.forged.label.clone(),
-        event: run.forged.event_id.clone(),
-        http: run.forged.status.to_string(),
-        trace_id: forged_span.map(|span| span.trace_id),
-        connected: "n/a".to_owned(),
-        outcome: format!(
-            "refused ({}); nothing queued",
-            run.forged.error_code.as_deref().unwrap_or("?")
-        ),
-    });
-
-    let legacy_spans = with_message_id(&spans, "process-webhook", &run.legacy.message_id);
-    let legacy_record = match &run.legacy.event_id {
-        Some(id) => event_record(&view, id).await,
-        None => None,
-    };
-    let legacy_root = legacy_spans
-        .iter()
-        .all(|span| span.is_root() && span.attribute("trace.has_upstream_context") == Some("false"));
-    checks.push(Check {
-        name: "a message without trace context is still processed, as a new root".to_owned(),
-        passed: !legacy_spans.is_empty() && legacy_root && legacy_record.is_some(),
-        detail: "process-webhook is a root span with trace.has_upstream_context=false; the event is stored"
-            .to_owned(),
-    });
-    if let Some(span) = legacy_spans.first() {
-        waterfalls.push((
+    async fn poison(&mut self, run: &ScenarioRun) {
+        let poison = &run.poison;
+        let spans = self.processed(&poison.message_id);
+        let dead_lettered = dlq_depth(&self.view).await;
+        let all_errors = spans
+            .iter()
+            .all(|span| matches!(span.status, SpanStatus::Error(_)));
+        let attempts = spans.len();
+        self.check(
+            "a poison message fails alone, visibly, and ends in the DLQ",
+            dead_lettered == 1 && all_errors && attempts >= self.view.settings.max_receive_count as usize,
             format!(
-                "{} · {}",
-                run.legacy.label,
-                run.legacy.event_id.clone().unwrap_or_default()
+                "{attempts} ERROR spans ({}), {dead_lettered} message(s) in {}",
+                spans
+                    .first()
+                    .and_then(|span| span.attribute("error.type"))
+                    .unwrap_or("?"),
+                self.view.settings.names.dlq
             ),
-            span.trace_id.clone(),
-        ));
-    }
-    rows.push(ReportRow {
-        what: run.legacy.label.clone(),
-        event: run.legacy.event_id.clone().unwrap_or_default(),
-        http: "-".to_owned(),
-        trace_id: legacy_spans.first().map(|span| span.trace_id.clone()),
-        connected: "new root".to_owned(),
-        outcome: describe_record(&view, legacy_record.as_ref()).await,
-    });
-
-    let poison_spans = with_message_id(&spans, "process-webhook", &run.poison.message_id);
-    let dead_lettered = dlq_depth(&view).await;
-    let poison_errors = poison_spans
-        .iter()
-        .all(|span| matches!(span.status, SpanStatus::Error(_)));
-    checks.push(Check {
-        name: "a poison message fails alone, visibly, and ends in the DLQ".to_owned(),
-        passed: dead_lettered == 1
-            && poison_errors
-            && poison_spans.len() >= view.settings.max_receive_count as usize,
-        detail: format!(
-            "{} ERROR spans ({}), {dead_lettered} message(s) in {}",
-            poison_spans.len(),
-            poison_spans
-                .first()
-                .and_then(|span| span.attribute("error.type"))
-                .unwrap_or("?"),
-            view.settings.names.dlq
-        ),
-    });
-    if let Some(span) = poison_spans.first() {
-        waterfalls.push((
-            format!("{} (first of {} attempts)", run.poison.label, poison_spans.len()),
-            span.trace_id.clone(),
-        ));
-    }
-    rows.push(ReportRow {
-        what: run.poison.label.clone(),
-        event: "-".to_owned(),
-        http: "-".to_owned(),
-        trace_id: poison_spans.first().map(|span| span.trace_id.clone()),
-        connected: "new root".to_owned(),
-        outcome: format!("dead-lettered after {} failed attempts", poison_spans.len()),
-    });
-
-    let remaining = queue_depth(&view).await;
-    checks.push(Check {
-        name: "the queue is drained".to_owned(),
-        passed: remaining == 0,
-        detail: format!("{remaining} message(s) left in {}", view.settings.names.queue),
-    });
-
-    checks.push(Check {
-        name: format!("every span export arrived intact ({})", view.transport.as_str()),
-        passed: view.rejected_exports.is_empty(),
-        detail: match view.rejected_exports.first() {
-            None => format!("{} spans received", spans.len()),
-            Some(first) => format!(
-                "{} export(s) refused, first: {first}",
-                view.rejected_exports.len()
-            ),
-        },
-    });
-    if view.transport == TelemetryTransport::XrayUdp {
-        checks.push(application_signals_check(&spans));
+        );
+        self.waterfall(
+            format!("{} (first of {attempts} attempts)", poison.label),
+            spans.first(),
+        );
+        self.rows.push(ReportRow {
+            what: poison.label.clone(),
+            event: "-".to_owned(),
+            http: "-".to_owned(),
+            trace_id: spans.first().map(|span| span.trace_id.clone()),
+            connected: "new root".to_owned(),
+            outcome: format!("dead-lettered after {attempts} failed attempts"),
+        });
     }
 
-    DemoReport {
-        rows,
-        checks,
-        waterfalls,
-        spans,
+    async fn queue_drained(&mut self) {
+        let remaining = queue_depth(&self.view).await;
+        let detail = format!(
+            "{remaining} message(s) left in {}",
+            self.view.settings.names.queue
+        );
+        self.check("the queue is drained", remaining == 0, detail);
+    }
+
+    fn exports_intact(&mut self) {
+        let rejected = &self.view.rejected_exports;
+        let detail = match rejected.first() {
+            None => format!("{} spans received", self.spans.len()),
+            Some(first) => format!("{} export(s) refused, first: {first}", rejected.len()),
+        };
+        let name = format!(
+            "every span export arrived intact ({})",
+            self.view.transport.as_str()
+        );
+        self.check(name, rejected.is_empty(), detail);
+        if self.view.transport == TelemetryTransport::XrayUdp {
+            self.checks.push(application_signals_check(&self.spans));
+        }
+    }
+
+    fn finish(self) -> DemoReport {
+        DemoReport {
+            rows: self.rows,
+            checks: self.checks,
+            waterfalls: self.waterfalls,
+            spans: self.spans,
+        }
     }
 }
 

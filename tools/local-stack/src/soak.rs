@@ -167,7 +167,8 @@ impl SoakReport {
     }
 }
 
-/// Runs the soak on a stack started with a fault proxy.
+/// Runs the soak on a stack started with a fault proxy: send every webhook, wait for the pipeline
+/// to drain, then count what the emulator holds.
 pub async fn run(stack: &mut LocalStack, options: &SoakOptions) -> Result<SoakReport, StackError> {
     let faults = stack.faults().ok_or_else(|| {
         StackError::Scenario("the soak needs a stack started with the fault proxy".to_owned())
@@ -178,8 +179,19 @@ pub async fn run(stack: &mut LocalStack, options: &SoakOptions) -> Result<SoakRe
         events: options.events,
         ..SoakReport::default()
     };
+    send_all(stack, options, started, &mut report).await?;
+    drain(stack, options, started, &mut report).await?;
+    count_results(stack, &mut report).await?;
+    Ok(report)
+}
 
-    // Send: each webhook retried (as Stripe does) until the API accepts it.
+/// Sends every webhook, each retried (as Stripe does) until the API accepts it.
+async fn send_all(
+    stack: &LocalStack,
+    options: &SoakOptions,
+    started: Instant,
+    report: &mut SoakReport,
+) -> Result<(), StackError> {
     let http = reqwest::Client::new();
     let url = stack.webhook_url();
     let secret = Arc::new(stack.provisioned.signing_secret.clone());
@@ -209,8 +221,17 @@ pub async fn run(stack: &mut LocalStack, options: &SoakOptions) -> Result<SoakRe
         }
     }
     report.send_seconds = started.elapsed().as_secs_f64();
+    Ok(())
+}
 
-    // Drain: progress from the spans (cheap), the verdict from the table (authoritative).
+/// Polls until every accepted event was processed and the queue is empty, or the deadline:
+/// progress from the spans (cheap), the verdict from the queue (authoritative).
+async fn drain(
+    stack: &mut LocalStack,
+    options: &SoakOptions,
+    started: Instant,
+    report: &mut SoakReport,
+) -> Result<(), StackError> {
     let drain_started = Instant::now();
     let mut last_progress = Instant::now();
     loop {
@@ -223,11 +244,8 @@ pub async fn run(stack: &mut LocalStack, options: &SoakOptions) -> Result<SoakRe
             );
             last_progress = Instant::now();
         }
-        if applied >= report.accepted {
-            let view = StackView::of(stack);
-            if queue_depth(&view).await == 0 {
-                break;
-            }
+        if applied >= report.accepted && queue_depth(&StackView::of(stack)).await == 0 {
+            break;
         }
         stack.check_health()?;
         if started.elapsed() > options.deadline {
@@ -237,7 +255,11 @@ pub async fn run(stack: &mut LocalStack, options: &SoakOptions) -> Result<SoakRe
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     report.drain_seconds = drain_started.elapsed().as_secs_f64();
+    Ok(())
+}
 
+/// What the table, the queues, the fault proxy and the spans hold after the run.
+async fn count_results(stack: &LocalStack, report: &mut SoakReport) -> Result<(), StackError> {
     let view = StackView::of(stack);
     report.event_records = count_items(&view, keys::EVENT_PREFIX, None).await?;
     report.notifications = count_items(&view, keys::CUSTOMER_PREFIX, Some(keys::NOTIFICATION_PREFIX)).await?;
@@ -259,7 +281,7 @@ pub async fn run(stack: &mut LocalStack, options: &SoakOptions) -> Result<SoakRe
         })
         .count();
     report.connected_traces = connected_traces(&spans);
-    Ok(report)
+    Ok(())
 }
 
 /// Posts webhook `index` until it is accepted; the number of retries it took, or `None`.

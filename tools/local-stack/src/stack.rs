@@ -150,18 +150,12 @@ pub struct LocalStack {
 }
 
 impl LocalStack {
+    /// Starts moto, provisions Terraform's resources, then the trace sink, the Lambda emulator,
+    /// both functions and the event source mapping, in that order.
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
         let terraform_dir = options.workspace_root.join("terraform");
         let settings = PipelineSettings::load(&terraform_dir, LOCAL_ENVIRONMENT)?;
-        let transport = match options.transport {
-            Some(transport) => transport,
-            None => TelemetryTransport::parse(&settings.telemetry_transport).ok_or_else(|| {
-                StackError::Scenario(format!(
-                    "Terraform's default telemetry_transport {:?} is not one the local stack knows",
-                    settings.telemetry_transport
-                ))
-            })?,
-        };
+        let transport = transport(&options, &settings)?;
 
         let root = options.workspace_root.clone();
         let (moto_port, moto_log) = (options.moto_port, options.log_dir.join("moto.log"));
@@ -182,58 +176,33 @@ impl LocalStack {
                 })?),
                 false => None,
             };
-        let unreachable_collector = match options.collector_unreachable {
-            true => Some(format!(
-                "http://127.0.0.1:{}",
-                free_port().map_err(StackError::TraceSink)?
-            )),
-            false => None,
-        };
 
         let root = options.workspace_root.clone();
         let (lambda_port, lambda_log) = (options.lambda_port, options.log_dir.join("cargo-lambda.log"));
         let emulator = blocking(move || LambdaEmulator::start(&root, lambda_port, &lambda_log)).await??;
 
-        let mut specs = FunctionSpecs::new(&FunctionEnvironment {
-            terraform_dir: &terraform_dir,
-            settings: &settings,
-            provisioned: &provisioned,
-            transport,
-            sink: &sink,
-            moto: &moto,
-            bin_dir: &options.bin_dir,
-            aws_endpoint: faults.as_ref().map(FaultProxy::endpoint),
-            collector_endpoint: unreachable_collector,
-        })?;
-        if options.withhold_worker_spans {
-            specs
-                .worker
-                .env
-                .push(("OTEL_TRACES_EXPORTER".to_owned(), "none".to_owned()));
-        }
+        let specs = function_specs(
+            &options,
+            &FunctionEnvironment {
+                terraform_dir: &terraform_dir,
+                settings: &settings,
+                provisioned: &provisioned,
+                transport,
+                sink: &sink,
+                moto: &moto,
+                bin_dir: &options.bin_dir,
+                aws_endpoint: faults.as_ref().map(FaultProxy::endpoint),
+                collector_endpoint: unreachable_collector(&options)?,
+            },
+        )?;
         let (api_spec, worker_spec) = (specs.api, specs.worker);
         let api = FunctionProcess::start(&api_spec, &emulator, &options.log_dir.join("webhook-api.log"))?;
-
         let worker = FunctionProcess::start(
             &worker_spec,
             &emulator,
             &options.log_dir.join("webhook-worker.log"),
         )?;
-
-        let mapping = EventSourceMapping::start(
-            aws_sdk_sqs::Client::new(&sdk),
-            MappingConfig {
-                queue_url: provisioned.queue_url.clone(),
-                queue_arn: provisioned.queue_arn.clone(),
-                region: REGION.to_owned(),
-                batch_size: settings.batch_size as usize,
-                batching_window: Duration::from_secs(u64::from(settings.batching_window_seconds)),
-                invoke_url: emulator.invoke_url(&worker_spec.route()),
-                invocation_timeout: options
-                    .invocation_timeout
-                    .unwrap_or(Duration::from_secs(u64::from(settings.worker_timeout_seconds))),
-            },
-        );
+        let mapping = event_source_mapping(&options, &settings, &provisioned, &sdk, &emulator, &worker_spec);
 
         Ok(Self {
             webhook_url: emulator.function_url(&api_spec.route(), "/webhooks/stripe"),
@@ -462,4 +431,68 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|error| StackError::Scenario(format!("start-up task failed: {error}")))
+}
+
+/// The transport asked for, else Terraform's default for the environment.
+fn transport(options: &StackOptions, settings: &PipelineSettings) -> Result<TelemetryTransport, StackError> {
+    match options.transport {
+        Some(transport) => Ok(transport),
+        None => TelemetryTransport::parse(&settings.telemetry_transport).ok_or_else(|| {
+            StackError::Scenario(format!(
+                "Terraform's default telemetry_transport {:?} is not one the local stack knows",
+                settings.telemetry_transport
+            ))
+        }),
+    }
+}
+
+/// A collector address nothing listens on, when the options ask for an unreachable one.
+fn unreachable_collector(options: &StackOptions) -> Result<Option<String>, StackError> {
+    Ok(match options.collector_unreachable {
+        true => Some(format!(
+            "http://127.0.0.1:{}",
+            free_port().map_err(StackError::TraceSink)?
+        )),
+        false => None,
+    })
+}
+
+/// Both functions' settings as Terraform gives them, with the options' overrides.
+fn function_specs(
+    options: &StackOptions,
+    environment: &FunctionEnvironment<'_>,
+) -> Result<FunctionSpecs, StackError> {
+    let mut specs = FunctionSpecs::new(environment)?;
+    if options.withhold_worker_spans {
+        specs
+            .worker
+            .env
+            .push(("OTEL_TRACES_EXPORTER".to_owned(), "none".to_owned()));
+    }
+    Ok(specs)
+}
+
+/// The poller that feeds the worker, with Terraform's batch size, window and timeout.
+fn event_source_mapping(
+    options: &StackOptions,
+    settings: &PipelineSettings,
+    provisioned: &Provisioned,
+    sdk: &SdkConfig,
+    emulator: &LambdaEmulator,
+    worker: &FunctionSpec,
+) -> EventSourceMapping {
+    EventSourceMapping::start(
+        aws_sdk_sqs::Client::new(sdk),
+        MappingConfig {
+            queue_url: provisioned.queue_url.clone(),
+            queue_arn: provisioned.queue_arn.clone(),
+            region: REGION.to_owned(),
+            batch_size: settings.batch_size as usize,
+            batching_window: Duration::from_secs(u64::from(settings.batching_window_seconds)),
+            invoke_url: emulator.invoke_url(&worker.route()),
+            invocation_timeout: options
+                .invocation_timeout
+                .unwrap_or(Duration::from_secs(u64::from(settings.worker_timeout_seconds))),
+        },
+    )
 }

@@ -83,7 +83,9 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
         .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
         .expression_attribute_values(
             ":pk",
-            AttributeValue::S(keys::customer_partition(run.first.customer.as_deref().unwrap())),
+            AttributeValue::S(keys::customer_partition(
+                run.payment_failed.customer.as_deref().unwrap(),
+            )),
         )
         .expression_attribute_values(":prefix", AttributeValue::S(keys::NOTIFICATION_PREFIX.to_owned()))
         .send()
@@ -157,7 +159,7 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
     let redelivery = spans_for(
         &spans,
         "process-webhook",
-        run.redelivery.message_id.as_deref().unwrap(),
+        run.stripe_retry.message_id.as_deref().unwrap(),
     )[0];
     assert_eq!(redelivery.attribute("webhook.duplicate"), Some("true"));
 

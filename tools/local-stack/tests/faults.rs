@@ -12,7 +12,7 @@ use local_stack::fault_proxy::{AwsService, Fault, FaultRule};
 use local_stack::probe::{
     Delivery, StackView, all_stored, dlq_depth, notification_count, post, queue_depth, wait_for,
 };
-use local_stack::stack::{LocalStack, StackOptions};
+use local_stack::stack::{LocalStack, StackOptions, TelemetryTransport};
 use serde_json::json;
 use trace_reader::span::{SpanRecord, SpanStatus};
 
@@ -184,7 +184,13 @@ async fn with_sqs_unavailable_the_api_answers_503_and_acknowledges_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_collector_down_the_business_path_is_unaffected_and_the_failure_logged() {
     let _turn = ONE_STACK_AT_A_TIME.lock().await;
-    let mut stack = start(|options| options.collector_unreachable = true).await;
+    // The ADOT collector is what can be down: over UDP to the X-Ray daemon there is no
+    // connection to fail.
+    let mut stack = start(|options| {
+        options.transport = Some(TelemetryTransport::AdotCollector);
+        options.collector_unreachable = true;
+    })
+    .await;
 
     let sent = [
         send(&stack, "evt_noCollector1", "cus_noCollector1").await,

@@ -69,6 +69,7 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Posts the test event, waits for its record, then checks its trace.
 async fn run(options: Options) -> Result<ExitCode, SmokeError> {
     let aws = sdk_config::load().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
@@ -82,64 +83,76 @@ async fn run(options: Options) -> Result<ExitCode, SmokeError> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-
     let trace = TraceHeader::new(SystemTime::now());
+    let event_id = post(&options, &secret, &trace).await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let recorded = smoke_test::wait_for_record(&dynamodb, &options.table, &event_id, options.timeout).await?;
+    println!("stored: {event_id} in {}", options.table);
+    let source = match options.trace_source.as_str() {
+        "xray" => TraceSource::xray(&aws),
+        url => TraceSource::local_sink(url),
+    };
+    check_trace(&options, &source, &trace, &event_id, &recorded).await
+}
+
+/// Posts the signed test event under its own trace header; the event's id.
+async fn post(options: &Options, secret: &str, trace: &TraceHeader) -> Result<String, SmokeError> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap_or_default();
-    let sent = smoke_test::post_test_event(&http, &options.endpoint, &secret, &trace).await?;
+    let sent = smoke_test::post_test_event(&http, &options.endpoint, secret, trace).await?;
     println!(
         "posted {} with X-Amzn-Trace-Id {}: {}",
         sent.event_id,
         trace.header,
         sent.answer.trim()
     );
+    Ok(sent.event_id)
+}
 
-    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-    let recorded =
-        smoke_test::wait_for_record(&dynamodb, &options.table, &sent.event_id, options.timeout).await?;
-    println!("stored: {} in {}", sent.event_id, options.table);
-
-    let source = match options.trace_source.as_str() {
-        "xray" => TraceSource::xray(&aws),
-        url => TraceSource::local_sink(url),
-    };
+/// Waits for the trace the event was recorded in, prints its waterfall, and passes only if it is
+/// the request's trace (behind API Gateway) and holds every part of the pipeline.
+async fn check_trace(
+    options: &Options,
+    source: &TraceSource,
+    trace: &TraceHeader,
+    event_id: &str,
+    recorded: &str,
+) -> Result<ExitCode, SmokeError> {
     let mut missing_notes = Vec::new();
     // API Gateway continues the request's header: the record must be in that trace.
     if source.has_api_gateway() && recorded != trace.trace_id {
         missing_notes.push(format!(
             "the event was processed in trace {}, not in the request's {}",
-            xray_trace_id(&recorded),
+            xray_trace_id(recorded),
             trace.header
         ));
     }
-    let (spans, missing) = smoke_test::wait_for_trace(&source, &recorded, options.trace_timeout).await?;
+    let (spans, missing) = smoke_test::wait_for_trace(source, recorded, options.trace_timeout).await?;
     println!(
         "{}",
-        render_trace(&format!("smoke test · {}", sent.event_id), &recorded, &spans)
+        render_trace(&format!("smoke test · {event_id}"), recorded, &spans)
     );
     missing_notes.extend(missing.iter().map(|part| format!("missing: {}", part.describe())));
     if missing_notes.is_empty() {
         println!(
-            "smoke test passed: {} stored, and its trace {} in {} runs from the HTTP request to the DynamoDB write",
-            sent.event_id,
-            xray_trace_id(&recorded),
+            "smoke test passed: {event_id} stored, and its trace {} in {} runs from the HTTP request to the DynamoDB write",
+            xray_trace_id(recorded),
             source.describe()
         );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        for note in &missing_notes {
-            eprintln!("{note}");
-        }
-        eprintln!(
-            "smoke test failed: the trace {} in {} is not connected (waited up to {:?})",
-            xray_trace_id(&recorded),
-            source.describe(),
-            options.trace_timeout
-        );
-        Ok(ExitCode::FAILURE)
+        return Ok(ExitCode::SUCCESS);
     }
+    for note in &missing_notes {
+        eprintln!("{note}");
+    }
+    eprintln!(
+        "smoke test failed: the trace {} in {} is not connected (waited up to {:?})",
+        xray_trace_id(recorded),
+        source.describe(),
+        options.trace_timeout
+    );
+    Ok(ExitCode::FAILURE)
 }
 
 /// A warning a person sees: a GitHub Actions annotation in CI, a plain line elsewhere.
