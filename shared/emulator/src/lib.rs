@@ -1,12 +1,14 @@
 //! Local stand-ins for AWS, for the tests, the local stack and the benchmarks: the moto server
 //! (SQS, DynamoDB, Secrets Manager, ...) on a free loopback port from the project's virtualenv,
-//! and the child processes such servers run as (log file, readiness against a deadline, always
-//! stopped by PID).
+//! the child processes such servers run as (log file, readiness against a deadline, always
+//! stopped by PID), and [`recorded::RecordedApi`], which answers the AWS calls moto does not
+//! implement with recorded responses.
 
 use std::path::PathBuf;
 
 pub mod moto;
 pub mod process;
+pub mod recorded;
 
 /// The repository root, wherever the caller runs.
 pub fn workspace_root() -> PathBuf {

@@ -84,12 +84,7 @@ impl MotoServer {
 
     /// SDK configuration that talks to this server with moto's test credentials.
     pub async fn sdk_config(&self) -> SdkConfig {
-        sdk_config::loader()
-            .endpoint_url(&self.endpoint)
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-            .load()
-            .await
+        sdk_config_for(&self.endpoint).await
     }
 
     /// The environment a function binary needs to talk to this server.
@@ -102,6 +97,17 @@ impl MotoServer {
             ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
         ]
     }
+}
+
+/// SDK configuration for a moto server (or another stand-in) at `endpoint`, with moto's region
+/// and test credentials.
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    sdk_config::loader()
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await
 }
 
 fn unique() -> u64 {

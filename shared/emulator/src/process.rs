@@ -53,7 +53,11 @@ impl ManagedProcess {
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir).map_err(log_error)?;
         }
-        let file = std::fs::File::create(log).map_err(log_error)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(log_error)?;
         let stderr = file.try_clone().map_err(log_error)?;
         let child = command
             .stdin(Stdio::null())

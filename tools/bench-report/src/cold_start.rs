@@ -88,7 +88,7 @@ pub async fn measure(options: &Options) -> Result<Results, ColdStartError> {
     let provisioned = provision(&sdk, &settings, settings.queue_visibility_timeout_seconds)
         .await
         .map_err(|e| setup("provisioning")(e.to_string()))?;
-    let sink = TraceSink::start(0)
+    let sink = TraceSink::start(0, 0)
         .await
         .map_err(|e| setup("trace sink")(e.to_string()))?;
 

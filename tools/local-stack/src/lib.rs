@@ -8,6 +8,7 @@
 //!   the process handling are in the shared `emulator` crate).
 //! - [`trace_sink`] receives spans; `trace-reader` draws them.
 //! - [`standalone`]: the resources alone, for running one function under `cargo lambda watch`.
+//! - [`up`]: `make up` / `make down` / `make send`, the stack as a development environment.
 
 pub mod event_source;
 pub mod fault_proxy;
@@ -19,5 +20,6 @@ pub mod soak;
 pub mod stack;
 pub mod standalone;
 pub mod trace_sink;
+pub mod up;
 
 pub use emulator::workspace_root;

@@ -2,16 +2,27 @@
 //! waterfall per event and the summary, stops everything it started (also on Ctrl-C), and exits
 //! non-zero if an event was lost or a trace is not connected.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use local_stack::scenario;
 use local_stack::soak::SoakOptions;
 use local_stack::stack::{LocalStack, StackError, StackOptions, TelemetryTransport};
 use local_stack::standalone::Resources;
+use local_stack::up::{self, Started, UpDir};
 
 const USAGE: &str = "usage: local-stack demo
+       local-stack up | down | send <Stripe event file> [--keep-id]
        local-stack emulator
        local-stack soak [--events N] [--failure-rate R] [--concurrency C] [--deadline-minutes M]
+
+demo: runs the webhook pipeline on this machine (moto, cargo-lambda, both functions, an OTLP
+sink), sends the scripted webhooks, prints the traces and stops everything.
+
+up: the same stack, left running in the background on fixed ports (moto 5000, Lambda 9000,
+OTLP 4318, X-Ray daemon UDP 2000); what it started is recorded in target/local-stack/up
+(LOCAL_STACK_STATE_DIR). down: stops exactly those processes. send: signs the event file with
+the running stack's secret, gives it a fresh id (unless --keep-id) and posts it.
 
 emulator: moto with the queue, DLQ, table and secret only, and an env file for running one
 function alone under `cargo lambda watch`; runs until Ctrl-C.
@@ -20,9 +31,8 @@ soak: N signed webhooks (default 10000), C in flight (8), with a share R (0.05) 
 requests failing; exits non-zero unless every event is stored exactly once, nothing is
 dead-lettered and every message span is in its producer's trace, within M minutes (45).
 
-Runs the webhook pipeline on this machine (moto, cargo-lambda, both functions, an OTLP sink),
-sends the scripted webhooks and prints the traces. Ports are free ones unless set:
-  LOCAL_STACK_MOTO_PORT, LOCAL_STACK_LAMBDA_PORT, LOCAL_STACK_OTLP_PORT
+Ports are free ones (up: the fixed ones above) unless set: LOCAL_STACK_MOTO_PORT,
+LOCAL_STACK_LAMBDA_PORT, LOCAL_STACK_OTLP_PORT, LOCAL_STACK_XRAY_PORT.
 LOCAL_STACK_BIN_DIR is where the webhook-api and webhook-worker binaries are (target/debug).
 TELEMETRY_TRANSPORT is xray-udp (OTLP over UDP to the X-Ray daemon, with the Application Signals
 attributes; Terraform's default) or adot-collector (OTLP/HTTP, as to the ADOT collector layer).";
@@ -30,18 +40,10 @@ attributes; Terraform's default) or adot-collector (OTLP/HTTP, as to the ADOT co
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match args.split_first() {
-        Some((command, rest)) if command == "demo" && rest.is_empty() => Command::Demo,
-        Some((command, rest)) if command == "emulator" && rest.is_empty() => Command::Emulator,
-        Some((command, rest)) if command == "soak" => match soak_options(rest) {
-            Ok(options) => Command::Soak(options),
-            Err(message) => {
-                eprintln!("{message}\n\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        },
-        _ => {
-            eprintln!("{USAGE}");
+    let command = match parse_command(&args) {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("{message}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -52,18 +54,27 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Command::Emulator = command {
-        return emulator(options).await;
-    }
     let run = async {
         match command {
-            Command::Emulator | Command::Demo => demo(options).await,
+            Command::Demo => demo(options).await,
             Command::Soak(soak_options) => {
                 options.fault_proxy = true;
                 soak(options, soak_options).await
             }
+            Command::Emulator => emulator(options).await,
+            Command::Up => up(options),
+            Command::Serve => serve(options).await,
+            Command::Down => down(&options),
+            Command::Send { file, keep_id } => send(&options, &file, keep_id).await,
         }
     };
+    if matches!(
+        command_kind(&args),
+        Some("emulator" | "serve" | "up" | "down" | "send")
+    ) {
+        // These stop on their own terms: the emulator and serve on Ctrl-C or SIGTERM.
+        return run.await;
+    }
     tokio::select! {
         code = run => code,
         _ = interrupted() => {
@@ -78,6 +89,45 @@ enum Command {
     Demo,
     Emulator,
     Soak(SoakOptions),
+    Up,
+    Serve,
+    Down,
+    Send { file: PathBuf, keep_id: bool },
+}
+
+fn command_kind(args: &[String]) -> Option<&str> {
+    args.first().map(String::as_str)
+}
+
+fn parse_command(args: &[String]) -> Result<Command, String> {
+    let (command, rest) = args.split_first().ok_or("no command given")?;
+    let alone = |command: Command| match rest.is_empty() {
+        true => Ok(command),
+        false => Err(format!(
+            "{command_name} takes no arguments",
+            command_name = args[0]
+        )),
+    };
+    match command.as_str() {
+        "demo" => alone(Command::Demo),
+        "emulator" => alone(Command::Emulator),
+        "up" => alone(Command::Up),
+        "serve" => alone(Command::Serve),
+        "down" => alone(Command::Down),
+        "soak" => soak_options(rest).map(Command::Soak),
+        "send" => match rest {
+            [file] => Ok(Command::Send {
+                file: file.into(),
+                keep_id: false,
+            }),
+            [file, flag] if flag == "--keep-id" => Ok(Command::Send {
+                file: file.into(),
+                keep_id: true,
+            }),
+            _ => Err("send needs a Stripe event file, and optionally --keep-id".to_owned()),
+        },
+        other => Err(format!("unknown command {other:?}")),
+    }
 }
 
 fn soak_options(args: &[String]) -> Result<SoakOptions, String> {
@@ -221,6 +271,115 @@ async fn emulator(options: StackOptions) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Starts `local-stack serve` in the background on the fixed ports, unless one is running.
+fn up(options: StackOptions) -> ExitCode {
+    let dir = UpDir::for_options(&options);
+    let program = match std::env::current_exe() {
+        Ok(program) => program,
+        Err(error) => {
+            eprintln!("cannot find this program's path: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match up::start(&dir, &program, &[]) {
+        Ok(Started::Now(state)) => {
+            println!(
+                "Local stack up (pid {}; its log: {}).\n",
+                state.owner.pid,
+                dir.log_path().display()
+            );
+            println!("{}", up::describe(&state, &options.workspace_root));
+            ExitCode::SUCCESS
+        }
+        Ok(Started::AlreadyRunning(state)) => {
+            println!(
+                "A local stack is already running (pid {}); not starting another. `make down` stops it.\n",
+                state.owner.pid
+            );
+            println!("{}", up::describe(&state, &options.workspace_root));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The detached process `up` starts: the stack on the fixed ports until SIGTERM.
+async fn serve(mut options: StackOptions) -> ExitCode {
+    options.moto_port.get_or_insert(up::DEFAULT_MOTO_PORT);
+    options.lambda_port.get_or_insert(up::DEFAULT_LAMBDA_PORT);
+    if options.otlp_port == 0 {
+        options.otlp_port = up::DEFAULT_OTLP_PORT;
+    }
+    if options.xray_port == 0 {
+        options.xray_port = up::DEFAULT_XRAY_PORT;
+    }
+    match up::serve(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("the local stack failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn down(options: &StackOptions) -> ExitCode {
+    match up::stop(&UpDir::for_options(options)) {
+        Ok(report) => {
+            for line in &report.stopped {
+                println!("stopped {line}");
+            }
+            for line in &report.left {
+                eprintln!("left behind: {line}");
+            }
+            match report.left.is_empty() {
+                true => {
+                    println!("Local stack down: no process and no listener left.");
+                    ExitCode::SUCCESS
+                }
+                false => ExitCode::FAILURE,
+            }
+        }
+        Err(up::UpError::NotRunning) => {
+            println!("No local stack is running.");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn send(options: &StackOptions, file: &Path, keep_id: bool) -> ExitCode {
+    let state = match UpDir::for_options(options).running() {
+        Ok(Some(state)) => state,
+        Ok(None) => {
+            eprintln!("{}", up::UpError::NotRunning);
+            return ExitCode::FAILURE;
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match up::send(&state, file, keep_id).await {
+        Ok(sent) => {
+            println!("{}  HTTP {}  {}", sent.event_id, sent.status, sent.answer.trim());
+            match (200..300).contains(&sent.status) {
+                true => ExitCode::SUCCESS,
+                false => ExitCode::FAILURE,
+            }
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn start(options: StackOptions) -> Option<LocalStack> {
     LocalStack::start(options)
         .await
@@ -266,6 +425,7 @@ fn options_from_env() -> Result<StackOptions, String> {
     options.moto_port = port("LOCAL_STACK_MOTO_PORT")?;
     options.lambda_port = port("LOCAL_STACK_LAMBDA_PORT")?;
     options.otlp_port = port("LOCAL_STACK_OTLP_PORT")?.unwrap_or(0);
+    options.xray_port = port("LOCAL_STACK_XRAY_PORT")?.unwrap_or(0);
     if let Some(dir) = std::env::var_os("LOCAL_STACK_BIN_DIR") {
         options.bin_dir = dir.into();
     }

@@ -82,6 +82,8 @@ pub struct StackOptions {
     pub lambda_port: Option<u16>,
     /// 0: a free port.
     pub otlp_port: u16,
+    /// The X-Ray daemon's UDP port on the trace sink; 0: a free port.
+    pub xray_port: u16,
     /// The one setting scaled down from Terraform's, so failed messages reappear in seconds;
     /// `None`: the batching window plus 3 s. It must outlast the batching window, or a message
     /// received early in a window reappears before its batch is delivered and runs twice.
@@ -119,6 +121,7 @@ impl StackOptions {
             moto_port: None,
             lambda_port: None,
             otlp_port: 0,
+            xray_port: 0,
             visibility_timeout_seconds: None,
             transport: None,
             fault_proxy: false,
@@ -142,6 +145,7 @@ pub struct LocalStack {
     mapping: Option<EventSourceMapping>,
     api: FunctionProcess,
     worker: FunctionProcess,
+    api_spec: FunctionSpec,
     worker_spec: FunctionSpec,
     emulator: LambdaEmulator,
     sink: TraceSink,
@@ -166,7 +170,7 @@ impl LocalStack {
             .unwrap_or(settings.batching_window_seconds + 3);
         let provisioned = provision(&sdk, &settings, visibility_timeout).await?;
 
-        let sink = TraceSink::start(options.otlp_port)
+        let sink = TraceSink::start(options.otlp_port, options.xray_port)
             .await
             .map_err(StackError::TraceSink)?;
         let faults =
@@ -214,6 +218,7 @@ impl LocalStack {
             mapping: Some(mapping),
             api,
             worker,
+            api_spec,
             worker_spec,
             emulator,
             sink,
@@ -276,6 +281,31 @@ impl LocalStack {
         let log = self.options.log_dir.join("webhook-worker-restarted.log");
         self.worker = FunctionProcess::start(&self.worker_spec, &self.emulator, &log)?;
         Ok(())
+    }
+
+    /// Starts a new process for each function whose process has exited, as Lambda starts a new
+    /// sandbox; the names of those restarted. Their logs continue in the same files.
+    pub fn restart_exited_functions(&mut self) -> Result<Vec<String>, StackError> {
+        let mut restarted = Vec::new();
+        if self.api.process().check_running().is_err() {
+            let log = self.api.process().log_path().to_path_buf();
+            self.api = FunctionProcess::start(&self.api_spec, &self.emulator, &log)?;
+            restarted.push(self.api_spec.name.clone());
+        }
+        if self.worker.process().check_running().is_err() {
+            let log = self.worker.process().log_path().to_path_buf();
+            self.worker = FunctionProcess::start(&self.worker_spec, &self.emulator, &log)?;
+            restarted.push(self.worker_spec.name.clone());
+        }
+        Ok(restarted)
+    }
+
+    /// Each process started, by name, with its process id and program.
+    pub fn process_table(&mut self) -> Vec<(String, u32)> {
+        self.processes()
+            .iter()
+            .map(|process| (process.name().to_owned(), process.pid()))
+            .collect()
     }
 
     /// The worker's process id.

@@ -64,12 +64,12 @@ pub struct TraceSink {
 }
 
 impl TraceSink {
-    /// Listens on 127.0.0.1:`port` for OTLP/HTTP (a free port for 0), and on a free UDP port
-    /// for the X-Ray daemon format.
-    pub async fn start(port: u16) -> std::io::Result<Self> {
+    /// Listens on 127.0.0.1:`port` for OTLP/HTTP and on 127.0.0.1:`udp_port` for the X-Ray
+    /// daemon format (a free port for 0).
+    pub async fn start(port: u16, udp_port: u16) -> std::io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let address = listener.local_addr()?;
-        let socket = UdpSocket::bind(("127.0.0.1", 0)).await?;
+        let socket = UdpSocket::bind(("127.0.0.1", udp_port)).await?;
         let udp_address = socket.local_addr()?;
         let store = SpanStore::default();
         let tasks = [

@@ -90,3 +90,14 @@ pub enum SpanStatus {
     Ok,
     Error(String),
 }
+
+impl SpanStatus {
+    /// `ERROR`, `OK` or `UNSET`, as the waterfall shows them.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SpanStatus::Unset => "UNSET",
+            SpanStatus::Ok => "OK",
+            SpanStatus::Error(_) => "ERROR",
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Where the operator's commands run: the `make up` stack (its state file) or an AWS environment
+//! (its `terraform output -json`).
+
+use std::path::Path;
+
+use aws_config::{Region, SdkConfig};
+use local_stack::up::UpState;
+use serde_json::Value;
+use trace_reader::source::TraceSource;
+
+use crate::OperatorError;
+
+/// Which kind of environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// The `make up` stack: moto, the local trace sink.
+    Local,
+    /// A deployed environment, by name (`dev`, `prod`): AWS, X-Ray.
+    Aws { environment: String },
+}
+
+/// Everything a command needs to find an event.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub location: Location,
+    pub sdk: SdkConfig,
+    pub region: String,
+    pub table: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub traces: TraceSource,
+}
+
+impl Environment {
+    /// The running `make up` stack described by its state file.
+    pub async fn local(state_file: &Path) -> Result<Self, OperatorError> {
+        let unreadable = |detail: String| OperatorError::Settings {
+            path: state_file.display().to_string(),
+            detail,
+        };
+        let bytes = std::fs::read(state_file)
+            .map_err(|error| unreadable(format!("{error}; is the local stack up (`make up`)?")))?;
+        let state: UpState = serde_json::from_slice(&bytes).map_err(|error| unreadable(error.to_string()))?;
+        if !state.owner.is_running() {
+            return Err(unreadable(
+                "the local stack it describes is not running; start it with `make up`".to_owned(),
+            ));
+        }
+        Ok(Self {
+            location: Location::Local,
+            sdk: emulator::moto::sdk_config_for(&state.aws_endpoint).await,
+            region: state.region,
+            table: state.table_name,
+            queue_url: state.queue_url,
+            dlq_url: state.dlq_url,
+            traces: TraceSource::local_sink(state.trace_sink_url),
+        })
+    }
+
+    /// A deployed environment from its Terraform outputs, with the default AWS credentials, in
+    /// the region its queue is in.
+    pub async fn aws(environment: &str, outputs_file: &Path) -> Result<Self, OperatorError> {
+        let unreadable = |detail: String| OperatorError::Settings {
+            path: outputs_file.display().to_string(),
+            detail,
+        };
+        let bytes = std::fs::read(outputs_file).map_err(|error| unreadable(error.to_string()))?;
+        let outputs: Value = serde_json::from_slice(&bytes).map_err(|error| unreadable(error.to_string()))?;
+        let output = |name: &str| {
+            outputs[name]["value"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| unreadable(format!("no output {name:?}; has the environment been deployed?")))
+        };
+        let queue_url = output("queue_url")?;
+        let region = region_of_queue(&queue_url)
+            .ok_or_else(|| unreadable(format!("{queue_url:?} is not an SQS queue URL")))?;
+        let sdk = sdk_config::loader()
+            .region(Region::new(region.clone()))
+            .load()
+            .await;
+        Ok(Self {
+            location: Location::Aws {
+                environment: environment.to_owned(),
+            },
+            traces: TraceSource::xray(&sdk),
+            sdk,
+            region,
+            table: output("table_name")?,
+            dlq_url: output("dlq_url")?,
+            queue_url,
+        })
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+
+    /// `local`, or the environment's name.
+    pub fn name(&self) -> &str {
+        match &self.location {
+            Location::Local => "local",
+            Location::Aws { environment } => environment,
+        }
+    }
+}
+
+/// `eu-west-1` from `https://sqs.eu-west-1.amazonaws.com/123456789012/name`.
+pub fn region_of_queue(queue_url: &str) -> Option<String> {
+    let host = queue_url.strip_prefix("https://")?.split('/').next()?;
+    let mut labels = host.split('.');
+    match (labels.next(), labels.next()) {
+        (Some("sqs"), Some(region)) if !region.is_empty() => Some(region.to_owned()),
+        _ => None,
+    }
+}
+
+/// The queue's name: the last segment of its URL.
+pub fn queue_name(queue_url: &str) -> &str {
+    queue_url.rsplit('/').next().unwrap_or(queue_url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_region_comes_from_the_queue_url() {
+        assert_eq!(
+            region_of_queue("https://sqs.eu-west-1.amazonaws.com/123456789012/webhooks-dev-events")
+                .as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(region_of_queue("http://127.0.0.1:5000/123456789012/q"), None);
+        assert_eq!(
+            queue_name("https://sqs.eu-west-1.amazonaws.com/1/webhooks-dev-events-dlq"),
+            "webhooks-dev-events-dlq"
+        );
+    }
+}

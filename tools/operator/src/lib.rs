@@ -1,0 +1,40 @@
+//! The operator's commands, for the question this project exists to answer: what happened to
+//! this event?
+//!
+//! - [`story`]: one event's story (`make trace EVENT=evt_...`): its record in DynamoDB, its
+//!   trace, or, without a record, where it was last seen (traces that carry its id, the DLQ);
+//!   [`render`] prints it, with the same waterfall `make demo` shows.
+//! - [`redrive`]: the DLQ's messages back onto the queue (`make redrive`), with their trace
+//!   context.
+//! - [`environment`]: where those run: the `make up` stack, or an AWS environment from its
+//!   Terraform outputs.
+//! - [`dead_letters`]: reading the DLQ without consuming it.
+
+pub mod dead_letters;
+pub mod environment;
+pub mod redrive;
+pub mod render;
+pub mod story;
+
+/// Why an operator command could not do its job (as opposed to what it found).
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("{path}: {detail}")]
+    Settings { path: String, detail: String },
+    #[error("{service} {operation} failed: {detail}")]
+    Aws {
+        service: &'static str,
+        operation: &'static str,
+        detail: String,
+    },
+}
+
+impl OperatorError {
+    fn aws<E: std::error::Error + 'static>(service: &'static str, operation: &'static str, error: E) -> Self {
+        Self::Aws {
+            service,
+            operation,
+            detail: aws_sdk_sqs::error::DisplayErrorContext(error).to_string(),
+        }
+    }
+}
