@@ -88,6 +88,50 @@ demo: $(VENV_STAMP) ## run the whole pipeline locally, one stitched trace per we
 	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack
 	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack demo
 
+# ── The local stack as a development environment ────────────────────────────────────────
+UP_STATE := $(TARGET_DIR)/local-stack/up/state.json
+OPERATOR := $(TARGET_DIR)/debug/operator
+
+.PHONY: up
+up: $(VENV_STAMP) ## start the local stack in the background (fixed ports); prints the endpoint, secret and a curl line
+	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack
+	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack up
+
+.PHONY: down
+down: ## stop exactly what make up started, by PID, and say what was stopped
+	@test -x $(TARGET_DIR)/debug/local-stack || { echo "No local stack has been built here."; exit 0; }
+	$(TARGET_DIR)/debug/local-stack down
+
+.PHONY: send
+send: ## sign and post a Stripe event file to the make up stack: make send EVENT=events/stripe/<file>.json [KEEP_ID=1]
+	@test -n "$(EVENT)" || { echo "set EVENT to a Stripe event file: make send EVENT=events/stripe/invoice.payment_failed.json" >&2; exit 2; }
+	@test -x $(TARGET_DIR)/debug/local-stack || { echo "run make up first" >&2; exit 2; }
+	@$(TARGET_DIR)/debug/local-stack send $(EVENT) $(if $(KEEP_ID),--keep-id)
+
+# With ENV, against that environment's Terraform outputs and AWS credentials; without, the
+# make up stack. The operator exits 0 processed, 1 not found, 2 failed or dead-lettered (make
+# itself reports any non-zero exit as 2).
+OPERATOR_OUTPUTS = $(TARGET_DIR)/operator/$(ENV)-outputs.json
+OPERATOR_WHERE = $(if $(ENV),--environment $(ENV) --outputs $(OPERATOR_OUTPUTS),--local $(UP_STATE))
+
+.PHONY: operator-bin
+operator-bin:
+	@cargo build --quiet --locked -p operator
+
+.PHONY: operator-outputs
+operator-outputs: tf-init
+	@mkdir -p $(dir $(OPERATOR_OUTPUTS))
+	@$(TERRAFORM) output -json > $(OPERATOR_OUTPUTS)
+
+.PHONY: trace
+trace: operator-bin $(if $(ENV),operator-outputs) ## one event's story: record, trace waterfall, DLQ: make trace EVENT=evt_... [ENV=dev]
+	@test -n "$(EVENT)" || { echo "set EVENT to a Stripe event id: make trace EVENT=evt_..." >&2; exit 2; }
+	@$(OPERATOR) trace $(EVENT) $(OPERATOR_WHERE)
+
+.PHONY: redrive
+redrive: operator-bin $(if $(ENV),operator-outputs) ## move the DLQ's messages back to the queue, trace context kept: make redrive [ENV=dev]
+	@$(OPERATOR) redrive $(OPERATOR_WHERE)
+
 .PHONY: emulator
 emulator: $(VENV_STAMP) ## moto with the queue, table and secret only, for one function under cargo lambda watch (README)
 	cargo build --locked --bins -p local-stack

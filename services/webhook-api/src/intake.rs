@@ -113,6 +113,7 @@ impl<Q: EventQueue> WebhookIntake<Q> {
         let event = StripeEvent::parse(request.body)?;
         let span = tracing::Span::current();
         span.set_attribute(attr::WEBHOOK_EVENT_ID, event.id().as_str().to_owned());
+        shared_telemetry::search::index_event_id(&span);
         span.set_attribute(attr::WEBHOOK_TYPE, event.event_type().to_owned());
         let body = sqs_text(request.body)?;
         let message_id = self

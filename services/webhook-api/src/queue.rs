@@ -167,6 +167,7 @@ impl EventQueue for SqsEventQueue {
             { attr::WEBHOOK_EVENT_ID } = event.id().as_str(),
             { attr::WEBHOOK_TYPE } = event.event_type(),
         );
+        shared_telemetry::search::index_event_id(&span);
         self.send(event, body).instrument(span)
     }
 }

@@ -91,6 +91,12 @@ async fn a_valid_signed_event_is_queued_as_sent_and_answered_202() {
         invocation.attr_str("webhook.event_id").as_deref(),
         Some("evt_3PpFailedPaymentIntent01")
     );
+    // Searchable in X-Ray by event id (`make trace`).
+    assert!(
+        invocation
+            .attr_str("aws.xray.annotations")
+            .is_some_and(|keys| keys.contains("webhook.event_id"))
+    );
     assert_eq!(
         invocation.attr_str("webhook.type").as_deref(),
         Some("payment_intent.payment_failed")

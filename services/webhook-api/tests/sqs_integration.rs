@@ -180,6 +180,10 @@ async fn a_signed_rest_api_request_is_queued_with_the_send_spans_context() {
         send.attr_str("webhook.event_id").as_deref(),
         Some("evt_3PpFailedPaymentIntent01")
     );
+    assert!(
+        send.attr_str("aws.xray.annotations")
+            .is_some_and(|keys| keys.contains("webhook.event_id"))
+    );
     assert_eq!(
         send.attr_str("webhook.type").as_deref(),
         Some("payment_intent.payment_failed")

@@ -175,6 +175,11 @@ async fn a_message_without_context_is_a_root_and_still_processed() {
     assert_eq!(legacy.attr_bool("trace.has_upstream_context"), Some(false));
     assert_eq!(legacy.attr_str("trace.upstream_carrier").as_deref(), Some("none"));
     assert_eq!(legacy.attr_str("webhook.event_id").as_deref(), Some("evt_legacy"));
+    assert!(
+        legacy
+            .attr_str("aws.xray.annotations")
+            .is_some_and(|keys| keys.contains("webhook.event_id"))
+    );
     let state = fixture.worker.store().state();
     assert!(state.records.contains_key("evt_legacy"));
     assert_eq!(state.records.len(), 4);

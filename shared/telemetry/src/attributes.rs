@@ -33,6 +33,11 @@ pub const RPC_SYSTEM: &str = "rpc.system";
 /// The AWS service called, e.g. `DynamoDB`.
 pub const RPC_SERVICE: &str = "rpc.service";
 
+/// The attributes X-Ray indexes as annotations, so filter expressions can find them (both
+/// transports: the collector's `awsxray` exporter and X-Ray's OTLP ingestion read it). Attribute
+/// names become annotation keys with `.` as `_`: `webhook.event_id` is `webhook_event_id`.
+pub const AWS_XRAY_ANNOTATIONS: &str = "aws.xray.annotations";
+
 /// Why a DynamoDB transaction was cancelled, one reason per item (no convention exists yet).
 pub const AWS_DYNAMODB_CANCELLATION_REASONS: &str = "aws.dynamodb.cancellation_reasons";
 

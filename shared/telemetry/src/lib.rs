@@ -76,6 +76,7 @@ mod invocation;
 mod logging;
 mod pipeline;
 pub mod propagation;
+pub mod search;
 mod span_status;
 pub mod sqs;
 #[cfg(feature = "test-util")]

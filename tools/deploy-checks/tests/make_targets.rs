@@ -178,7 +178,7 @@ fn deploy_targets_stop_with_one_line_before_anything_runs() {
 fn demo_and_build_install_only_the_local_stacks_tools() {
     // The static checks' virtualenv (checkov and its 300 MB) is for `make test` alone.
     let sandbox = Sandbox::new("front-door");
-    for target in ["demo", "build", "emulator"] {
+    for target in ["demo", "build", "emulator", "up"] {
         let output = sandbox.make(&["-n", target]);
         let plan = String::from_utf8_lossy(&output.stdout);
         assert!(
