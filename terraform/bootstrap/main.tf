@@ -464,6 +464,13 @@ data "aws_iam_policy_document" "deploy" {
     resources = ["arn:${local.partition}:cloudwatch:${var.region}:${local.account}:alarm:${var.project}-${each.key}-*"]
   }
 
+  # Dashboards are global: their ARN has no region.
+  statement {
+    sid       = "Dashboard"
+    actions   = ["cloudwatch:PutDashboard", "cloudwatch:GetDashboard", "cloudwatch:DeleteDashboards"]
+    resources = ["arn:${local.partition}:cloudwatch::${local.account}:dashboard/${var.project}-${each.key}-*"]
+  }
+
   statement {
     sid = "Topics"
     actions = [
@@ -604,6 +611,12 @@ data "aws_iam_policy_document" "plan" {
     sid       = "ReadAlarms"
     actions   = ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"]
     resources = ["arn:${local.partition}:cloudwatch:${var.region}:${local.account}:alarm:${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid       = "ReadDashboard"
+    actions   = ["cloudwatch:GetDashboard"]
+    resources = ["arn:${local.partition}:cloudwatch::${local.account}:dashboard/${var.project}-${each.key}-*"]
   }
 
   statement {

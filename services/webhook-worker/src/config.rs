@@ -13,11 +13,14 @@ pub const TABLE_NAME: &str = "WEBHOOK_TABLE_NAME";
 pub const MAX_CONCURRENCY: &str = "WEBHOOK_MAX_CONCURRENCY";
 pub const RECORD_TTL_DAYS: &str = "WEBHOOK_RECORD_TTL_DAYS";
 pub const DEADLINE_MARGIN_MS: &str = "WEBHOOK_DEADLINE_MARGIN_MS";
+pub const METRICS_NAMESPACE: &str = "WEBHOOK_METRICS_NAMESPACE";
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub table_name: String,
     pub settings: WorkerSettings,
+    /// The CloudWatch namespace of the worker's own metrics; none: no metric lines.
+    pub metrics_namespace: Option<String>,
 }
 
 impl WorkerConfig {
@@ -77,7 +80,11 @@ impl WorkerConfig {
         }
 
         match table_name {
-            Some(table_name) if problems.is_empty() => Ok(WorkerConfig { table_name, settings }),
+            Some(table_name) if problems.is_empty() => Ok(WorkerConfig {
+                table_name,
+                settings,
+                metrics_namespace: get(METRICS_NAMESPACE),
+            }),
             _ => Err(ConfigError {
                 component: COMPONENT,
                 problems,

@@ -9,6 +9,7 @@ use shared_telemetry::{InvocationHandler, InvocationLayer, Telemetry, Trigger};
 use webhook_worker::batch::Worker;
 use webhook_worker::config::WorkerConfig;
 use webhook_worker::lambda;
+use webhook_worker::metrics::MetricsPublisher;
 use webhook_worker::store::dynamodb::DynamoDbStore;
 
 #[tokio::main]
@@ -40,10 +41,14 @@ async fn run(telemetry: Telemetry, config: WorkerConfig) -> Result<(), lambda_ru
     let aws = sdk_config::load().await;
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
     let worker = Arc::new(Worker::new(store, telemetry.clone(), config.settings));
+    let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+    let metrics = config
+        .metrics_namespace
+        .map(|namespace| Arc::new(MetricsPublisher::stdout(namespace, function_name)));
 
     let handler = service_fn(move |event: LambdaEvent<_>| {
-        let worker = Arc::clone(&worker);
-        async move { lambda::respond_to_batch(&worker, event).await }
+        let (worker, metrics) = (Arc::clone(&worker), metrics.clone());
+        async move { lambda::respond_to_batch(&worker, metrics.as_deref(), event).await }
     });
     Runtime::new(InvocationHandler::new(handler))
         .layer(InvocationLayer::new(telemetry, Trigger::PubSub))

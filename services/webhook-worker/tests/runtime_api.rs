@@ -63,3 +63,35 @@ async fn an_event_that_is_not_an_sqs_batch_fails_the_invocation_clearly() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn each_batch_publishes_its_failed_count_as_an_embedded_metric() {
+    let (mut api, process) = start("metrics", &[("WEBHOOK_METRICS_NAMESPACE", "Webhooks/test")]).await;
+    // The sample batch: an event (whose write fails here: no DynamoDB) and a poison message.
+    let batch = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/lambda/webhook-worker-batch.json"),
+    )
+    .unwrap();
+    api.invoke(Invocation::new("batch", "webhook-worker", batch));
+    let record = tokio::time::timeout(WAIT, api.wait_for(|record| record.answer("batch").is_some()))
+        .await
+        .expect("an answer");
+    let Some(Answer::Response(body)) = record.answer("batch") else {
+        panic!("expected a batch response: {record:?}");
+    };
+    let response: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(response["batchItemFailures"].as_array().map(Vec::len), Some(2));
+    let log = process.log();
+    let metric: Value = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line.get("_aws").is_some())
+        .unwrap_or_else(|| panic!("no EMF line in:\n{log}"));
+    assert_eq!(
+        metric["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "Webhooks/test"
+    );
+    assert_eq!(metric["FunctionName"], "webhook-worker");
+    assert_eq!(metric["FailedMessages"], 2);
+    assert_eq!(metric["BatchSize"], 2);
+}

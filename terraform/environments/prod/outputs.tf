@@ -22,3 +22,8 @@ output "signing_secret_arn" {
   description = "Put the Stripe signing secret here (aws secretsmanager put-secret-value)."
   value       = module.pipeline.signing_secret_arn
 }
+
+output "dashboard_url" {
+  description = "The environment's CloudWatch dashboard."
+  value       = module.pipeline.dashboard_url
+}

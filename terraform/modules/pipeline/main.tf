@@ -16,6 +16,9 @@ locals {
   # CI passes an unset GitHub variable as "": no subscription then.
   alarm_email = var.alarm_email == "" ? null : var.alarm_email
 
+  # The namespace of the metrics the worker publishes itself (embedded metric format).
+  metrics_namespace = "${var.project}/${var.environment}"
+
   names = {
     api    = "${local.name_prefix}-webhook-api"
     worker = "${local.name_prefix}-webhook-worker"
@@ -183,6 +186,8 @@ module "worker" {
     WEBHOOK_TRACE_MODE      = var.trace_mode
     WEBHOOK_MAX_CONCURRENCY = tostring(var.worker_max_concurrency)
     WEBHOOK_RECORD_TTL_DAYS = tostring(var.record_ttl_days)
+    # Read by the dashboard too (dashboard.tf): one name for the worker's own metrics.
+    WEBHOOK_METRICS_NAMESPACE = local.metrics_namespace
   }
 }
 

@@ -28,6 +28,11 @@ output "api_function_name" {
   value       = module.api.function_name
 }
 
+output "dashboard_url" {
+  description = "The environment's CloudWatch dashboard: API, queue, DLQ and worker health in one view."
+  value       = "https://${data.aws_region.current.region}.console.aws.amazon.com/cloudwatch/home?region=${data.aws_region.current.region}#dashboards/dashboard/${aws_cloudwatch_dashboard.pipeline.dashboard_name}"
+}
+
 output "worker_function_name" {
   description = "Name of the webhook-worker function."
   value       = module.worker.function_name

@@ -3,6 +3,11 @@ output "endpoint_url" {
   value       = "${aws_api_gateway_stage.this.invoke_url}/webhooks/stripe"
 }
 
+output "rest_api_name" {
+  description = "The REST API's name: the ApiName dimension of its CloudWatch metrics."
+  value       = aws_api_gateway_rest_api.this.name
+}
+
 output "rest_api_id" {
   description = "The REST API's id."
   value       = aws_api_gateway_rest_api.this.id

@@ -119,3 +119,89 @@ fn the_event_source_mapping_waits_for_the_workers_permissions() {
     let depends = attribute(mapping.body(), "depends_on").map(ToString::to_string);
     assert!(depends.is_some_and(|d| d.contains("module.worker")));
 }
+
+/// The text of the pipeline's `local.dashboard_widgets`, and of the worker's environment.
+fn dashboard_and_worker_environment(terraform: &Path) -> (String, String) {
+    let tree = Tree::load(terraform).unwrap();
+    let pipeline = tree.module(Path::new("modules/pipeline")).unwrap();
+    assert_eq!(pipeline.resources("aws_cloudwatch_dashboard").len(), 1);
+    let widgets = pipeline
+        .blocks_of("locals")
+        .flat_map(|block| block.body().attributes())
+        .find(|attribute| attribute.key() == "dashboard_widgets")
+        .map(|attribute| attribute.expr().to_string())
+        .expect("local.dashboard_widgets");
+    let worker = &pipeline.module_calls()["worker"];
+    let environment = attribute(worker.body(), "environment").unwrap().to_string();
+    (widgets, environment)
+}
+
+/// What the dashboard lacks of what an operator watches, and of what the worker publishes.
+fn dashboard_gaps(terraform: &Path) -> Vec<String> {
+    let (widgets, environment) = dashboard_and_worker_environment(terraform);
+    let mut gaps = Vec::new();
+    for metric in [
+        "\"Count\"",
+        "\"4XXError\"",
+        "\"5XXError\"",
+        "\"Latency\"",
+        "\"ApproximateNumberOfMessagesVisible\"",
+        "\"ApproximateAgeOfOldestMessage\"",
+        "module.queue.dlq_name",
+        "\"Invocations\"",
+        "\"Errors\"",
+        "\"Duration\"",
+        "\"ConcurrentExecutions\"",
+    ] {
+        if !widgets.contains(metric) {
+            gaps.push(format!("the dashboard lacks {metric}"));
+        }
+    }
+    // The worker publishes under the namespace Terraform gives it, with the names it defines.
+    for name in [
+        webhook_worker::metrics::FAILED_MESSAGES,
+        webhook_worker::metrics::BATCH_SIZE,
+        webhook_worker::metrics::FUNCTION_NAME_DIMENSION,
+    ] {
+        if !widgets.contains(&format!("\"{name}\"")) {
+            gaps.push(format!("the dashboard lacks the worker's {name}"));
+        }
+    }
+    let wiring = format!(
+        "{} = local.metrics_namespace",
+        webhook_worker::config::METRICS_NAMESPACE
+    );
+    if !widgets.contains("local.metrics_namespace") || !environment.contains(&wiring) {
+        gaps.push("the dashboard and the worker do not share local.metrics_namespace".to_owned());
+    }
+    gaps
+}
+
+#[test]
+fn the_dashboard_shows_the_api_the_queues_the_worker_and_the_workers_own_metric() {
+    let gaps = dashboard_gaps(&terraform_dir());
+    assert!(gaps.is_empty(), "{gaps:#?}");
+}
+
+#[test]
+fn a_dashboard_reading_another_namespace_than_the_worker_writes_is_caught() {
+    let copy = BrokenCopy::new("dashboard-namespace").edit(
+        "modules/pipeline/main.tf",
+        "WEBHOOK_METRICS_NAMESPACE = local.metrics_namespace",
+        "WEBHOOK_METRICS_NAMESPACE = \"Webhooks\"",
+    );
+    let gaps = dashboard_gaps(&copy.dir);
+    assert_eq!(
+        gaps,
+        ["the dashboard and the worker do not share local.metrics_namespace"]
+    );
+    let copy = BrokenCopy::new("dashboard-dlq").edit(
+        "modules/pipeline/dashboard.tf",
+        "module.queue.dlq_name, { label = \"DLQ depth\" }",
+        "module.queue.queue_name, { label = \"DLQ depth\" }",
+    );
+    assert_eq!(
+        dashboard_gaps(&copy.dir),
+        ["the dashboard lacks module.queue.dlq_name"]
+    );
+}

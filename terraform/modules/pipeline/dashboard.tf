@@ -1,0 +1,87 @@
+# One CloudWatch dashboard per environment: is the API answering, is the queue draining, is the
+# worker failing. The worker's FailedMessages and BatchSize come from its own log lines (the
+# embedded metric format: services/webhook-worker/src/metrics.rs), under local.metrics_namespace.
+
+data "aws_region" "current" {}
+
+locals {
+  dashboard_region = data.aws_region.current.region
+  api_dimensions   = ["ApiName", module.http.rest_api_name, "Stage", module.http.stage_name]
+
+  dashboard_widgets = [
+    {
+      title   = "API requests, 4xx and 5xx (per minute)"
+      stat    = "Sum"
+      metrics = [concat(["AWS/ApiGateway", "Count"], local.api_dimensions), concat(["AWS/ApiGateway", "4XXError"], local.api_dimensions), concat(["AWS/ApiGateway", "5XXError"], local.api_dimensions)]
+    },
+    {
+      title   = "API latency p99 (ms)"
+      stat    = "p99"
+      metrics = [concat(["AWS/ApiGateway", "Latency"], local.api_dimensions), concat(["AWS/ApiGateway", "IntegrationLatency"], local.api_dimensions)]
+    },
+    {
+      title = "Queue depth, oldest message (s), DLQ depth"
+      stat  = "Maximum"
+      metrics = [
+        ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", module.queue.queue_name, { label = "queue depth" }],
+        ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", module.queue.queue_name, { label = "oldest message (s)", yAxis = "right" }],
+        ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", module.queue.dlq_name, { label = "DLQ depth" }],
+      ]
+    },
+    {
+      title   = "Worker invocations, errors, throttles"
+      stat    = "Sum"
+      metrics = [for metric in ["Invocations", "Errors", "Throttles"] : ["AWS/Lambda", metric, "FunctionName", module.worker.function_name]]
+    },
+    {
+      title = "Worker duration (ms)"
+      stat  = "Average"
+      metrics = [
+        ["AWS/Lambda", "Duration", "FunctionName", module.worker.function_name, { stat = "p99", label = "p99" }],
+        ["AWS/Lambda", "Duration", "FunctionName", module.worker.function_name, { label = "average" }],
+      ]
+    },
+    {
+      title   = "Worker concurrent executions"
+      stat    = "Maximum"
+      metrics = [["AWS/Lambda", "ConcurrentExecutions", "FunctionName", module.worker.function_name]]
+    },
+    {
+      title = "Messages reported failed per batch"
+      stat  = "Sum"
+      metrics = [
+        [local.metrics_namespace, "FailedMessages", "FunctionName", module.worker.function_name, { label = "failed (sum)" }],
+        [local.metrics_namespace, "FailedMessages", "FunctionName", module.worker.function_name, { stat = "Maximum", label = "failed (most in one batch)" }],
+        [local.metrics_namespace, "BatchSize", "FunctionName", module.worker.function_name, { label = "messages (sum)", yAxis = "right" }],
+      ]
+    },
+    {
+      title   = "API function invocations, errors, throttles"
+      stat    = "Sum"
+      metrics = [for metric in ["Invocations", "Errors", "Throttles"] : ["AWS/Lambda", metric, "FunctionName", module.api.function_name]]
+    },
+  ]
+}
+
+resource "aws_cloudwatch_dashboard" "pipeline" {
+  dashboard_name = "${local.name_prefix}-pipeline"
+  dashboard_body = jsonencode({
+    widgets = [
+      for index, widget in local.dashboard_widgets : {
+        type   = "metric"
+        x      = (index % 2) * 12
+        y      = floor(index / 2) * 6
+        width  = 12
+        height = 6
+        properties = {
+          title   = widget.title
+          region  = local.dashboard_region
+          view    = "timeSeries"
+          period  = 60
+          stat    = widget.stat
+          metrics = widget.metrics
+        }
+      }
+    ]
+  })
+}
