@@ -12,3 +12,8 @@ output "plan_role_arns" {
   description = "Per environment: set it as the AWS_ROLE_ARN variable of the GitHub environment <env>-plan (it plans, read-only)."
   value       = { for env, role in aws_iam_role.plan : env => role.arn }
 }
+
+output "operator_policy_arns" {
+  description = "Per environment: attach it to whoever operates the environment (make trace, make redrive, the dashboard, span search)."
+  value       = { for env, policy in aws_iam_policy.operator : env => policy.arn }
+}

@@ -35,3 +35,20 @@ variable "create_github_oidc_provider" {
   type        = bool
   default     = true
 }
+
+variable "transaction_search" {
+  description = "Send every span to CloudWatch Logs (aws/spans) with X-Ray Transaction Search, for the whole account in this region."
+  type        = bool
+  default     = true
+}
+
+variable "transaction_search_indexing_percentage" {
+  description = "Share of spans X-Ray also indexes as trace summaries (1% is free)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.transaction_search_indexing_percentage >= 0 && var.transaction_search_indexing_percentage <= 100
+    error_message = "transaction_search_indexing_percentage is a percentage, from 0 to 100."
+  }
+}

@@ -20,12 +20,13 @@ use hcl::{Map, Value};
 use serde::Deserialize;
 
 use crate::checks::{Tree, Violation};
-use crate::iam::{Decision, IamDefinitions, PolicyDocument, Request};
+use crate::iam::{Decision, Effect, IamDefinitions, PolicyDocument, Request, glob};
 use crate::{ConfigError, Module, attribute, label};
 
 const COVERAGE: &str = "deploy-role-coverage";
 const PLAN: &str = "plan-role-read-only";
 const ESCALATION: &str = "deploy-role-self-escalation";
+const OPERATOR: &str = "operator-least-privilege";
 
 /// The deploy-permissions table.
 #[derive(Debug, Deserialize)]
@@ -35,6 +36,8 @@ pub struct DeployPermissions {
     pub types: Vec<TypeRow>,
     pub state: StateRows,
     pub smoke: Operation,
+    /// What an operator's commands call (`make trace`, `make redrive`).
+    pub operator: Operation,
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,6 +208,69 @@ pub fn coverage(
                 kind.to_owned(),
                 "the table has a row for a type no environment uses",
             ));
+        }
+    }
+    violations
+}
+
+/// Every operator call `policy` (the operator policy's) does not allow, and every action or
+/// resource it grants that no call needs.
+pub fn operator_coverage(
+    table: &DeployPermissions,
+    policy: &PolicyDocument,
+    iam: &IamDefinitions,
+) -> Vec<Violation> {
+    let calls: Vec<Resolved> = table
+        .operator
+        .actions
+        .iter()
+        .map(|call| resolve(table, call, "operator", "", ""))
+        .collect();
+    let mut violations = Vec::new();
+    for call in &calls {
+        check_allowed(call, policy, iam, &mut violations);
+    }
+    for violation in &mut violations {
+        violation.rule = OPERATOR;
+    }
+    for statement in policy.statements.iter().filter(|s| s.effect == Effect::Allow) {
+        for action in &statement.actions {
+            let used = calls.iter().any(|call| {
+                glob(&action.to_ascii_lowercase(), &call.action.to_ascii_lowercase())
+                    && statement.covers(&call.action, &call.arn)
+            });
+            if !used {
+                violations.push(violation(
+                    OPERATOR,
+                    format!("statement {}", statement.sid),
+                    &format!("grants {action}, which no operator call needs"),
+                ));
+            }
+        }
+        for resource in &statement.resources {
+            let used = calls
+                .iter()
+                .any(|call| glob(resource, &call.arn) && statement.covers(&call.action, &call.arn));
+            if !used {
+                violations.push(violation(
+                    OPERATOR,
+                    format!("statement {}", statement.sid),
+                    &format!("grants on {resource}, which no operator call needs"),
+                ));
+            }
+        }
+        // The same call on another environment's resource must not be allowed.
+        let own = table.fill("{project}-{environment}");
+        let elsewhere = table.fill("{project}-elsewhere");
+        for call in &calls {
+            let foreign = call.arn.replace(&own, &elsewhere);
+            if foreign != call.arn && statement.covers(&call.action, &foreign) {
+                violations.push(violation(
+                    OPERATOR,
+                    format!("statement {}", statement.sid),
+                    &format!("grants {} on {foreign}, another environment's", call.action),
+                ));
+            }
         }
     }
     violations

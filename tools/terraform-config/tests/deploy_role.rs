@@ -329,3 +329,49 @@ fn a_plan_role_that_cannot_refresh_is_caught() {
         "lambda:ListTags on arn:aws:lambda:eu-west-1:123456789012:event-source-mapping",
     );
 }
+
+fn operator_coverage(terraform: &Path) -> Vec<Violation> {
+    let setup = setup(terraform);
+    let policy = deploy_role::policy_document(&setup.bootstrap, "operator", &setup.context).unwrap();
+    deploy_role::operator_coverage(&setup.table, &policy, iam())
+}
+
+#[test]
+fn the_operator_policy_allows_every_operator_call_and_nothing_more() {
+    let violations = operator_coverage(&terraform_dir());
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+#[test]
+fn an_operator_policy_missing_a_call_or_granting_more_is_caught() {
+    let missing = BrokenCopy::new("operator-missing").edit(
+        "bootstrap/operator.tf",
+        "\"sqs:ReceiveMessage\", \"sqs:ChangeMessageVisibility\", ",
+        "\"sqs:ReceiveMessage\", ",
+    );
+    assert_caught(
+        operator_coverage(&missing.dir),
+        "operator-least-privilege",
+        "sqs:ChangeMessageVisibility",
+    );
+    let more = BrokenCopy::new("operator-more").edit(
+        "bootstrap/operator.tf",
+        "\"sqs:StartMessageMoveTask\", \"sqs:ListMessageMoveTasks\",",
+        "\"sqs:StartMessageMoveTask\", \"sqs:ListMessageMoveTasks\", \"sqs:PurgeQueue\",",
+    );
+    assert_caught(
+        operator_coverage(&more.dir),
+        "operator-least-privilege",
+        "grants sqs:PurgeQueue, which no operator call needs",
+    );
+    let wider = BrokenCopy::new("operator-wider").edit(
+        "bootstrap/operator.tf",
+        "table/${var.project}-${each.key}-events\"]",
+        "table/*\"]",
+    );
+    assert_caught(
+        operator_coverage(&wider.dir),
+        "operator-least-privilege",
+        "grants dynamodb:GetItem on arn:aws:dynamodb:eu-west-1:123456789012:table/webhooks-elsewhere-events, another environment's",
+    );
+}
