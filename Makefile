@@ -124,9 +124,12 @@ operator-outputs: tf-init
 	@$(TERRAFORM) output -json > $(OPERATOR_OUTPUTS)
 
 .PHONY: trace
-trace: operator-bin $(if $(ENV),operator-outputs) ## one event's story: record, trace waterfall, DLQ: make trace EVENT=evt_... [ENV=dev]
-	@test -n "$(EVENT)" || { echo "set EVENT to a Stripe event id: make trace EVENT=evt_..." >&2; exit 2; }
+trace: event-given operator-bin $(if $(ENV),operator-outputs) ## one event's story: record, trace waterfall, DLQ: make trace EVENT=evt_... [ENV=dev]
 	@$(OPERATOR) trace $(EVENT) $(OPERATOR_WHERE)
+
+.PHONY: event-given
+event-given:
+	@test -n "$(EVENT)" || { echo "set EVENT to a Stripe event id: make trace EVENT=evt_..." >&2; exit 2; }
 
 .PHONY: redrive
 redrive: operator-bin $(if $(ENV),operator-outputs) ## move the DLQ's messages back to the queue, trace context kept: make redrive [ENV=dev]

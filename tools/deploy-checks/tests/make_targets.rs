@@ -51,6 +51,8 @@ impl Sandbox {
             .env_remove("MAKEFLAGS")
             .env_remove("MAKELEVEL")
             .env_remove("MFLAGS")
+            // Paths under the sandbox's own target/, whatever the caller's build uses.
+            .env_remove("CARGO_TARGET_DIR")
             .args(args)
             .output()
             .unwrap()
@@ -197,4 +199,43 @@ fn demo_and_build_install_only_the_local_stacks_tools() {
     }
     let output = sandbox.make(&["-n", "test"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains(".venv-checks"));
+}
+
+#[test]
+fn make_trace_and_redrive_run_the_operator_locally_or_against_the_environment() {
+    let sandbox = Sandbox::new("operator");
+    let plan = |args: &[&str]| {
+        let output = sandbox.make(args);
+        assert!(
+            output.status.success(),
+            "make {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let local = plan(&["-n", "trace", "EVENT=evt_1"]);
+    assert!(
+        local.contains("operator trace evt_1 --local target/local-stack/up/state.json"),
+        "{local}"
+    );
+    let aws = plan(&["-n", "trace", "EVENT=evt_1", "ENV=dev"]);
+    assert!(
+        aws.contains("output -json > target/operator/dev-outputs.json"),
+        "{aws}"
+    );
+    assert!(
+        aws.contains("operator trace evt_1 --environment dev --outputs target/operator/dev-outputs.json"),
+        "{aws}"
+    );
+    let redrive = plan(&["-n", "redrive", "ENV=prod"]);
+    assert!(
+        redrive.contains("operator redrive --environment prod --outputs target/operator/prod-outputs.json"),
+        "{redrive}"
+    );
+    // No event: one line, before anything is built.
+    let missing = sandbox.make(&["trace"]);
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("set EVENT to a Stripe event id"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&missing.stdout).contains("cargo build"));
 }
