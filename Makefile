@@ -146,12 +146,13 @@ soak: $(VENV_STAMP) ## 10,000 webhooks through the local stack with 5% of Dynamo
 	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack soak --events $(or $(SOAK_EVENTS),10000)
 
 .PHONY: bench
-bench: $(VENV_STAMP) ## criterion benches, 20 cold starts per function and transport, artifact sizes: bench/report.md
+bench: $(VENV_STAMP) ## criterion benches, 20 cold starts per function and transport against an empty function, artifact sizes: bench/report.md
 	cargo bench --locked -p stripe-signature -p webhook-event -p shared-telemetry -p webhook-worker \
 		--bench signature --bench validation --bench propagation --bench batch
 	$(MAKE) build
 	# Release binaries for this machine, built on their own so no tool's features leak in.
 	cargo build --release --locked -p webhook-api -p webhook-worker
+	cargo build --release --locked -p lambda-floor
 	cargo build --locked -p bench-report
 	$(TARGET_DIR)/debug/bench-report --runs 20 --bin-dir $(TARGET_DIR)/release --out bench
 

@@ -73,6 +73,7 @@ pub mod consumer;
 pub mod handler;
 pub mod init_error;
 mod invocation;
+pub mod invocation_processor;
 mod logging;
 mod pipeline;
 pub mod propagation;

@@ -13,9 +13,7 @@ use opentelemetry_aws::detector::LambdaResourceDetector;
 use opentelemetry_aws::trace::XrayIdGenerator;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, RandomIdGenerator, Sampler, SdkTracerProvider, SpanProcessor,
-};
+use opentelemetry_sdk::trace::{RandomIdGenerator, Sampler, SdkTracerProvider, SpanProcessor};
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets, filter_fn};
 use tracing_subscriber::fmt::format::JsonFields;
@@ -24,6 +22,7 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use crate::application_signals::{AlwaysRecordSampler, ApplicationSignals};
 use crate::config::{ConfigError, SamplerConfig, TelemetryConfig, TracesExporter};
+use crate::invocation_processor::{DEFAULT_MAX_BUFFERED, InvocationSpanProcessor};
 use crate::logging::{JsonLogFormat, SpanTraceLayer};
 use crate::propagation::Propagators;
 use crate::sqs::{self, OutgoingTraceContext, UpstreamContext};
@@ -219,21 +218,22 @@ impl TelemetryBuilder {
         };
         provider = match (self.processor, &config.traces_exporter) {
             (Some(processor), _) => provider.with_span_processor(BoxedProcessor(processor)),
-            (None, TracesExporter::Otlp) => provider.with_span_processor(
-                BatchSpanProcessor::builder(otlp_exporter(config.export_timeout)?).build(),
-            ),
+            (None, TracesExporter::Otlp) => provider.with_span_processor(InvocationSpanProcessor::new(
+                otlp_exporter(config.export_timeout)?,
+                DEFAULT_MAX_BUFFERED,
+            )),
             (None, TracesExporter::Console) => {
                 provider.with_simple_exporter(opentelemetry_stdout::SpanExporter::default())
             }
             (None, TracesExporter::None) => provider,
-            // Batched even though the flush follows each invocation: the simple processor
-            // exports sampled spans only, and Application Signals needs the unsampled ones too.
+            // Buffered per invocation (not the simple processor, which exports sampled spans only:
+            // Application Signals needs the unsampled ones too).
             (None, TracesExporter::XrayUdp { daemon_address }) => {
                 let function_name = config.lambda_function_name.as_deref().unwrap_or_default();
                 let exporter =
                     XrayUdpExporter::new(daemon_address, Some(ApplicationSignals::new(function_name)))
                         .map_err(|error| TelemetryError::Exporter(error.to_string()))?;
-                provider.with_span_processor(BatchSpanProcessor::builder(exporter).build())
+                provider.with_span_processor(InvocationSpanProcessor::new(exporter, DEFAULT_MAX_BUFFERED))
             }
         };
         let provider = provider.build();

@@ -7,10 +7,11 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crate::invocation_processor::{DEFAULT_MAX_BUFFERED, InvocationSpanProcessor};
 use crate::{Telemetry, TelemetryBuilder, TelemetryConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor, SpanData, SpanExporter, SpanProcessor,
+    InMemorySpanExporter, SimpleSpanProcessor, SpanData, SpanExporter, SpanProcessor,
 };
 use test_support::spans::CapturedSpans;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -96,8 +97,8 @@ impl Write for LogBuffer {
     }
 }
 
-/// The production pipeline for benchmarks: the configured sampler, ids and propagators, a
-/// batch span processor as in Lambda, and an exporter that discards, so a benchmark measures
+/// The production pipeline for benchmarks: the configured sampler, ids and propagators, the
+/// invocation span processor as in Lambda, and an exporter that discards, so a benchmark measures
 /// span work and not a network. Log lines are discarded too. Install the dispatch around the
 /// measured code.
 pub fn benchmark_telemetry(vars: &[(&str, &str)]) -> (Telemetry, tracing::Dispatch) {
@@ -109,7 +110,10 @@ pub fn benchmark_telemetry(vars: &[(&str, &str)]) -> (Telemetry, tracing::Dispat
     })
     .expect("valid benchmark configuration");
     TelemetryBuilder::new(config)
-        .with_span_processor(BatchSpanProcessor::builder(DiscardingExporter).build())
+        .with_span_processor(InvocationSpanProcessor::new(
+            DiscardingExporter,
+            DEFAULT_MAX_BUFFERED,
+        ))
         .with_log_writer(BoxMakeWriter::new(std::io::sink))
         .build()
         .expect("telemetry builds")

@@ -13,7 +13,8 @@ use lambda_runtime::tower::{Layer, Service, service_fn};
 use lambda_runtime::{Config, Context, LambdaInvocation};
 use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData, SpanExporter};
+use shared_telemetry::invocation_processor::{DEFAULT_MAX_BUFFERED, InvocationSpanProcessor};
 use shared_telemetry::testing::TestTelemetry;
 use shared_telemetry::{InvocationLayer, Trigger};
 use test_support::spans::SpanDataExt;
@@ -21,6 +22,11 @@ use test_support::spans::SpanDataExt;
 const LAMBDA_XRAY: &str =
     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:1";
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+/// What the functions run: spans held until the flush after each invocation.
+fn production_processor(exporter: InMemorySpanExporter) -> InvocationSpanProcessor<InMemorySpanExporter> {
+    InvocationSpanProcessor::new(exporter, DEFAULT_MAX_BUFFERED)
+}
 
 fn invocation(request_id: &str, xray: Option<&str>, body: &str) -> LambdaInvocation {
     let (parts, _) = http::Response::new(()).into_parts();
@@ -137,16 +143,8 @@ async fn a_consumer_invocation_without_xray_is_a_root() {
 
 #[tokio::test]
 async fn spans_are_exported_before_the_invocation_completes() {
-    // A batch processor that would otherwise wait an hour: only the layer's flush exports.
-    let harness = TestTelemetry::with_processor(&[], |exporter| {
-        BatchSpanProcessor::builder(exporter)
-            .with_batch_config(
-                BatchConfigBuilder::default()
-                    .with_scheduled_delay(Duration::from_secs(3600))
-                    .build(),
-            )
-            .build()
-    });
+    // The production processor exports nothing on its own: only the layer's flush does.
+    let harness = TestTelemetry::with_processor(&[], production_processor);
     let mut service = InvocationLayer::new(harness.telemetry.clone(), Trigger::Http).layer(handler());
     service
         .call(invocation("req-1", None, "{}"))
@@ -174,10 +172,12 @@ impl SpanExporter for HangingExporter {
 async fn a_hanging_exporter_delays_the_invocation_by_the_export_timeout_at_most() {
     let (release, released) = mpsc::channel();
     let harness = TestTelemetry::with_processor(&[("OTEL_BSP_EXPORT_TIMEOUT", "100")], |_| {
-        BatchSpanProcessor::builder(HangingExporter {
-            release: Arc::new(Mutex::new(released)),
-        })
-        .build()
+        InvocationSpanProcessor::new(
+            HangingExporter {
+                release: Arc::new(Mutex::new(released)),
+            },
+            DEFAULT_MAX_BUFFERED,
+        )
     });
     let mut service = InvocationLayer::new(harness.telemetry.clone(), Trigger::Http).layer(handler());
     let outcome = tokio::time::timeout(
@@ -244,7 +244,8 @@ where
         + Send
         + 'static,
 {
-    let harness = TestTelemetry::new(&[]);
+    // Exported only by the flush that ends the failed invocation, as in Lambda.
+    let harness = TestTelemetry::with_processor(&[], production_processor);
     let handler = shared_telemetry::InvocationHandler::new(service_fn(handler));
     let mut service =
         InvocationLayer::new(harness.telemetry.clone(), Trigger::PubSub).layer(runtime(handler));

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use emulator::moto::MotoServer;
 use emulator::process::ManagedProcess;
+use local_stack::lambda_emulator::FunctionSpec;
 use local_stack::provision::{Provisioned, provision};
 use local_stack::stack::{FunctionEnvironment, FunctionSpecs, TelemetryTransport};
 use local_stack::trace_sink::TraceSink;
@@ -24,6 +25,8 @@ use local_runtime_api::{Answer, Invocation, LocalRuntimeApi};
 const RUN_DEADLINE: Duration = Duration::from_secs(30);
 /// Messages in the worker's first batch: the event source mapping's batch size.
 const BATCH_SIZE: usize = 10;
+/// The floor's name in the samples and the report.
+pub const FLOOR: &str = "lambda-floor";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ColdStartError {
@@ -43,6 +46,8 @@ pub struct Options {
     pub workspace_root: PathBuf,
     /// Where the release `webhook-api` and `webhook-worker` are.
     pub bin_dir: PathBuf,
+    /// The release `lambda-floor`: an empty function, the floor the others are measured against.
+    pub floor_binary: PathBuf,
     pub runs: usize,
     pub log_dir: PathBuf,
 }
@@ -110,9 +115,30 @@ pub async fn measure(options: &Options) -> Result<Results, ColdStartError> {
     }
 
     // Interleaved, so both transports meet moto in the same state: its latency grows as the
-    // table fills, which would otherwise favour whichever transport ran first.
+    // table fills, which would otherwise favour whichever transport ran first. The floor runs
+    // between them, so it sees the machine as they do.
+    let floor = FunctionSpec {
+        name: FLOOR.to_owned(),
+        binary: options.floor_binary.clone(),
+        memory_mb: settings.worker_memory_size,
+        env: Vec::new(),
+    };
     let mut samples = Vec::new();
     for run in 0..options.runs {
+        let request_id = format!("cold-{FLOOR}-{run}");
+        let invocation = Invocation::new(&request_id, FLOOR, b"{}".to_vec());
+        let log = options.log_dir.join(format!("{request_id}.log"));
+        let mut sample = one_cold_start(FLOOR, floor.command(""), invocation, &sink, &log)
+            .await
+            .map_err(|detail| ColdStartError::Run {
+                function: FLOOR.to_owned(),
+                transport: "-",
+                run,
+                detail,
+            })?;
+        sample.transport = "-";
+        sample.run = run;
+        samples.push(sample);
         for (transport, specs) in &transports {
             for (function, spec) in [("webhook-api", &specs.api), ("webhook-worker", &specs.worker)] {
                 let run_error = |detail: String| ColdStartError::Run {
@@ -215,8 +241,11 @@ async fn one_cold_start(
         return Err("the runtime API saw no invocation".to_owned());
     };
     check_response(function, &body)?;
-    let spans = invocation_spans(sink, &invocation.request_id).await?;
-    let io_ms = io_wall_time_ms(&spans);
+    // The floor exports no spans: it does no I/O.
+    let io_ms = match function {
+        FLOOR => 0.0,
+        _ => io_wall_time_ms(&invocation_spans(sink, &invocation.request_id).await?),
+    };
     let first_invocation_ms = millis(responded.duration_since(first_next));
     Ok(Sample {
         function: function.to_owned(),
@@ -289,6 +318,7 @@ pub fn io_wall_time_ms(spans: &[SpanRecord]) -> f64 {
 fn check_response(function: &str, body: &[u8]) -> Result<(), String> {
     let response: Value = serde_json::from_slice(body).map_err(|e| format!("response is not JSON: {e}"))?;
     let ok = match function {
+        FLOOR => response.is_object(),
         "webhook-api" => response["statusCode"] == 202,
         _ => response["batchItemFailures"]
             .as_array()

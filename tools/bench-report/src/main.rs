@@ -70,6 +70,7 @@ async fn main() -> ExitCode {
     let options = cold_start::Options {
         workspace_root: root.clone(),
         bin_dir: args.bin_dir.clone(),
+        floor_binary: args.bin_dir.join("lambda-floor"),
         runs: args.runs,
         log_dir: target.join("bench-report"),
     };
@@ -104,9 +105,15 @@ async fn main() -> ExitCode {
                 .to_owned(),
             "make build                      # arm64 bootstrap.zip per function".to_owned(),
             "cargo build --release -p webhook-api -p webhook-worker".to_owned(),
+            "cargo build --release -p lambda-floor  # on its own: no other crate's features".to_owned(),
             format!("bench-report --runs {}", args.runs),
         ],
-        targets: report::targets(&cold_starts, &micro, &artifacts),
+        targets: report::targets(
+            &cold_starts,
+            &micro,
+            &artifacts,
+            Summary::of(&results.secret_fetch_ms).map(|summary| summary.median),
+        ),
         cold_starts,
         micro_benchmarks_ns: micro,
         artifacts_bytes: artifacts,

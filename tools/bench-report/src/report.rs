@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cold_start::{Results, Sample};
+use crate::cold_start::{FLOOR, Results, Sample};
 
 /// Median, spread and extremes of one measurement.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -78,6 +78,10 @@ pub struct ColdStartRow {
     pub io_ms: Summary,
     pub first_invocation_beyond_io_ms: Summary,
     pub peak_rss_mib: Summary,
+    /// Median init over the floor's median init, measured in the same run.
+    pub init_to_floor: Option<f64>,
+    /// Median peak RSS over the floor's.
+    pub rss_to_floor: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -180,15 +184,37 @@ pub fn cold_start_rows(results: &Results) -> Vec<ColdStartRow> {
                 io_ms: series(|s| s.io_ms)?,
                 first_invocation_beyond_io_ms: series(|s| s.first_invocation_beyond_io_ms)?,
                 peak_rss_mib: series(|s| s.peak_rss_kib as f64 / 1024.0)?,
+                init_to_floor: None,
+                rss_to_floor: None,
             })
         })
-        .collect()
+        .collect::<Vec<_>>()
+        .with_floor_ratios()
+}
+
+trait FloorRatios {
+    fn with_floor_ratios(self) -> Self;
+}
+
+impl FloorRatios for Vec<ColdStartRow> {
+    /// Each row's init and peak RSS as a ratio to the floor's (the floor's own is 1).
+    fn with_floor_ratios(mut self) -> Self {
+        let Some(floor) = self.iter().find(|row| row.function == FLOOR).cloned() else {
+            return self;
+        };
+        for row in &mut self {
+            row.init_to_floor = Some(row.init_ms.median / floor.init_ms.median);
+            row.rss_to_floor = Some(row.peak_rss_mib.median / floor.peak_rss_mib.median);
+        }
+        self
+    }
 }
 
 pub fn targets(
     cold_starts: &[ColdStartRow],
     micro: &BTreeMap<String, f64>,
     artifacts: &BTreeMap<String, u64>,
+    secret_fetch_ms: Option<f64>,
 ) -> Vec<TargetRow> {
     let micro_us = |id: &str| micro.get(id).map(|ns| ns / 1e3);
     let micro_ms = |id: &str| micro.get(id).map(|ns| ns / 1e6);
@@ -200,6 +226,33 @@ pub fn targets(
             .reduce(f64::max)
     };
     let mut rows = Vec::new();
+    let floor_init = cold_starts
+        .iter()
+        .find(|row| row.function == FLOOR)
+        .map(|row| row.init_ms.median);
+    rows.push(TargetRow::new(
+        "webhook-worker: cold start to first /next, as a multiple of the floor (slower transport)",
+        1.5,
+        worst("webhook-worker", |row| row.init_to_floor.unwrap_or(f64::NAN)).filter(|r| r.is_finite()),
+        "×",
+        "cold start medians, worker / lambda-floor, same run",
+    ));
+    // The API makes one GetSecretValue before it is ready; that call is moto's time, not the
+    // function's, so it is taken off before comparing with the floor.
+    rows.push(TargetRow::new(
+        "webhook-api: cold start less its GetSecretValue, as a multiple of the floor (slower transport)",
+        1.5,
+        match (
+            worst("webhook-api", |row| row.init_ms.median),
+            floor_init,
+            secret_fetch_ms,
+        ) {
+            (Some(api), Some(floor), Some(secret)) => Some((api - secret) / floor),
+            _ => None,
+        },
+        "×",
+        "cold start medians, (api - GetSecretValue) / lambda-floor, same run",
+    ));
     for function in ["webhook-api", "webhook-worker"] {
         rows.push(TargetRow::new(
             &format!("{function}: cold start to first /next (median, slower transport)"),
@@ -226,10 +279,24 @@ pub fn targets(
     };
     rows.push(TargetRow::new(
         "telemetry per message: extraction + span, attributes, links, end",
-        3.0,
+        1.5,
         extraction.zip(span_work).map(|(a, b)| a + b),
         "µs",
         "extract_message_attributes + (message/spans_only - message/without_telemetry)",
+    ));
+    let with_log_line = match (
+        micro_us("message/spans_and_log_line"),
+        micro_us("message/without_telemetry"),
+    ) {
+        (Some(with), Some(without)) => Some(with - without),
+        _ => None,
+    };
+    rows.push(TargetRow::new(
+        "telemetry per message with its log line: extraction + span + the JSON line",
+        3.0,
+        extraction.zip(with_log_line).map(|(a, b)| a + b),
+        "µs",
+        "extract_message_attributes + (message/spans_and_log_line - message/without_telemetry)",
     ));
     rows.push(TargetRow::new(
         "context injection into SQS attributes",
@@ -263,7 +330,7 @@ pub fn targets(
     for function in ["webhook-api", "webhook-worker"] {
         rows.push(TargetRow::new(
             &format!("{function}: bootstrap.zip (arm64)"),
-            3.0,
+            2.7,
             artifacts.get(function).map(|bytes| *bytes as f64 / 1e6),
             "MB",
             &format!("dist/{function}/bootstrap.zip"),
@@ -351,12 +418,19 @@ fn render_cold_starts(out: &mut String, report: &Report) {
         "\n## Cold start by function and transport\n\nRelease binaries for this machine (not the \
          arm64 artifacts), each run a new process against a minimal Lambda runtime API, with \
          Terraform's settings for the transport, moto for AWS on 127.0.0.1 and the local trace \
-         sink. Median (p10-p90).\n"
+         sink. Median (p10-p90). `lambda-floor` is an empty `lambda_runtime` function built with \
+         the same profile and started the same number of times, interleaved: the ratios to it are \
+         what compares across runs on a shared machine.\n"
     );
     let _ = writeln!(
         out,
-        "| function | transport | init to first /next | first invocation | its I/O | beyond I/O | peak RSS |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+        "| function | transport | init to first /next | ÷ floor | first invocation | its I/O | beyond I/O | peak RSS | ÷ floor |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
+    let ratio = |value: Option<f64>| {
+        value
+            .map(|r| format!("{r:.2}×"))
+            .unwrap_or_else(|| "-".to_owned())
+    };
     let spread = |s: &Summary, unit: &str| {
         format!(
             "{} {unit} ({}-{})",
@@ -368,14 +442,16 @@ fn render_cold_starts(out: &mut String, report: &Report) {
     for row in &report.cold_starts {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.function,
             row.transport,
             spread(&row.init_ms, "ms"),
+            ratio(row.init_to_floor),
             spread(&row.first_invocation_ms, "ms"),
             spread(&row.io_ms, "ms"),
             spread(&row.first_invocation_beyond_io_ms, "ms"),
             spread(&row.peak_rss_mib, "MiB"),
+            ratio(row.rss_to_floor),
         );
     }
     if let Some(secret) = &report.secret_fetch_ms {
