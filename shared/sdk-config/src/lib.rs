@@ -17,7 +17,7 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 /// The roots AWS endpoints chain to: Amazon Trust Services' four roots and the Starfield root
-/// that cross-signs them (https://www.amazontrust.com/repository/), compiled in.
+/// that cross-signs them (<https://www.amazontrust.com/repository/>), compiled in.
 pub const AMAZON_TRUST_SERVICES_ROOTS: [&str; 5] = [
     include_str!("../roots/amazon-root-ca-1.pem"),
     include_str!("../roots/amazon-root-ca-2.pem"),
