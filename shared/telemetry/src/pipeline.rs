@@ -16,14 +16,13 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{RandomIdGenerator, Sampler, SdkTracerProvider, SpanProcessor};
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets, filter_fn};
-use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::application_signals::{AlwaysRecordSampler, ApplicationSignals};
 use crate::config::{ConfigError, SamplerConfig, TelemetryConfig, TracesExporter};
 use crate::invocation_processor::{DEFAULT_MAX_BUFFERED, InvocationSpanProcessor};
-use crate::logging::{JsonLogFormat, SpanTraceLayer};
+use crate::logging::JsonLogLayer;
 use crate::propagation::Propagators;
 use crate::sqs::{self, OutgoingTraceContext, UpstreamContext};
 use crate::xray_udp::XrayUdpExporter;
@@ -253,16 +252,10 @@ impl TelemetryBuilder {
             .with_context_activation(false)
             .with_tracer(tracer)
             .with_filter(span_filter().and(filter_fn(|metadata| metadata.is_span())));
-        let log_layer = tracing_subscriber::fmt::layer()
-            .fmt_fields(JsonFields::new())
-            .event_format(JsonLogFormat)
-            .with_writer(self.log_writer)
-            .with_filter(log_filter);
         let dispatch = tracing::Dispatch::new(
             tracing_subscriber::registry()
                 .with(otel_layer)
-                .with(SpanTraceLayer::default())
-                .with(log_layer),
+                .with(JsonLogLayer::new(self.log_writer, log_filter)),
         );
 
         let telemetry = Telemetry {
