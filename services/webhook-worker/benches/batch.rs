@@ -75,13 +75,13 @@ fn per_message(c: &mut Criterion) {
             // the processor holds one invocation's spans at a time, as it does there.
             group.bench_function(name, |b| {
                 b.to_async(&runtime).iter_custom(|iterations| {
-                    let (worker, invocation, telemetry) = (&worker, &invocation, &telemetry);
+                    let (worker, invocation, telemetry, batch) = (&worker, &invocation, &telemetry, &batch);
                     async move {
                         let mut measured = Duration::ZERO;
                         for _ in 0..iterations {
                             let start = Instant::now();
                             let outcome = worker
-                                .run_batch(&batch, deadline)
+                                .run_batch(batch, deadline)
                                 .instrument(invocation.clone())
                                 .await;
                             measured += start.elapsed();

@@ -25,6 +25,7 @@ use opentelemetry::Context;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+use tokio::runtime::Handle;
 
 /// The batch processor's default queue size: as much as one invocation may hold before an
 /// early export.
@@ -37,6 +38,9 @@ pub struct InvocationSpanProcessor<E: SpanExporter + 'static> {
     max_buffered: usize,
     /// The background exporter for overflowing buffers, started on the first overflow.
     overflow: OnceLock<SyncSender<Vec<SpanData>>>,
+    /// The runtime the processor was built on: the OTLP exporter's HTTP client runs its I/O
+    /// there, from whichever thread exports.
+    runtime: Option<Handle>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -57,6 +61,7 @@ impl<E: SpanExporter + 'static> InvocationSpanProcessor<E> {
             exporter: Arc::new(Mutex::new(exporter)),
             max_buffered: max_buffered.max(1),
             overflow: OnceLock::new(),
+            runtime: Handle::try_current().ok(),
             dropped: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -78,10 +83,11 @@ impl<E: SpanExporter + 'static> InvocationSpanProcessor<E> {
         let sender = self.overflow.get_or_init(|| {
             let (sender, receiver) = std::sync::mpsc::sync_channel(1);
             let exporter = Arc::clone(&self.exporter);
+            let runtime = self.runtime.clone();
             // Without a thread the receiver is gone, and every overflow is dropped and counted.
             let _ = std::thread::Builder::new()
                 .name("span-overflow-export".to_owned())
-                .spawn(move || export_overflows(&exporter, &receiver));
+                .spawn(move || export_overflows(&exporter, runtime.as_ref(), &receiver));
             sender
         });
         let count = batch.len() as u64;
@@ -94,16 +100,27 @@ impl<E: SpanExporter + 'static> InvocationSpanProcessor<E> {
     }
 }
 
-fn export_overflows<E: SpanExporter>(exporter: &Mutex<E>, batches: &Receiver<Vec<SpanData>>) {
+fn export_overflows<E: SpanExporter>(
+    exporter: &Mutex<E>,
+    runtime: Option<&Handle>,
+    batches: &Receiver<Vec<SpanData>>,
+) {
     while let Ok(batch) = batches.recv() {
-        let _ = export(exporter, batch);
+        let _ = export(exporter, runtime, batch);
     }
 }
 
-fn export<E: SpanExporter>(exporter: &Mutex<E>, batch: Vec<SpanData>) -> OTelSdkResult {
+fn export<E: SpanExporter>(
+    exporter: &Mutex<E>,
+    runtime: Option<&Handle>,
+    batch: Vec<SpanData>,
+) -> OTelSdkResult {
     if batch.is_empty() {
         return Ok(());
     }
+    // Blocks this thread only (the flush's blocking thread or the overflow thread); the runtime's
+    // own threads drive the connection meanwhile.
+    let _runtime = runtime.map(Handle::enter);
     let exporter = exporter
         .lock()
         .map_err(|_| OTelSdkError::InternalFailure("span exporter mutex poisoned".into()))?;
@@ -128,7 +145,7 @@ impl<E: SpanExporter + 'static> SpanProcessor for InvocationSpanProcessor<E> {
 
     /// Exports what the invocation left, on the calling thread (the flush's blocking thread).
     fn force_flush(&self) -> OTelSdkResult {
-        let result = export(&self.exporter, self.take_buffer());
+        let result = export(&self.exporter, self.runtime.as_ref(), self.take_buffer());
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         match (result, dropped) {
             (Err(error), _) => Err(error),

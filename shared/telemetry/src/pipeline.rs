@@ -11,7 +11,8 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_aws::detector::LambdaResourceDetector;
 use opentelemetry_aws::trace::XrayIdGenerator;
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_http::hyper::HyperClient;
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{RandomIdGenerator, Sampler, SdkTracerProvider, SpanProcessor};
 use tracing_subscriber::Layer as _;
@@ -290,20 +291,44 @@ fn span_filter() -> Targets {
         .with_target("lambda_runtime_api_client", LevelFilter::OFF)
 }
 
+/// OTLP over plain HTTP to the collector beside the function (the ADOT extension on
+/// `localhost:4318`), with hyper on the function's runtime: nothing to start at cold start, no
+/// TLS roots to load. An `https://` endpoint fails the cold start instead of every export.
 fn otlp_exporter(export_timeout: Duration) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
+    require_plain_http(|name| std::env::var(name).ok())?;
+    // A timeout set in code overrides the standard variables, so only default it. The client
+    // enforces its own deadline, so it gets the same one.
+    let configured_timeout = ["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok()?.trim().parse::<u64>().ok())
+        .map(Duration::from_millis);
+    let client = HyperClient::with_default_connector(configured_timeout.unwrap_or(export_timeout), None);
     let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
-        .with_protocol(Protocol::HttpBinary);
-    // A timeout set in code overrides the standard variables, so only default it.
-    let timeout_configured = ["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some());
-    if !timeout_configured {
+        .with_protocol(Protocol::HttpBinary)
+        .with_http_client(client);
+    if configured_timeout.is_none() {
         builder = builder.with_timeout(export_timeout);
     }
     builder
         .build()
         .map_err(|error| TelemetryError::Exporter(error.to_string()))
+}
+
+/// The OTLP endpoint, when one is configured, must be `http://` (the client has no TLS).
+fn require_plain_http(lookup: impl Fn(&str) -> Option<String>) -> Result<(), TelemetryError> {
+    let endpoint = [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ]
+    .iter()
+    .find_map(|name| lookup(name).filter(|value| !value.is_empty()));
+    match endpoint {
+        Some(endpoint) if !endpoint.starts_with("http://") => Err(TelemetryError::Exporter(format!(
+            "the OTLP endpoint {endpoint:?} is not plain http://: spans go to the collector beside the function (http://localhost:4318)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn sampler(config: SamplerConfig) -> Sampler {
@@ -338,5 +363,54 @@ impl SpanProcessor for BoxedProcessor {
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
         self.0.shutdown_with_timeout(timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        }
+    }
+
+    #[test]
+    fn an_https_otlp_endpoint_fails_the_cold_start_with_the_endpoint_named() {
+        let vars = [(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://collector.example.com:4318",
+        )];
+        match require_plain_http(lookup(&vars)) {
+            Err(TelemetryError::Exporter(message)) => {
+                assert!(
+                    message.contains("https://collector.example.com:4318"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected an exporter error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_http_or_the_default_endpoint_is_accepted() {
+        assert!(require_plain_http(lookup(&[])).is_ok());
+        let local = [(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://localhost:4318/v1/traces",
+        )];
+        assert!(require_plain_http(lookup(&local)).is_ok());
+        // The traces-specific variable wins over the general one, as in the exporter.
+        let both = [
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://127.0.0.1:4318/v1/traces",
+            ),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://elsewhere"),
+        ];
+        assert!(require_plain_http(lookup(&both)).is_ok());
     }
 }
