@@ -37,7 +37,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(telemetry: Telemetry, config: ApiConfig) -> Result<(), lambda_runtime::Error> {
-    let aws = sdk_config::load().await;
+    let aws = sdk_config::lambda();
     let signing_secrets = match secrets::load_signing_secrets(&config.secret, &aws).await {
         Ok(secrets) => secrets,
         Err(error) => {

@@ -38,7 +38,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(telemetry: Telemetry, config: WorkerConfig) -> Result<(), lambda_runtime::Error> {
-    let aws = sdk_config::load().await;
+    let aws = sdk_config::lambda();
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
     let worker = Arc::new(Worker::new(store, telemetry.clone(), config.settings));
     let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();

@@ -10,11 +10,17 @@
 
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::identity::IdentityCache;
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+use aws_smithy_async::rt::sleep::default_async_sleep;
+use aws_smithy_async::time::SystemTimeSource;
 use aws_smithy_http_client::Builder;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_types::sdk_config::SharedCredentialsProvider;
 
 /// The roots AWS endpoints chain to: Amazon Trust Services' four roots and the Starfield root
 /// that cross-signs them (<https://www.amazontrust.com/repository/>), compiled in.
@@ -100,14 +106,83 @@ pub fn loader() -> ConfigLoader {
         .timeout_config(timeouts())
 }
 
-/// What a Lambda function loads at cold start.
+/// The default provider chain, loaded: for tools that run where profiles, SSO or instance roles
+/// provide credentials. Lambda functions use [`lambda`].
 pub async fn load() -> SdkConfig {
     loader().load().await
+}
+
+/// What a Lambda function loads at cold start: the configuration Lambda's environment gives, and
+/// nothing else. The region from `AWS_REGION` (or `AWS_DEFAULT_REGION`), the execution role's
+/// credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, an
+/// `AWS_ENDPOINT_URL` if set (local emulators), with [`https_client`], [`timeouts`] and standard
+/// retries.
+///
+/// Built without the default provider chain, which Lambda never needs: no profile files are
+/// read at cold start, and the chain's STS, SSO, IMDS and container-credential clients are left
+/// out of the binary (`bench/README.md` has the bytes). Service-specific endpoint variables
+/// (`AWS_ENDPOINT_URL_SQS`, ...) and profile settings are not read.
+pub fn lambda() -> SdkConfig {
+    lambda_from(|name| std::env::var(name).ok())
+}
+
+/// [`lambda`] with the region and endpoint read through `lookup`; credentials still come from
+/// the process environment, when the first call needs them.
+pub fn lambda_from(lookup: impl Fn(&str) -> Option<String>) -> SdkConfig {
+    let set = |name| lookup(name).filter(|value| !value.trim().is_empty());
+    let region = set("AWS_REGION")
+        .or_else(|| set("AWS_DEFAULT_REGION"))
+        .map(Region::new);
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(https_client())
+        .timeout_config(timeouts())
+        .retry_config(RetryConfig::standard())
+        .identity_cache(IdentityCache::lazy().build())
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .time_source(SystemTimeSource::new());
+    builder.set_region(region);
+    builder.set_sleep_impl(default_async_sleep());
+    builder.set_endpoint_url(set("AWS_ENDPOINT_URL"));
+    builder.build()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lambda_configuration_takes_region_and_endpoint_from_the_environment() {
+        let vars = [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ];
+        let config = lambda_from(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        });
+        assert_eq!(config.region().map(Region::as_ref), Some("eu-west-1"));
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert!(config.credentials_provider().is_some());
+        assert!(config.http_client().is_some());
+        assert!(config.sleep_impl().is_some());
+        assert_eq!(config.retry_config().map(RetryConfig::max_attempts), Some(3));
+        assert_eq!(
+            config.timeout_config().and_then(|t| t.operation_timeout()),
+            Some(Duration::from_secs(15))
+        );
+    }
+
+    #[test]
+    fn without_aws_region_the_default_region_is_used_and_no_endpoint_is_set() {
+        let config = lambda_from(|name| (name == "AWS_DEFAULT_REGION").then(|| "ap-south-1".to_owned()));
+        assert_eq!(config.region().map(Region::as_ref), Some("ap-south-1"));
+        assert_eq!(config.endpoint_url(), None);
+    }
 
     #[test]
     fn the_system_store_is_used_only_when_one_is_named() {
