@@ -4,7 +4,7 @@
 //! a redriven message starts again from its source queue's count. If a scan is killed midway,
 //! the messages it received reappear when their visibility timeout ends.
 
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName};
 use serde_json::Value;
 
 use crate::OperatorError;
@@ -45,24 +45,34 @@ impl Scan {
     }
 }
 
+/// Up to ten messages from `queue_url` with every attribute (message and system), hidden for
+/// `visibility_secs`; empty when the queue has none visible.
+pub(crate) async fn receive_page(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    visibility_secs: i32,
+) -> Result<Vec<Message>, OperatorError> {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .visibility_timeout(visibility_secs)
+        .wait_time_seconds(0)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .map_err(|error| OperatorError::aws("SQS", "ReceiveMessage", error))?;
+    Ok(received.messages.unwrap_or_default())
+}
+
 /// Every message in the DLQ at `dlq_url`, up to [`MAX_SCANNED`], left in place.
 pub async fn scan(sqs: &aws_sdk_sqs::Client, dlq_url: &str) -> Result<Scan, OperatorError> {
     let mut scan = Scan::default();
     let mut receipts = Vec::new();
     let outcome = async {
         loop {
-            let received = sqs
-                .receive_message()
-                .queue_url(dlq_url)
-                .max_number_of_messages(10)
-                .visibility_timeout(SCAN_VISIBILITY_SECS)
-                .wait_time_seconds(0)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .map_err(|error| OperatorError::aws("SQS", "ReceiveMessage", error))?;
-            let messages = received.messages.unwrap_or_default();
+            let messages = receive_page(sqs, dlq_url, SCAN_VISIBILITY_SECS).await?;
             if messages.is_empty() {
                 return Ok(());
             }

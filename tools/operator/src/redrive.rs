@@ -13,8 +13,8 @@ use aws_sdk_sqs::types::{
     QueueAttributeName,
 };
 
-use crate::OperatorError;
 use crate::environment::{Environment, Location};
+use crate::{OperatorError, dead_letters};
 
 /// How a redrive moves messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,18 +160,7 @@ async fn emulated(
 ) -> Result<u64, RedriveError> {
     let mut moved = 0;
     loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(dlq_url)
-            .max_number_of_messages(10)
-            .visibility_timeout(60)
-            .wait_time_seconds(0)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .map_err(|error| OperatorError::aws("SQS", "ReceiveMessage", error))?;
-        let messages = received.messages.unwrap_or_default();
+        let messages = dead_letters::receive_page(sqs, dlq_url, 60).await?;
         if messages.is_empty() {
             return Ok(moved);
         }

@@ -18,6 +18,14 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write file");
 }
 
+fn one_per_line(violations: &[impl ToString]) -> String {
+    violations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 fn shared_crates_and_services_never_depend_on_tools() {
     let root = repository_root();
@@ -36,15 +44,7 @@ fn shared_crates_and_services_never_depend_on_tools() {
         );
     }
     let violations = dependency_violations(&crates);
-    assert!(
-        violations.is_empty(),
-        "{}",
-        violations
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert!(violations.is_empty(), "{}", one_per_line(&violations));
 }
 
 #[test]
@@ -83,15 +83,7 @@ fn nothing_refers_outside_the_repository() {
     // This crate's own fixtures are broken references on purpose.
     let violations =
         outside_references(&repository_root(), &["tools/workspace-rules"]).expect("walk the tree");
-    assert!(
-        violations.is_empty(),
-        "{}",
-        violations
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert!(violations.is_empty(), "{}", one_per_line(&violations));
 }
 
 #[test]
