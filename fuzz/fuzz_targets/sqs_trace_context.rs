@@ -29,6 +29,6 @@ fuzz_target!(|data: &[u8]| {
         PropagatorKind::Xray,
         PropagatorKind::XrayLambda,
     ]);
-    let upstream = extract_upstream_context(&message, propagators.messages());
+    let upstream = extract_upstream_context(&message, None, propagators.messages());
     assert_eq!(upstream.is_present(), upstream.span_context().is_valid());
 });

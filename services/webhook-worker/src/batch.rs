@@ -10,7 +10,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsMessage};
 use futures_util::stream::{self, StreamExt};
 use opentelemetry::trace::TraceContextExt;
 use shared_telemetry::attributes as attr;
-use shared_telemetry::{Telemetry, TraceMode, attach_upstream};
+use shared_telemetry::{Envelope, EnvelopeError, Telemetry, TraceMode, attach_upstream};
 use tokio::time::Instant;
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -214,7 +214,9 @@ impl<S: EventStore> Worker<S> {
         if cutoff.is_some_and(|cutoff| Instant::now() >= cutoff) {
             return Err(MessageFailure::Deadline);
         }
-        let upstream = self.telemetry.extract_from_sqs(message);
+        // Opened before the span exists: an SNS envelope's attributes may hold its parent.
+        let envelope = Envelope::open(message.body.as_deref().unwrap_or_default());
+        let upstream = self.telemetry.extract_from_sqs(message, envelope.as_ref().ok());
         let span = tracing::info_span!(
             "process-webhook",
             otel.kind = "consumer",
@@ -229,9 +231,10 @@ impl<S: EventStore> Worker<S> {
         if let Err(error) = attach_upstream(&span, invocation, &upstream, self.settings.trace_mode) {
             tracing::warn!(%error, "message span not related to its producer");
         }
+        record_envelope(&span, &envelope);
 
         let result = self
-            .process_message(message, &span)
+            .process_message(message, envelope, &span)
             .instrument(span.clone())
             .await;
         record_outcome(&span, &result);
@@ -242,9 +245,11 @@ impl<S: EventStore> Worker<S> {
     async fn process_message(
         &self,
         message: &SqsMessage,
+        envelope: Result<Envelope<'_>, EnvelopeError>,
         span: &tracing::Span,
     ) -> Result<Processed, MessageFailure> {
-        let delivery = delivery(message);
+        let envelope = envelope?;
+        let delivery = delivery(message, &envelope);
         let event = process::parse_event(&delivery)?;
         span.record(attr::WEBHOOK_EVENT_ID, event.id().as_str());
         shared_telemetry::search::index_event_id(span);
@@ -254,6 +259,20 @@ impl<S: EventStore> Worker<S> {
             record_ttl: self.settings.record_ttl,
         };
         process::record_event(&self.store, &delivery, &event, context).await
+    }
+}
+
+/// What carried the event to the queue; an SNS notification's topic and id (the id every
+/// subscription's copy shares) are what an operator looks up in SNS.
+fn record_envelope(span: &tracing::Span, envelope: &Result<Envelope<'_>, EnvelopeError>) {
+    let Ok(envelope) = envelope else { return };
+    span.set_attribute(attr::WEBHOOK_ENVELOPE, envelope.kind());
+    if let Some(notification) = envelope.sns() {
+        span.set_attribute(attr::AWS_SNS_TOPIC_ARN, notification.topic_arn.clone());
+        span.set_attribute(
+            attr::MESSAGING_MESSAGE_CONVERSATION_ID,
+            notification.message_id.clone(),
+        );
     }
 }
 
@@ -309,11 +328,11 @@ fn report_not_started(invocation: &tracing::Span, outcome: &BatchOutcome) {
     });
 }
 
-/// The core's view of an SQS message.
-fn delivery(message: &SqsMessage) -> Delivery<'_> {
+/// The core's view of an SQS message whose body opened as `envelope`.
+fn delivery<'a>(message: &'a SqsMessage, envelope: &'a Envelope<'a>) -> Delivery<'a> {
     let system_attribute = |name: &str| message.attributes.get(name).map(String::as_str);
     Delivery {
-        body: message.body.as_deref().unwrap_or_default(),
+        body: envelope.payload(),
         sent_at_ms: system_attribute("SentTimestamp").and_then(|value| value.parse().ok()),
         receive_count: system_attribute("ApproximateReceiveCount")
             .and_then(|value| value.parse().ok())

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use shared_telemetry::EnvelopeError;
 use webhook_event::{EventError, StripeEvent};
 
 use crate::effect::Effect;
@@ -11,7 +12,8 @@ use crate::store::{EventRecord, EventStore, RecordOutcome, StoreError};
 /// One delivered message as the core needs it, built from the queue's message at the edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery<'a> {
-    /// The message body: the event JSON.
+    /// The event JSON: the message body, or the payload of the SNS or EventBridge envelope it
+    /// holds.
     pub body: &'a str,
     /// When the queue received it (Unix milliseconds), if it said.
     pub sent_at_ms: Option<i64>,
@@ -32,6 +34,9 @@ pub enum MessageFailure {
     /// Not an event: SQS redelivers it until the redrive policy moves it to the DLQ.
     #[error("poison message: {0}")]
     Poison(#[from] EventError),
+    /// An SNS or EventBridge envelope that is not a valid one: poison too.
+    #[error("poison message: {0}")]
+    Envelope(#[from] EnvelopeError),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Not started: the invocation's deadline was too close.
@@ -47,6 +52,7 @@ impl MessageFailure {
     pub fn error_type(&self) -> &'static str {
         match self {
             MessageFailure::Poison(error) => error.code(),
+            MessageFailure::Envelope(error) => error.code(),
             MessageFailure::Store(error) => error.kind.error_type(),
             MessageFailure::Deadline => "deadline_exceeded",
             MessageFailure::GroupBlocked(_) => "fifo_group_blocked",

@@ -14,7 +14,10 @@ use serde_json::json;
 use shared_telemetry::TraceMode;
 use shared_telemetry::testing::TestTelemetry;
 use test_support::spans::SpanDataExt;
-use test_support::sqs::{in_fifo_group, message, with_attribute, with_system_attribute};
+use test_support::sqs::{
+    TOPIC_ARN, eventbridge_event, in_fifo_group, message, sns_notification, with_attribute,
+    with_system_attribute,
+};
 use tracing::Instrument;
 use webhook_worker::batch::{BatchOutcome, Worker, WorkerSettings};
 use webhook_worker::store::memory::MemoryStore;
@@ -22,6 +25,18 @@ use webhook_worker::store::memory::MemoryStore;
 const TRACE_A: &str = "aaaaaaaa000000000000000000000001";
 const TRACE_B: &str = "bbbbbbbb000000000000000000000002";
 const TRACE_C: &str = "cccccccc000000000000000000000003";
+const TRACE_D: &str = "dddddddd000000000000000000000004";
+const TRACE_E: &str = "eeeeeeee000000000000000000000005";
+/// The Lambda segment's trace: what SNS would pass on if the publisher's header were not set.
+const TRACE_LAMBDA: &str = "ffffffff000000000000000000000006";
+
+fn xray(trace_id: &str, parent: &str) -> String {
+    format!(
+        "Root=1-{}-{};Parent={parent};Sampled=1",
+        &trace_id[..8],
+        &trace_id[8..]
+    )
+}
 
 fn event(id: &str, event_type: &str, customer: &str, created: i64) -> Vec<u8> {
     let object = match event_type {
@@ -164,6 +179,164 @@ async fn each_message_joins_its_own_producers_trace_in_parent_mode() {
         .map(|link| link.trace_id().to_string())
         .collect();
     assert_eq!(traces, [TRACE_A, TRACE_B, TRACE_C]);
+}
+
+/// One message per hop and carrier, in the precedence order: SNS raw delivery (SQS message
+/// attributes, ahead of the header SNS passed on), an SNS envelope (its MessageAttributes, ahead
+/// of the header), a direct send (X-Ray attribute), EventBridge (the header only) and an
+/// EventBridge partner event (nothing).
+fn mixed_hops_batch() -> Vec<SqsMessage> {
+    let raw_sns = with_system_attribute(
+        with_attribute(
+            message("m-raw-sns", &payment_failed("evt_raw_sns")),
+            "traceparent",
+            &format!("00-{TRACE_A}-a000000000000001-01"),
+        ),
+        "AWSTraceHeader",
+        &xray(TRACE_LAMBDA, "f000000000000006"),
+    );
+    let enveloped = with_system_attribute(
+        message(
+            "m-sns",
+            &sns_notification(
+                "sns-msg-1",
+                &payment_failed("evt_sns"),
+                &[("traceparent", &format!("00-{TRACE_D}-d000000000000004-01"))],
+            ),
+        ),
+        "AWSTraceHeader",
+        &xray(TRACE_LAMBDA, "f000000000000006"),
+    );
+    let direct = with_attribute(
+        message("m-sqs", &payment_failed("evt_sqs")),
+        "X-Amzn-Trace-Id",
+        &xray(TRACE_B, "b000000000000002"),
+    );
+    let eventbridge = with_system_attribute(
+        message(
+            "m-eventbridge",
+            &eventbridge_event("eb-1", &payment_failed("evt_eventbridge")),
+        ),
+        "AWSTraceHeader",
+        &xray(TRACE_E, "e000000000000005"),
+    );
+    let partner = message(
+        "m-partner",
+        &eventbridge_event("eb-2", &payment_failed("evt_partner")),
+    );
+    vec![raw_sns, enveloped, direct, eventbridge, partner]
+}
+
+#[tokio::test]
+async fn a_mixed_batch_puts_each_message_in_its_own_producers_trace_whatever_the_hop() {
+    let fixture = Fixture::with_store(MemoryStore::new());
+    let outcome = fixture.run(&mixed_hops_batch()).await;
+    assert!(failed_ids(&outcome.into_response().unwrap()).is_empty());
+
+    for (id, trace_id, parent, carrier, envelope) in [
+        (
+            "m-raw-sns",
+            TRACE_A,
+            "a000000000000001",
+            "message_attributes",
+            "none",
+        ),
+        (
+            "m-sns",
+            TRACE_D,
+            "d000000000000004",
+            "sns_message_attributes",
+            "sns",
+        ),
+        ("m-sqs", TRACE_B, "b000000000000002", "message_attributes", "none"),
+        (
+            "m-eventbridge",
+            TRACE_E,
+            "e000000000000005",
+            "aws_trace_header",
+            "eventbridge",
+        ),
+    ] {
+        let span = fixture.message_span(id);
+        assert_eq!(
+            span.span_context.trace_id().to_string(),
+            trace_id,
+            "{id} is in its producer's trace"
+        );
+        assert_eq!(span.parent_span_id.to_string(), parent, "{id}");
+        assert_eq!(
+            span.attr_str("trace.upstream_carrier").as_deref(),
+            Some(carrier),
+            "{id}"
+        );
+        assert_eq!(
+            span.attr_str("webhook.envelope").as_deref(),
+            Some(envelope),
+            "{id}"
+        );
+        assert_eq!(
+            span.attr_str("webhook.outcome").as_deref(),
+            Some("applied"),
+            "{id}"
+        );
+    }
+    let partner = fixture.message_span("m-partner");
+    assert!(partner.is_root(), "nothing carried a context");
+    assert_eq!(
+        partner.attr_str("trace.upstream_carrier").as_deref(),
+        Some("none")
+    );
+    assert_eq!(
+        partner.attr_str("webhook.envelope").as_deref(),
+        Some("eventbridge")
+    );
+
+    let enveloped = fixture.message_span("m-sns");
+    assert_eq!(
+        enveloped.attr_str("aws.sns.topic.arn").as_deref(),
+        Some(TOPIC_ARN)
+    );
+    assert_eq!(
+        enveloped.attr_str("messaging.message.conversation_id").as_deref(),
+        Some("sns-msg-1")
+    );
+    assert_eq!(enveloped.attr_str("webhook.event_id").as_deref(), Some("evt_sns"));
+    let records = fixture.worker.store().state().records;
+    assert_eq!(records.len(), 5, "every payload was recorded");
+    assert_eq!(records["evt_sns"].0.trace_id.as_deref(), Some(TRACE_D));
+    assert_eq!(records["evt_eventbridge"].0.trace_id.as_deref(), Some(TRACE_E));
+}
+
+#[tokio::test]
+async fn an_envelope_without_an_event_inside_is_poison() {
+    let fixture = Fixture::with_store(MemoryStore::new());
+    let batch = vec![
+        message("m-sns-not-event", &sns_notification("sns-2", b"hello", &[])),
+        message(
+            "m-sns-broken",
+            br#"{"Type":"Notification","Message":"{}","TopicArn":"arn:aws:sns:us-east-1:1:t"}"#,
+        ),
+        message(
+            "m-eventbridge-not-event",
+            &eventbridge_event("eb-3", br#"{"id":"x"}"#),
+        ),
+        message("m-ok", &payment_failed("evt_ok")),
+    ];
+    let response = fixture.run(&batch).await.into_response().unwrap();
+    assert_eq!(
+        failed_ids(&response),
+        ["m-sns-not-event", "m-sns-broken", "m-eventbridge-not-event"]
+    );
+    for (id, error_type) in [
+        ("m-sns-not-event", "malformed_json"),
+        ("m-sns-broken", "malformed_sns_envelope"),
+        ("m-eventbridge-not-event", "invalid_event"),
+    ] {
+        let span = fixture.message_span(id);
+        assert!(span.is_error(), "{id}");
+        assert_eq!(span.attr_str("error.type").as_deref(), Some(error_type), "{id}");
+    }
+    assert_eq!(fixture.worker.store().state().records.len(), 1);
 }
 
 #[tokio::test]

@@ -61,7 +61,7 @@ fn propagation(c: &mut Criterion) {
     ];
     for (name, message) in &cases {
         group.bench_function(*name, |b| {
-            b.iter(|| telemetry.extract_from_sqs(black_box(message)))
+            b.iter(|| telemetry.extract_from_sqs(black_box(message), None))
         });
     }
     group.finish();

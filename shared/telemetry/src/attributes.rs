@@ -3,11 +3,12 @@
 //! `opentelemetry-semantic-conventions`), the project's own `webhook.*` and `trace.*` otherwise.
 
 pub use opentelemetry_semantic_conventions::attribute::{
-    AWS_DYNAMODB_TABLE_NAMES, AWS_SQS_QUEUE_URL, CLOUD_REGION, CLOUD_RESOURCE_ID, DB_OPERATION_NAME,
-    DB_SYSTEM_NAME, ERROR_TYPE, EXCEPTION_MESSAGE, EXCEPTION_TYPE, FAAS_COLDSTART, FAAS_INVOCATION_ID,
-    FAAS_TRIGGER, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, MESSAGING_BATCH_MESSAGE_COUNT,
-    MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_ID, MESSAGING_OPERATION_NAME, MESSAGING_OPERATION_TYPE,
-    MESSAGING_SYSTEM, RPC_METHOD, URL_PATH,
+    AWS_DYNAMODB_TABLE_NAMES, AWS_SNS_TOPIC_ARN, AWS_SQS_QUEUE_URL, CLOUD_REGION, CLOUD_RESOURCE_ID,
+    DB_OPERATION_NAME, DB_SYSTEM_NAME, ERROR_TYPE, EXCEPTION_MESSAGE, EXCEPTION_TYPE, FAAS_COLDSTART,
+    FAAS_INVOCATION_ID, FAAS_TRIGGER, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE,
+    MESSAGING_BATCH_MESSAGE_COUNT, MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_CONVERSATION_ID,
+    MESSAGING_MESSAGE_ID, MESSAGING_OPERATION_NAME, MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, RPC_METHOD,
+    URL_PATH,
 };
 
 /// The Stripe event id (`evt_...`), on every span that handles one event.
@@ -18,6 +19,9 @@ pub const WEBHOOK_TYPE: &str = "webhook.type";
 pub const WEBHOOK_DUPLICATE: &str = "webhook.duplicate";
 /// What the worker did with the event: `applied`, `ignored` or `duplicate`.
 pub const WEBHOOK_OUTCOME: &str = "webhook.outcome";
+/// What the message body was: `none` (the event itself), `sns` (a notification envelope) or
+/// `eventbridge` (an EventBridge event); see [`crate::Envelope`].
+pub const WEBHOOK_ENVELOPE: &str = "webhook.envelope";
 /// On the worker's invocation span: messages that failed, and those never started.
 pub const WEBHOOK_FAILED_MESSAGE_COUNT: &str = "webhook.failed_message_count";
 /// Messages left unstarted because the invocation's deadline was near.
@@ -54,6 +58,8 @@ pub const TRACE_MODE: &str = "trace.mode";
 
 /// `messaging.system` for SQS.
 pub const MESSAGING_SYSTEM_SQS: &str = "aws_sqs";
+/// `messaging.system` for SNS.
+pub const MESSAGING_SYSTEM_SNS: &str = "aws.sns";
 /// `messaging.operation.type` (and name) of the producer's send.
 pub const MESSAGING_OPERATION_SEND: &str = "send";
 /// `messaging.operation.type` (and name) of a message's processing.

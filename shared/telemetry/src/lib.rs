@@ -26,7 +26,7 @@
 //!             let invocation = tracing::Span::current();
 //!             for message in &event.payload.records {
 //!                 let span = tracing::info_span!("process", otel.kind = "consumer");
-//!                 let upstream = telemetry.extract_from_sqs(message);
+//!                 let upstream = telemetry.extract_from_sqs(message, None);
 //!                 attach_upstream(&span, &invocation, &upstream, TraceMode::Parent)?;
 //!                 span.in_scope(|| tracing::info!("handled"));
 //!             }
@@ -70,6 +70,7 @@ pub mod application_signals;
 pub mod attributes;
 pub mod config;
 pub mod consumer;
+pub mod envelope;
 pub mod handler;
 pub mod init_error;
 mod invocation;
@@ -78,6 +79,7 @@ mod logging;
 mod pipeline;
 pub mod propagation;
 pub mod search;
+pub mod sns;
 mod span_status;
 pub mod sqs;
 #[cfg(feature = "test-util")]
@@ -87,8 +89,10 @@ pub mod xray_udp;
 
 pub use config::{ConfigError, ConfigProblem, PropagatorKind, TelemetryConfig, TraceMode};
 pub use consumer::attach_upstream;
+pub use envelope::{Envelope, EnvelopeError};
 pub use handler::{InvocationFailure, InvocationHandler};
 pub use invocation::{InvocationLayer, InvocationService, Trigger};
 pub use pipeline::{Telemetry, TelemetryBuilder, TelemetryError};
+pub use sns::OutgoingNotificationTraceContext;
 pub use span_status::record_error;
 pub use sqs::{OutgoingTraceContext, UpstreamCarrier, UpstreamContext};

@@ -22,9 +22,11 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use crate::application_signals::{AlwaysRecordSampler, ApplicationSignals};
 use crate::config::{ConfigError, SamplerConfig, TelemetryConfig, TracesExporter};
+use crate::envelope::Envelope;
 use crate::invocation_processor::{DEFAULT_MAX_BUFFERED, InvocationSpanProcessor};
 use crate::logging::JsonLogLayer;
 use crate::propagation::Propagators;
+use crate::sns::{self, OutgoingNotificationTraceContext};
 use crate::sqs::{self, OutgoingTraceContext, UpstreamContext};
 use crate::xray_udp::XrayUdpExporter;
 
@@ -93,9 +95,23 @@ impl Telemetry {
         sqs::inject_into_sqs(cx, self.inner.propagators.messages(), existing_attributes)
     }
 
-    /// One received message's upstream context (see [`sqs::extract_upstream_context`]).
-    pub fn extract_from_sqs(&self, message: &aws_lambda_events::sqs::SqsMessage) -> UpstreamContext {
-        sqs::extract_upstream_context(message, self.inner.propagators.messages())
+    /// The trace context to put on an outgoing SNS notification (see [`sns::inject_into_sns`]).
+    pub fn inject_into_sns(
+        &self,
+        cx: &Context,
+        existing_attributes: &std::collections::HashMap<String, aws_sdk_sns::types::MessageAttributeValue>,
+    ) -> OutgoingNotificationTraceContext {
+        sns::inject_into_sns(cx, self.inner.propagators.messages(), existing_attributes)
+    }
+
+    /// One received message's upstream context, `envelope` being its opened body (see
+    /// [`sqs::extract_upstream_context`]).
+    pub fn extract_from_sqs(
+        &self,
+        message: &aws_lambda_events::sqs::SqsMessage,
+        envelope: Option<&Envelope<'_>>,
+    ) -> UpstreamContext {
+        sqs::extract_upstream_context(message, envelope, self.inner.propagators.messages())
     }
 
     /// Exports every finished span, waiting at most the export timeout. A collector that is

@@ -1,11 +1,13 @@
 //! Trace context carriers for SQS: what the producer injects into a message and how the
-//! consumer finds it again, one message at a time.
+//! consumer finds it again, one message at a time, also when the message came through SNS or
+//! EventBridge first (see [`crate::envelope`]).
 //!
 //! SQS attribute names are case-sensitive while propagators use lowercase keys, and other SDKs
 //! send `X-Amzn-Trace-Id`: injection writes the canonical spelling, extraction ignores case.
 
 use std::collections::HashMap;
 
+use aws_lambda_events::sns::MessageAttribute as SnsMessageAttribute;
 use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeValue};
 use opentelemetry::Context;
@@ -13,6 +15,7 @@ use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 use opentelemetry_aws::trace::xray_propagator::span_context_to_string;
 
+use crate::envelope::Envelope;
 use crate::xray_header;
 
 /// SQS accepts at most this many message attributes per message.
@@ -42,35 +45,23 @@ pub fn inject_into_sqs(
     propagator: &dyn TextMapPropagator,
     existing_attributes: &HashMap<String, MessageAttributeValue>,
 ) -> OutgoingTraceContext {
-    let mut carrier: HashMap<String, String> = HashMap::new();
-    propagator.inject_context(cx, &mut carrier);
-    // SQS rejects empty attribute values; an empty `tracestate` carries nothing anyway.
-    let mut entries: Vec<(String, String)> = carrier
-        .into_iter()
-        .filter(|(_, value)| !value.is_empty())
-        .map(|(key, value)| (sqs_attribute_name(key), value))
-        .collect();
-    entries.sort();
-
-    let new_keys = entries
-        .iter()
-        .filter(|(key, _)| !existing_attributes.contains_key(key))
-        .count();
     let mut outgoing = OutgoingTraceContext {
         message_attributes: HashMap::new(),
-        aws_trace_header: span_context_to_string(cx.span().span_context()).and_then(string_system_attribute),
+        aws_trace_header: xray_trace_header(cx).and_then(string_system_attribute),
         skipped: Vec::new(),
     };
-    if existing_attributes.len() + new_keys > MAX_MESSAGE_ATTRIBUTES {
-        outgoing.skipped = entries.into_iter().map(|(key, _)| key).collect();
-        tracing::warn!(
-            existing_attributes = existing_attributes.len(),
-            skipped = ?outgoing.skipped,
-            "trace context left out of the message attributes: SQS allows {MAX_MESSAGE_ATTRIBUTES}; \
-             the AWSTraceHeader system attribute still carries the trace"
-        );
-        return outgoing;
-    }
+    let entries = match attribute_entries(
+        cx,
+        propagator,
+        |key| existing_attributes.contains_key(key),
+        existing_attributes.len(),
+    ) {
+        Ok(entries) => entries,
+        Err(skipped) => {
+            outgoing.skipped = skipped;
+            return outgoing;
+        }
+    };
     for (key, value) in entries {
         match MessageAttributeValue::builder()
             .data_type("String")
@@ -97,7 +88,45 @@ fn string_system_attribute(value: String) -> Option<MessageSystemAttributeValue>
         .ok()
 }
 
-/// The SQS attribute name for a propagator key: X-Ray's canonical header spelling, others as is.
+/// `cx` as an X-Ray trace header (`Root=...;Parent=...;Sampled=...`); none for an invalid context.
+pub(crate) fn xray_trace_header(cx: &Context) -> Option<String> {
+    span_context_to_string(cx.span().span_context())
+}
+
+/// `cx`'s propagator entries as message attributes, sorted by name, or, when they would take a
+/// message carrying `existing` business attributes past [`MAX_MESSAGE_ATTRIBUTES`], the names
+/// left out (logged; the X-Ray header still carries the trace). Empty values are dropped: SQS
+/// and SNS reject them, and an empty `tracestate` carries nothing anyway.
+pub(crate) fn attribute_entries(
+    cx: &Context,
+    propagator: &dyn TextMapPropagator,
+    is_existing: impl Fn(&str) -> bool,
+    existing: usize,
+) -> Result<Vec<(String, String)>, Vec<String>> {
+    let mut carrier: HashMap<String, String> = HashMap::new();
+    propagator.inject_context(cx, &mut carrier);
+    let mut entries: Vec<(String, String)> = carrier
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| (sqs_attribute_name(key), value))
+        .collect();
+    entries.sort();
+    let new_keys = entries.iter().filter(|(key, _)| !is_existing(key)).count();
+    if existing + new_keys <= MAX_MESSAGE_ATTRIBUTES {
+        return Ok(entries);
+    }
+    let skipped: Vec<String> = entries.into_iter().map(|(key, _)| key).collect();
+    tracing::warn!(
+        existing_attributes = existing,
+        skipped = ?skipped,
+        "trace context left out of the message attributes: a message may have {MAX_MESSAGE_ATTRIBUTES}; \
+         the X-Ray trace header still carries the trace"
+    );
+    Err(skipped)
+}
+
+/// The message attribute name for a propagator key: X-Ray's canonical header spelling, others as
+/// is.
 fn sqs_attribute_name(key: String) -> String {
     if key.eq_ignore_ascii_case(XRAY_PROPAGATOR_KEY) {
         XRAY_ATTRIBUTE_NAME.to_owned()
@@ -109,8 +138,11 @@ fn sqs_attribute_name(key: String) -> String {
 /// Which carrier of a message held its upstream trace context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamCarrier {
-    /// Message attributes, read with the configured propagators.
+    /// SQS message attributes, read with the configured propagators (SNS raw message delivery
+    /// carries the publisher's attributes through as these).
     MessageAttributes,
+    /// The `MessageAttributes` of an SNS notification envelope in the body.
+    SnsMessageAttributes,
     /// The `AWSTraceHeader` message system attribute.
     AwsTraceHeader,
     /// Neither: a legacy producer, a manual send or a redrive without context.
@@ -122,6 +154,7 @@ impl UpstreamCarrier {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MessageAttributes => "message_attributes",
+            Self::SnsMessageAttributes => "sns_message_attributes",
             Self::AwsTraceHeader => "aws_trace_header",
             Self::None => "none",
         }
@@ -165,9 +198,15 @@ impl UpstreamContext {
     }
 }
 
-/// Extracts one message's upstream context: message attributes through `propagator`, then the
-/// `AWSTraceHeader` system attribute, then nothing. Call it once per message, inside the loop.
-pub fn extract_upstream_context(message: &SqsMessage, propagator: &dyn TextMapPropagator) -> UpstreamContext {
+/// Extracts one message's upstream context, in this order: the SQS message attributes
+/// (through `propagator`), the message attributes of the SNS notification `envelope` the body
+/// holds, the `AWSTraceHeader` system attribute (which SNS and EventBridge fill from the X-Ray
+/// header of the publishing call), then nothing. Call it once per message, inside the loop.
+pub fn extract_upstream_context(
+    message: &SqsMessage,
+    envelope: Option<&Envelope<'_>>,
+    propagator: &dyn TextMapPropagator,
+) -> UpstreamContext {
     // Extract onto an empty context: the current one holds the invocation span, which would
     // otherwise pass for an upstream context when the message carries none.
     let from_attributes =
@@ -178,18 +217,35 @@ pub fn extract_upstream_context(message: &SqsMessage, propagator: &dyn TextMapPr
             carrier: UpstreamCarrier::MessageAttributes,
         };
     }
+    // An envelope delivery has no SQS message attributes: its own carry the baggage, if any.
+    let found = match envelope.and_then(Envelope::sns) {
+        Some(notification) => {
+            let from_notification = propagator.extract_with_context(
+                &Context::new(),
+                &NotificationAttributes(&notification.message_attributes),
+            );
+            if from_notification.span().span_context().is_valid() {
+                return UpstreamContext {
+                    context: from_notification,
+                    carrier: UpstreamCarrier::SnsMessageAttributes,
+                };
+            }
+            from_notification
+        }
+        None => from_attributes,
+    };
     let from_system_attribute = message
         .attributes
         .get(AWS_TRACE_HEADER)
         .and_then(|header| xray_header::span_context(header));
     match from_system_attribute {
-        // Baggage found in the message attributes still travels with the X-Ray parent.
+        // Baggage found in the attributes still travels with the X-Ray parent.
         Some(span_context) => UpstreamContext {
-            context: from_attributes.with_remote_span_context(span_context),
+            context: found.with_remote_span_context(span_context),
             carrier: UpstreamCarrier::AwsTraceHeader,
         },
         None => UpstreamContext {
-            context: from_attributes,
+            context: found,
             carrier: UpstreamCarrier::None,
         },
     }
@@ -212,10 +268,29 @@ impl Extractor for MessageAttributes<'_> {
 }
 
 fn is_string(attribute: &SqsMessageAttribute) -> bool {
-    attribute
-        .data_type
-        .as_deref()
-        .is_some_and(|data_type| data_type == "String" || data_type.starts_with("String."))
+    attribute.data_type.as_deref().is_some_and(is_string_type)
+}
+
+/// `String`, or a custom `String.<suffix>` type.
+fn is_string_type(data_type: &str) -> bool {
+    data_type == "String" || data_type.starts_with("String.")
+}
+
+/// Reads the String attributes of an SNS notification envelope (`{"Type": "String", "Value":
+/// ...}`) by case-insensitive name.
+struct NotificationAttributes<'a>(&'a HashMap<String, SnsMessageAttribute>);
+
+impl Extractor for NotificationAttributes<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(name, attribute)| name.eq_ignore_ascii_case(key) && is_string_type(&attribute.data_type))
+            .map(|(_, attribute)| attribute.value.as_str())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
 }
 
 #[cfg(test)]
@@ -333,14 +408,14 @@ mod tests {
         let propagators = default_propagators();
         let outgoing = inject_into_sqs(&cx, propagators.messages(), &HashMap::new());
         let message = delivered(&outgoing);
-        let upstream = extract_upstream_context(&message, propagators.messages());
+        let upstream = extract_upstream_context(&message, None, propagators.messages());
         assert_eq!(upstream.carrier(), UpstreamCarrier::MessageAttributes);
         assert_eq!(upstream.span_context().trace_id(), TraceId::from(0xabc));
         assert_eq!(upstream.span_context().span_id(), SpanId::from(0xdef));
 
         let mut system_only = message.clone();
         system_only.message_attributes.clear();
-        let upstream = extract_upstream_context(&system_only, propagators.messages());
+        let upstream = extract_upstream_context(&system_only, None, propagators.messages());
         assert_eq!(upstream.carrier(), UpstreamCarrier::AwsTraceHeader);
         assert_eq!(upstream.span_context().trace_id(), TraceId::from(0xabc));
         assert!(upstream.can_be_parent());
@@ -355,7 +430,7 @@ mod tests {
         message
             .attributes
             .insert(AWS_TRACE_HEADER.into(), OTHER_SDK_XRAY.into());
-        let upstream = extract_upstream_context(&message, default_propagators().messages());
+        let upstream = extract_upstream_context(&message, None, default_propagators().messages());
         assert_eq!(upstream.carrier(), UpstreamCarrier::MessageAttributes);
         assert_eq!(
             upstream.span_context().trace_id().to_string(),
@@ -371,7 +446,7 @@ mod tests {
                 .message_attributes
                 .insert(name.into(), attribute(OTHER_SDK_XRAY));
             let propagators = default_propagators();
-            let upstream = extract_upstream_context(&message, propagators.messages());
+            let upstream = extract_upstream_context(&message, None, propagators.messages());
             assert_eq!(upstream.carrier(), UpstreamCarrier::MessageAttributes, "{name}");
             let span_context = upstream.span_context();
             assert_eq!(
@@ -395,7 +470,7 @@ mod tests {
         let message = SqsMessage::default();
         // The current context holds a valid span, as it does inside the invocation span.
         let _guard = remote(7, 8, true).attach();
-        let upstream = extract_upstream_context(&message, default_propagators().messages());
+        let upstream = extract_upstream_context(&message, None, default_propagators().messages());
         assert_eq!(upstream.carrier(), UpstreamCarrier::None);
         assert!(!upstream.is_present() && !upstream.can_be_parent());
     }
@@ -413,7 +488,75 @@ mod tests {
         message
             .attributes
             .insert(AWS_TRACE_HEADER.into(), "Root=1-zz;Parent=00".into());
-        let upstream = extract_upstream_context(&message, default_propagators().messages());
+        let upstream = extract_upstream_context(&message, None, default_propagators().messages());
+        assert_eq!(upstream.carrier(), UpstreamCarrier::None);
+    }
+
+    /// An SQS message whose body is an SNS notification carrying `traceparent` in its
+    /// `MessageAttributes`, as a subscription without raw message delivery receives it.
+    fn enveloped(traceparent: &str) -> String {
+        serde_json::json!({
+            "Type": "Notification",
+            "MessageId": "5f2c0b4e-0d8e-5d2a-9c51-0c4d6f1e2a3b",
+            "TopicArn": "arn:aws:sns:eu-west-1:123456789012:webhooks-dev-events",
+            "Message": "{}",
+            "Timestamp": "2026-12-02T05:00:00.000Z",
+            "SignatureVersion": "2",
+            "Signature": "c2lnbmF0dXJl",
+            "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/cert.pem",
+            "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
+            "MessageAttributes": {
+                "traceparent": {"Type": "String", "Value": traceparent},
+                "tracestate": {"Type": "Binary", "Value": "AAEC"}
+            }
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn an_sns_envelope_carries_the_context_when_the_sqs_attributes_do_not() {
+        let body = enveloped(TRACEPARENT);
+        let envelope = Envelope::open(&body).expect("an SNS notification");
+        let mut message = SqsMessage::default();
+        message
+            .attributes
+            .insert(AWS_TRACE_HEADER.into(), OTHER_SDK_XRAY.into());
+        let upstream = extract_upstream_context(&message, Some(&envelope), default_propagators().messages());
+        assert_eq!(upstream.carrier(), UpstreamCarrier::SnsMessageAttributes);
+        assert_eq!(upstream.carrier().as_str(), "sns_message_attributes");
+        assert_eq!(
+            upstream.span_context().trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+
+        // SQS message attributes come first (raw delivery puts the SNS attributes there).
+        let raw = TRACEPARENT.replace(
+            "0af7651916cd43dd8448eb211c80319c",
+            "11111111111111111111111111111111",
+        );
+        message
+            .message_attributes
+            .insert("traceparent".into(), attribute(&raw));
+        let upstream = extract_upstream_context(&message, Some(&envelope), default_propagators().messages());
+        assert_eq!(upstream.carrier(), UpstreamCarrier::MessageAttributes);
+    }
+
+    #[test]
+    fn an_envelope_without_context_falls_through_to_the_trace_header_then_none() {
+        let body = enveloped("00-garbage");
+        let envelope = Envelope::open(&body).expect("an SNS notification");
+        let mut message = SqsMessage::default();
+        message
+            .attributes
+            .insert(AWS_TRACE_HEADER.into(), OTHER_SDK_XRAY.into());
+        let upstream = extract_upstream_context(&message, Some(&envelope), default_propagators().messages());
+        assert_eq!(upstream.carrier(), UpstreamCarrier::AwsTraceHeader);
+        assert_eq!(
+            upstream.span_context().trace_id().to_string(),
+            "5759e988bd862e3fe1be46a994272793"
+        );
+        message.attributes.clear();
+        let upstream = extract_upstream_context(&message, Some(&envelope), default_propagators().messages());
         assert_eq!(upstream.carrier(), UpstreamCarrier::None);
     }
 
@@ -424,7 +567,8 @@ mod tests {
             default_propagators().messages(),
             &HashMap::new(),
         );
-        let upstream = extract_upstream_context(&delivered(&outgoing), default_propagators().messages());
+        let upstream =
+            extract_upstream_context(&delivered(&outgoing), None, default_propagators().messages());
         assert!(upstream.is_present());
         assert!(!upstream.can_be_parent());
     }

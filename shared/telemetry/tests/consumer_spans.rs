@@ -46,7 +46,7 @@ fn process_batch(harness: &TestTelemetry, messages: &[SqsMessage], mode: TraceMo
     let invocation = tracing::info_span!("invocation", otel.kind = "consumer");
     let _entered = invocation.enter();
     for message in messages {
-        let upstream = harness.telemetry.extract_from_sqs(message);
+        let upstream = harness.telemetry.extract_from_sqs(message, None);
         let span = tracing::info_span!(
             "process-webhook",
             otel.kind = "consumer",

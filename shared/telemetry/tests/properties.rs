@@ -92,7 +92,7 @@ proptest! {
         aws_trace_header in proptest::option::of(attribute_value()),
     ) {
         let telemetry = telemetry("tracecontext,baggage,xray");
-        let upstream = telemetry.extract_from_sqs(&message(&attributes, aws_trace_header));
+        let upstream = telemetry.extract_from_sqs(&message(&attributes, aws_trace_header), None);
         // Whatever was found is usable, or reported as absent.
         prop_assert_eq!(upstream.is_present(), upstream.span_context().is_valid());
         if !upstream.is_present() {
@@ -113,7 +113,7 @@ proptest! {
         let sent = SpanContext::new(TraceId::from(trace_id), SpanId::from(span_id), flags, true, TraceState::default());
         let cx = Context::new().with_remote_span_context(sent.clone());
 
-        let upstream = telemetry.extract_from_sqs(&received(&telemetry, &cx, through_attributes));
+        let upstream = telemetry.extract_from_sqs(&received(&telemetry, &cx, through_attributes), None);
 
         let extracted = upstream.span_context();
         prop_assert_eq!(extracted.trace_id(), sent.trace_id());
