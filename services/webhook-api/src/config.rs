@@ -5,6 +5,8 @@ use shared_telemetry::{ConfigError, ConfigProblem};
 use stripe_signature::SigningSecrets;
 
 pub const QUEUE_URL: &str = "WEBHOOK_QUEUE_URL";
+/// Set instead of the queue URL when the pipeline fans out through an SNS topic.
+pub const TOPIC_ARN: &str = "WEBHOOK_TOPIC_ARN";
 pub const SECRET_ARN: &str = "STRIPE_WEBHOOK_SECRET_ARN";
 pub const SECRET: &str = "STRIPE_WEBHOOK_SECRET";
 pub const TOLERANCE: &str = "STRIPE_SIGNATURE_TOLERANCE_SECS";
@@ -66,6 +68,58 @@ impl QueueUrl {
     }
 }
 
+/// An SNS topic ARN, `arn:<partition>:sns:<region>:<account>:<name>`; `.fifo` marks a FIFO topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicArn {
+    arn: String,
+    name: String,
+}
+
+impl TopicArn {
+    pub fn parse(arn: &str) -> Option<Self> {
+        let parts: Vec<&str> = arn.split(':').collect();
+        let [prefix, partition, service, region, account, name] = parts.as_slice() else {
+            return None;
+        };
+        // SNS topic names: letters, digits, `-` and `_`, at most 256 characters, `.fifo` suffix.
+        let base = name.strip_suffix(".fifo").unwrap_or(name);
+        let valid = *prefix == "arn"
+            && !partition.is_empty()
+            && *service == "sns"
+            && !region.is_empty()
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && !base.is_empty()
+            && name.len() <= 256
+            && base
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        valid.then(|| TopicArn {
+            arn: arn.to_owned(),
+            name: (*name).to_owned(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.arn
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn is_fifo(&self) -> bool {
+        self.name.ends_with(".fifo")
+    }
+}
+
+/// Where accepted events go: the worker's queue, or a topic the queue subscribes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Queue(QueueUrl),
+    Topic(TopicArn),
+}
+
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -84,7 +138,7 @@ impl Default for Limits {
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    pub queue_url: QueueUrl,
+    pub destination: Destination,
     pub secret: SecretSource,
     pub limits: Limits,
 }
@@ -102,19 +156,35 @@ impl ApiConfig {
         };
         let mut problems = Vec::new();
 
-        let queue_url = match get(QUEUE_URL) {
-            None => {
+        let destination = match (get(QUEUE_URL), get(TOPIC_ARN)) {
+            (None, None) => {
                 problems.push(ConfigProblem::missing(
                     QUEUE_URL,
-                    "set it to the URL of the webhook queue",
+                    "set it to the URL of the webhook queue (or WEBHOOK_TOPIC_ARN to publish to a topic)",
                 ));
                 None
             }
-            Some(url) => QueueUrl::parse(&url).or_else(|| {
+            (Some(_), Some(arn)) => {
+                problems.push(ConfigProblem::new(
+                    TOPIC_ARN,
+                    &arn,
+                    "unset while WEBHOOK_QUEUE_URL is set: events go to one destination",
+                ));
+                None
+            }
+            (Some(url), None) => QueueUrl::parse(&url).map(Destination::Queue).or_else(|| {
                 problems.push(ConfigProblem::new(
                     QUEUE_URL,
                     &url,
                     "an SQS queue URL (https://.../<account>/<queue>)",
+                ));
+                None
+            }),
+            (None, Some(arn)) => TopicArn::parse(&arn).map(Destination::Topic).or_else(|| {
+                problems.push(ConfigProblem::new(
+                    TOPIC_ARN,
+                    &arn,
+                    "an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)",
                 ));
                 None
             }),
@@ -163,9 +233,9 @@ impl ApiConfig {
             }
         }
 
-        match (queue_url, secret) {
-            (Some(queue_url), Some(secret)) if problems.is_empty() => Ok(ApiConfig {
-                queue_url,
+        match (destination, secret) {
+            (Some(destination), Some(secret)) if problems.is_empty() => Ok(ApiConfig {
+                destination,
                 secret,
                 limits,
             }),
@@ -195,8 +265,11 @@ mod tests {
             (SECRET_ARN, "arn:aws:secretsmanager:eu-west-1:1:secret:s"),
         ])
         .expect("valid");
-        assert_eq!(config.queue_url.name(), "webhooks-dev");
-        assert!(!config.queue_url.is_fifo());
+        let Destination::Queue(queue) = &config.destination else {
+            panic!("a queue: {:?}", config.destination)
+        };
+        assert_eq!(queue.name(), "webhooks-dev");
+        assert!(!queue.is_fifo());
         assert!(matches!(config.secret, SecretSource::SecretsManager(_)));
         assert_eq!(config.limits, Limits::default());
     }
@@ -235,6 +308,28 @@ mod tests {
         assert_eq!(variables, [TOLERANCE, MAX_BODY], "{error}");
         let ok = config(&[(QUEUE_URL, URL), (SECRET, "whsec_x"), (MAX_BODY, "1024")]).expect("valid");
         assert_eq!(ok.limits.max_body_bytes, 1024);
+    }
+
+    #[test]
+    fn a_topic_replaces_the_queue_but_never_joins_it() {
+        const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:webhooks-dev-events.fifo";
+        let published = config(&[(TOPIC_ARN, TOPIC), (SECRET, "whsec_x")]).expect("valid");
+        let Destination::Topic(topic) = &published.destination else {
+            panic!("a topic: {:?}", published.destination)
+        };
+        assert_eq!(topic.name(), "webhooks-dev-events.fifo");
+        assert!(topic.is_fifo());
+        let error = config(&[(QUEUE_URL, URL), (TOPIC_ARN, TOPIC), (SECRET, "whsec_x")])
+            .expect_err("two destinations");
+        assert!(error.to_string().contains("WEBHOOK_TOPIC_ARN"), "{error}");
+        for bad in [
+            "arn:aws:sqs:eu-west-1:123456789012:q",
+            "arn:aws:sns:eu-west-1:1234:t",
+            "arn:aws:sns:eu-west-1:123456789012:",
+            "arn:aws:sns:eu-west-1:123456789012:a b",
+        ] {
+            assert!(TopicArn::parse(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

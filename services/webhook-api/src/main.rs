@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, Runtime, service_fn};
 use shared_telemetry::{InvocationHandler, InvocationLayer, Telemetry, Trigger};
-use webhook_api::config::ApiConfig;
+use webhook_api::config::{ApiConfig, Destination};
+use webhook_api::destination::EventDestination;
 use webhook_api::intake::WebhookIntake;
 use webhook_api::queue::SqsEventQueue;
+use webhook_api::topic::SnsEventTopic;
 use webhook_api::{lambda, secrets};
 
 #[tokio::main]
@@ -45,11 +47,18 @@ async fn run(telemetry: Telemetry, config: ApiConfig) -> Result<(), lambda_runti
             return Err(error.into());
         }
     };
-    let queue = SqsEventQueue::new(
-        aws_sdk_sqs::Client::new(&aws),
-        config.queue_url,
-        telemetry.clone(),
-    );
+    let queue = match config.destination {
+        Destination::Queue(url) => EventDestination::Queue(SqsEventQueue::new(
+            aws_sdk_sqs::Client::new(&aws),
+            url,
+            telemetry.clone(),
+        )),
+        Destination::Topic(arn) => EventDestination::Topic(SnsEventTopic::new(
+            aws_sdk_sns::Client::new(&aws),
+            arn,
+            telemetry.clone(),
+        )),
+    };
     let intake = Arc::new(WebhookIntake::new(queue, signing_secrets, config.limits));
 
     let handler = service_fn(move |event: LambdaEvent<lambda::GatewayRequest>| {

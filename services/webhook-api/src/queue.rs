@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata as _};
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::MessageSystemAttributeNameForSends;
 use sha2::{Digest, Sha256};
 use shared_telemetry::Telemetry;
@@ -18,9 +18,12 @@ use crate::config::QueueUrl;
 
 /// Why a message was not queued. The text is for logs and spans; clients only learn "retry".
 #[derive(Debug, thiserror::Error)]
-#[error("SQS SendMessage to {queue} failed ({}): {detail}", .failure.as_str())]
+#[error("{operation} to {destination} failed ({}): {detail}", .failure.as_str())]
 pub struct QueueError {
-    pub queue: String,
+    /// The call that failed: `SQS SendMessage` or `SNS Publish`.
+    pub operation: &'static str,
+    /// The queue's or topic's name.
+    pub destination: String,
     pub failure: QueueFailure,
     pub detail: String,
 }
@@ -31,8 +34,9 @@ pub enum QueueFailure {
     /// No answer: connection refused or reset, DNS, or a timeout.
     Unreachable,
     Throttled,
-    /// The function's role may not send to the queue (or use its key).
+    /// The function's role may not send to the queue or publish to the topic (or use its key).
     AccessDenied,
+    /// The queue or topic does not exist.
     QueueNotFound,
     /// Any other refusal by SQS.
     Rejected,
@@ -49,14 +53,36 @@ impl QueueFailure {
         }
     }
 
-    /// A service error by its code (the SDK's, or the query protocol's `AWS.SimpleQueueService.*`).
+    /// A service error by its code (SQS's, with the query protocol's `AWS.SimpleQueueService.*`,
+    /// or SNS's).
     pub fn of_code(code: Option<&str>) -> Self {
         match code.unwrap_or_default() {
-            "AccessDenied" | "AccessDeniedException" | "KmsAccessDenied" | "KMS.AccessDeniedException" => {
-                Self::AccessDenied
+            "AccessDenied"
+            | "AccessDeniedException"
+            | "KmsAccessDenied"
+            | "KMS.AccessDeniedException"
+            | "AuthorizationError"
+            | "KMSAccessDenied" => Self::AccessDenied,
+            "RequestThrottled"
+            | "ThrottlingException"
+            | "Throttling"
+            | "KmsThrottled"
+            | "Throttled"
+            | "KMSThrottling" => Self::Throttled,
+            "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" | "NotFound" => {
+                Self::QueueNotFound
             }
-            "RequestThrottled" | "ThrottlingException" | "Throttling" | "KmsThrottled" => Self::Throttled,
-            "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" => Self::QueueNotFound,
+            _ => Self::Rejected,
+        }
+    }
+
+    /// The failure of an AWS SDK call (SQS's or SNS's): no answer, or the service's refusal.
+    pub fn of_sdk_error<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Self {
+        match error {
+            SdkError::ServiceError(service) => Self::of_code(service.err().code()),
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+                Self::Unreachable
+            }
             _ => Self::Rejected,
         }
     }
@@ -109,13 +135,10 @@ impl SqsEventQueue {
                 request.message_system_attributes(MessageSystemAttributeNameForSends::AwsTraceHeader, header);
         }
         if self.url.is_fifo() {
-            let group = event
-                .customer_id()
-                .or_else(|| event.account())
-                .unwrap_or(DEFAULT_MESSAGE_GROUP);
+            let (group, deduplication) = fifo_ids(event);
             request = request
-                .message_group_id(fifo_id(group))
-                .message_deduplication_id(fifo_id(event.id().as_str()));
+                .message_group_id(group)
+                .message_deduplication_id(deduplication);
         }
         match request.send().await {
             Ok(output) => {
@@ -124,18 +147,10 @@ impl SqsEventQueue {
                 Ok(message_id)
             }
             Err(error) => {
-                let failure = match &error {
-                    aws_sdk_sqs::error::SdkError::ServiceError(service) => {
-                        QueueFailure::of_code(service.err().code())
-                    }
-                    aws_sdk_sqs::error::SdkError::DispatchFailure(_)
-                    | aws_sdk_sqs::error::SdkError::TimeoutError(_)
-                    | aws_sdk_sqs::error::SdkError::ResponseError(_) => QueueFailure::Unreachable,
-                    _ => QueueFailure::Rejected,
-                };
                 let error = QueueError {
-                    queue: self.url.name().to_owned(),
-                    failure,
+                    operation: "SQS SendMessage",
+                    destination: self.url.name().to_owned(),
+                    failure: QueueFailure::of_sdk_error(&error),
                     detail: DisplayErrorContext(&error).to_string(),
                 };
                 shared_telemetry::record_error(&span, "sqs_send_failed", &error);
@@ -206,7 +221,8 @@ impl EventQueue for MemoryQueue {
         body: &str,
     ) -> impl Future<Output = Result<String, QueueError>> + Send {
         let refused = |detail: &str| QueueError {
-            queue: "memory".to_owned(),
+            operation: "memory send",
+            destination: "memory".to_owned(),
             failure: QueueFailure::Unreachable,
             detail: detail.to_owned(),
         };
@@ -225,7 +241,18 @@ impl EventQueue for MemoryQueue {
 /// Events without a customer or account share one group, so their order is kept too.
 const DEFAULT_MESSAGE_GROUP: &str = "stripe";
 
-/// A FIFO group or deduplication id: the value itself when SQS accepts it (at most 128
+/// The FIFO message group and deduplication ids of `event`, for a FIFO queue or topic: one
+/// group per customer (or account), so each customer's events keep their order, and the event
+/// id as the deduplication id, so a retried webhook is not queued twice.
+pub fn fifo_ids(event: &StripeEvent) -> (String, String) {
+    let group = event
+        .customer_id()
+        .or_else(|| event.account())
+        .unwrap_or(DEFAULT_MESSAGE_GROUP);
+    (fifo_id(group), fifo_id(event.id().as_str()))
+}
+
+/// A FIFO group or deduplication id: the value itself when SQS and SNS accept it (at most 128
 /// printable ASCII characters), otherwise its SHA-256, so every value maps to a valid id.
 fn fifo_id(value: &str) -> String {
     let valid = !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic());

@@ -38,7 +38,19 @@ impl Recorded {
 pub struct Received {
     /// The `X-Amz-Target` header, else the path.
     pub operation: String,
+    /// Every header, names in lowercase.
+    pub headers: Vec<(String, String)>,
     pub body: String,
+}
+
+impl Received {
+    /// The value of header `name` (lowercase), if the request had it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.as_str())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -119,6 +131,16 @@ async fn answer(
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned)
         .unwrap_or_else(|| request.uri().path().to_owned());
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     let body = match request.into_body().collect().await {
         Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
         Err(_) => String::new(),
@@ -127,6 +149,7 @@ async fn answer(
         Ok(mut book) => {
             book.received.push(Received {
                 operation: operation.clone(),
+                headers,
                 body,
             });
             let served = book.served.get(&operation).copied().unwrap_or_default();

@@ -62,6 +62,8 @@ pub const MESSAGING_SYSTEM_SQS: &str = "aws_sqs";
 pub const MESSAGING_SYSTEM_SNS: &str = "aws.sns";
 /// `messaging.operation.type` (and name) of the producer's send.
 pub const MESSAGING_OPERATION_SEND: &str = "send";
+/// `messaging.operation.name` of an SNS publish (its type is `send`).
+pub const MESSAGING_OPERATION_PUBLISH: &str = "publish";
 /// `messaging.operation.type` (and name) of a message's processing.
 pub const MESSAGING_OPERATION_PROCESS: &str = "process";
 /// `db.system.name` for DynamoDB.

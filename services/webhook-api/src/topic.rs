@@ -1,0 +1,113 @@
+//! Publishing an accepted event to the SNS topic the worker's queue subscribes to (fan-out): a
+//! PRODUCER span `publish <topic>` whose context travels in the notification's message
+//! attributes and in the `Publish` request's `X-Amzn-Trace-Id` header, which SNS hands on to
+//! each SQS subscription as `AWSTraceHeader`. FIFO topics get group and deduplication ids.
+
+use std::future::Future;
+
+use aws_sdk_sns::error::DisplayErrorContext;
+use shared_telemetry::Telemetry;
+use shared_telemetry::attributes as attr;
+use shared_telemetry::sns::XRAY_TRACE_HEADER;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use webhook_event::StripeEvent;
+
+use crate::config::TopicArn;
+use crate::queue::{EventQueue, QueueError, QueueFailure, fifo_ids};
+
+/// The SNS topic of a fan-out deployment.
+#[derive(Debug, Clone)]
+pub struct SnsEventTopic {
+    client: aws_sdk_sns::Client,
+    arn: TopicArn,
+    telemetry: Telemetry,
+}
+
+impl SnsEventTopic {
+    pub fn new(client: aws_sdk_sns::Client, arn: TopicArn, telemetry: Telemetry) -> Self {
+        Self {
+            client,
+            arn,
+            telemetry,
+        }
+    }
+
+    async fn publish(&self, event: &StripeEvent, body: &str) -> Result<String, QueueError> {
+        let span = tracing::Span::current();
+        let trace = self
+            .telemetry
+            .inject_into_sns(&span.context(), &Default::default());
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(self.arn.as_str())
+            .message(body)
+            .set_message_attributes(
+                (!trace.message_attributes.is_empty()).then_some(trace.message_attributes),
+            );
+        if self.arn.is_fifo() {
+            let (group, deduplication) = fifo_ids(event);
+            request = request
+                .message_group_id(group)
+                .message_deduplication_id(deduplication);
+        }
+        let sent = match trace.xray_trace_header {
+            // Replaces the header the SDK fills from the Lambda segment, which is not this span.
+            Some(header) => {
+                request
+                    .customize()
+                    .mutate_request(move |http| {
+                        http.headers_mut().insert(XRAY_TRACE_HEADER, header.clone());
+                    })
+                    .send()
+                    .await
+            }
+            None => request.send().await,
+        };
+        match sent {
+            Ok(output) => {
+                let message_id = output.message_id.unwrap_or_default();
+                span.set_attribute(attr::MESSAGING_MESSAGE_ID, message_id.clone());
+                Ok(message_id)
+            }
+            Err(error) => {
+                let error = QueueError {
+                    operation: "SNS Publish",
+                    destination: self.arn.name().to_owned(),
+                    failure: QueueFailure::of_sdk_error(&error),
+                    detail: DisplayErrorContext(&error).to_string(),
+                };
+                shared_telemetry::record_error(&span, "sns_publish_failed", &error);
+                Err(error)
+            }
+        }
+    }
+}
+
+impl EventQueue for SnsEventTopic {
+    fn enqueue(
+        &self,
+        event: &StripeEvent,
+        body: &str,
+    ) -> impl Future<Output = Result<String, QueueError>> + Send {
+        let topic = self.arn.name();
+        let span = tracing::info_span!(
+            "publish",
+            otel.name = format!("publish {topic}"),
+            otel.kind = "producer",
+            { attr::MESSAGING_SYSTEM } = attr::MESSAGING_SYSTEM_SNS,
+            { attr::MESSAGING_OPERATION_NAME } = attr::MESSAGING_OPERATION_PUBLISH,
+            { attr::MESSAGING_OPERATION_TYPE } = attr::MESSAGING_OPERATION_SEND,
+            { attr::MESSAGING_DESTINATION_NAME } = topic,
+            { attr::AWS_SNS_TOPIC_ARN } = self.arn.as_str(),
+            { attr::RPC_SYSTEM } = attr::RPC_SYSTEM_AWS_API,
+            { attr::RPC_SERVICE } = "SNS",
+            { attr::RPC_METHOD } = "Publish",
+            { attr::WEBHOOK_EVENT_ID } = event.id().as_str(),
+            { attr::WEBHOOK_TYPE } = event.event_type(),
+        );
+        shared_telemetry::search::index_event_id(&span);
+        self.publish(event, body).instrument(span)
+    }
+}
