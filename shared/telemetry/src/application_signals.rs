@@ -138,6 +138,7 @@ fn dependency_attributes(span: &SpanData, kind: &SpanKind) -> Vec<KeyValue> {
     ];
     let resource = match remote_service.as_str() {
         "AWS::SQS" => sqs_queue(span),
+        "AWS::SNS" => sns_topic(span),
         "AWS::DynamoDB" => dynamodb_table(span),
         _ => None,
     };
@@ -181,6 +182,17 @@ fn sqs_queue(span: &SpanData) -> Option<RemoteResource> {
         kind: "AWS::SQS::Queue",
         identifier: name.clone(),
         primary_identifier: name,
+    })
+}
+
+/// The topic a publish goes to: its name, and its ARN (the topic's CloudFormation identifier).
+fn sns_topic(span: &SpanData) -> Option<RemoteResource> {
+    let arn = string_attribute(span, attr::AWS_SNS_TOPIC_ARN)?;
+    let name = arn.rsplit(':').next().unwrap_or_default().to_owned();
+    (!name.is_empty()).then_some(RemoteResource {
+        kind: "AWS::SNS::Topic",
+        identifier: name,
+        primary_identifier: arn,
     })
 }
 
@@ -375,6 +387,31 @@ mod tests {
                 (AWS_SPAN_KIND, "PRODUCER"),
             ])
         );
+    }
+
+    #[test]
+    fn publishing_to_sns_is_a_topic_dependency() {
+        let arn = "arn:aws:sns:eu-west-1:123456789012:webhooks-dev-events";
+        let publish = span(
+            SpanKind::Producer,
+            Some(false),
+            vec![
+                KeyValue::new(attr::RPC_SYSTEM, "aws-api"),
+                KeyValue::new(attr::RPC_SERVICE, "SNS"),
+                KeyValue::new(attr::RPC_METHOD, "Publish"),
+                KeyValue::new(attr::AWS_SNS_TOPIC_ARN, arn),
+            ],
+        );
+        let added = annotated(publish);
+        for expected in pairs(&[
+            (AWS_REMOTE_SERVICE, "AWS::SNS"),
+            (AWS_REMOTE_OPERATION, "Publish"),
+            (AWS_REMOTE_RESOURCE_TYPE, "AWS::SNS::Topic"),
+            (AWS_REMOTE_RESOURCE_IDENTIFIER, "webhooks-dev-events"),
+            (AWS_CLOUDFORMATION_PRIMARY_IDENTIFIER, arn),
+        ]) {
+            assert!(added.contains(&expected), "{expected:?} in {added:?}");
+        }
     }
 
     #[test]
