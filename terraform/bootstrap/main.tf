@@ -445,6 +445,7 @@ data "aws_iam_policy_document" "deploy" {
     sid = "ActionsWithoutResourceTypes"
     actions = [
       "logs:DescribeLogGroups", "sns:Unsubscribe", "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes",
+      "xray:PutResourcePolicy", "xray:ListResourcePolicies", "xray:DeleteResourcePolicy",
     ]
     resources = ["*"]
 
@@ -469,6 +470,17 @@ data "aws_iam_policy_document" "deploy" {
     sid       = "Dashboard"
     actions   = ["cloudwatch:PutDashboard", "cloudwatch:GetDashboard", "cloudwatch:DeleteDashboards"]
     resources = ["arn:${local.partition}:cloudwatch::${local.account}:dashboard/${var.project}-${each.key}-*"]
+  }
+
+  # The rule that routes Stripe's partner event bus to the queue (stripe_event_bus_name); a
+  # rule's ARN holds its bus's name.
+  statement {
+    sid = "StripeEventRule"
+    actions = [
+      "events:PutRule", "events:DescribeRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets",
+      "events:ListTargetsByRule", "events:ListTagsForResource", "events:TagResource", "events:UntagResource",
+    ]
+    resources = ["arn:${local.partition}:events:${var.region}:${local.account}:rule/aws.partner/stripe.com/*/${var.project}-${each.key}-*"]
   }
 
   statement {
@@ -597,7 +609,7 @@ data "aws_iam_policy_document" "plan" {
 
   statement {
     sid       = "ReadWithoutResourceTypes"
-    actions   = ["logs:DescribeLogGroups", "sns:GetSubscriptionAttributes"]
+    actions   = ["logs:DescribeLogGroups", "sns:GetSubscriptionAttributes", "xray:ListResourcePolicies"]
     resources = ["*"]
 
     condition {
@@ -617,6 +629,12 @@ data "aws_iam_policy_document" "plan" {
     sid       = "ReadDashboard"
     actions   = ["cloudwatch:GetDashboard"]
     resources = ["arn:${local.partition}:cloudwatch::${local.account}:dashboard/${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid       = "ReadStripeEventRule"
+    actions   = ["events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource"]
+    resources = ["arn:${local.partition}:events:${var.region}:${local.account}:rule/aws.partner/stripe.com/*/${var.project}-${each.key}-*"]
   }
 
   statement {

@@ -13,4 +13,8 @@ module "pipeline" {
   log_retention_days          = var.log_retention_days
   alarm_actions               = var.alarm_actions
   alarm_email                 = var.alarm_email
+
+  fan_out                      = var.fan_out
+  fan_out_raw_message_delivery = var.fan_out_raw_message_delivery
+  stripe_event_bus_name        = var.stripe_event_bus_name
 }

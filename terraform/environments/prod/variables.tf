@@ -49,3 +49,21 @@ variable "alarm_email" {
     error_message = "prod's alarms must notify someone: set alarm_email (TF_VAR_alarm_email, or the prod GitHub environment's ALARM_EMAIL variable) or alarm_actions."
   }
 }
+
+variable "fan_out" {
+  description = "\"none\" (webhook-api sends to the queue) or \"sns\" (it publishes to a topic the queue subscribes to); see the pipeline module."
+  type        = string
+  default     = "none"
+}
+
+variable "fan_out_raw_message_delivery" {
+  description = "With fan_out = \"sns\": raw message delivery on the queue's subscription."
+  type        = bool
+  default     = true
+}
+
+variable "stripe_event_bus_name" {
+  description = "Stripe's partner event bus (aws.partner/stripe.com/...) to route to the queue; \"\" for none."
+  type        = string
+  default     = ""
+}

@@ -1,5 +1,6 @@
 # The whole webhook pipeline: API Gateway -> webhook-api -> SQS (+ DLQ) -> event source mapping
-# -> webhook-worker -> DynamoDB, with the signing secret, least-privilege roles and alarms.
+# -> webhook-worker -> DynamoDB, with the signing secret, least-privilege roles and alarms; an
+# SNS topic or an EventBridge rule may deliver into the queue too (fan_out.tf).
 # Names and tags come from the locals below; the local stack (tools/local-stack) reads them and
 # this module's variable defaults, so the emulator is provisioned exactly like AWS.
 
@@ -86,10 +87,23 @@ module "table" {
 }
 
 data "aws_iam_policy_document" "api" {
-  statement {
-    sid       = "QueueWebhooks"
-    actions   = ["sqs:SendMessage"]
-    resources = [module.queue.queue_arn]
+  # The API writes to one destination: the queue, or the topic in front of it.
+  dynamic "statement" {
+    for_each = local.fan_out_sns ? [] : [module.queue.queue_arn]
+    content {
+      sid       = "QueueWebhooks"
+      actions   = ["sqs:SendMessage"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = aws_sns_topic.events[*].arn
+    content {
+      sid       = "PublishWebhooks"
+      actions   = ["sns:Publish"]
+      resources = [statement.value]
+    }
   }
 
   statement {
@@ -156,10 +170,12 @@ module "api" {
   alarm_actions            = local.alarm_actions
   tags                     = local.tags
 
-  environment = {
-    WEBHOOK_QUEUE_URL         = module.queue.queue_url
+  # WEBHOOK_QUEUE_URL or WEBHOOK_TOPIC_ARN, never both.
+  environment = { for name, value in {
+    WEBHOOK_QUEUE_URL         = local.fan_out_sns ? null : module.queue.queue_url
+    WEBHOOK_TOPIC_ARN         = one(aws_sns_topic.events[*].arn)
     STRIPE_WEBHOOK_SECRET_ARN = aws_secretsmanager_secret.signing.arn
-  }
+  } : name => value if value != null }
 }
 
 module "worker" {

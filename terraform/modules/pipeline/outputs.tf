@@ -37,3 +37,13 @@ output "worker_function_name" {
   description = "Name of the webhook-worker function."
   value       = module.worker.function_name
 }
+
+output "topic_arn" {
+  description = "The SNS topic webhook-api publishes to (fan_out = \"sns\"); more consumers' queues may subscribe to it. null without fan-out."
+  value       = one(aws_sns_topic.events[*].arn)
+}
+
+output "undeliverable_queue_url" {
+  description = "Where SNS and EventBridge put what they could not deliver to the event queue; null when neither is used."
+  value       = one(aws_sqs_queue.undeliverable[*].url)
+}

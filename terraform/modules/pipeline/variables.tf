@@ -268,3 +268,42 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "fan_out" {
+  description = "\"none\": webhook-api sends each event to the queue. \"sns\": it publishes to an SNS topic the queue subscribes to, so more consumers' queues can subscribe too."
+  type        = string
+  default     = "none"
+
+  validation {
+    condition     = contains(["none", "sns"], var.fan_out)
+    error_message = "fan_out is \"none\" or \"sns\"."
+  }
+}
+
+variable "fan_out_raw_message_delivery" {
+  description = "With fan_out = \"sns\": deliver the event itself (true; the trace context arrives as SQS message attributes) or SNS's JSON envelope around it (false; the worker opens it). Both keep the trace."
+  type        = bool
+  default     = true
+}
+
+variable "fan_out_topic_tracing" {
+  description = "With fan_out = \"sns\": the topic's tracing_config. \"PassThrough\" hands the publisher's X-Ray header on to the subscriptions; \"Active\" also sends SNS's own segments to X-Ray (the X-Ray resource policy lets it)."
+  type        = string
+  default     = "PassThrough"
+
+  validation {
+    condition     = contains(["PassThrough", "Active"], var.fan_out_topic_tracing)
+    error_message = "fan_out_topic_tracing is \"PassThrough\" or \"Active\"."
+  }
+}
+
+variable "stripe_event_bus_name" {
+  description = "Name of the partner event bus Stripe delivers to (aws.partner/stripe.com/...), to route its events to the queue with an EventBridge rule; \"\" for none. The worker reads the Stripe event from the EventBridge envelope's detail."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.stripe_event_bus_name == "" || can(regex("^aws\\.partner/stripe\\.com/[A-Za-z0-9._/-]+$", var.stripe_event_bus_name))
+    error_message = "stripe_event_bus_name is \"\" or the partner event bus name Stripe created, aws.partner/stripe.com/<id>."
+  }
+}

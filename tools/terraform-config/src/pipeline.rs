@@ -19,6 +19,38 @@ pub struct PipelineNames {
     pub dlq: String,
     pub table: String,
     pub secret: String,
+    /// The SNS topic webhook-api publishes to when the pipeline fans out.
+    pub topic: String,
+    /// Where SNS and EventBridge put what they could not deliver to the queue.
+    pub undeliverable_queue: String,
+}
+
+/// How events reach the queue from webhook-api (Terraform's `fan_out`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FanOut {
+    /// Sent to the queue.
+    None,
+    /// Published to the topic the queue subscribes to, with or without raw message delivery.
+    Sns { raw_message_delivery: bool },
+}
+
+impl FanOut {
+    /// `fan_out` and `fan_out_raw_message_delivery` as Terraform spells them.
+    pub fn parse(fan_out: &str, raw_message_delivery: bool) -> Option<Self> {
+        match fan_out {
+            "none" => Some(Self::None),
+            "sns" => Some(Self::Sns { raw_message_delivery }),
+            _ => None,
+        }
+    }
+
+    /// The value of `fan_out`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Sns { .. } => "sns",
+        }
+    }
 }
 
 /// The table's key schema: the worker's contract.
@@ -35,6 +67,7 @@ pub struct PipelineSettings {
     pub environment: String,
     pub names: PipelineNames,
     pub fifo: bool,
+    pub fan_out: FanOut,
     pub batch_size: u32,
     /// Messages of one standard batch the worker processes at once (WEBHOOK_MAX_CONCURRENCY).
     pub worker_max_concurrency: u32,
@@ -84,6 +117,27 @@ impl PipelineSettings {
         };
         let fifo = variables.get("fifo").and_then(Value::as_bool).unwrap_or(false);
         let queue_name = name("queue")?;
+        let hop_names = locals
+            .get("hop_names")
+            .and_then(Value::as_object)
+            .ok_or_else(|| pipeline.missing("evaluable local `hop_names`"))?;
+        let hop_name = |key: &str| -> Result<String, ConfigError> {
+            hop_names
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| pipeline.missing(format!("local.hop_names.{key}")))
+        };
+        let fan_out = variables
+            .get("fan_out")
+            .and_then(Value::as_str)
+            .ok_or_else(|| pipeline.missing("default for variable \"fan_out\""))?;
+        let raw_message_delivery = variables
+            .get("fan_out_raw_message_delivery")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| pipeline.missing("default for variable \"fan_out_raw_message_delivery\""))?;
+        let fan_out = FanOut::parse(fan_out, raw_message_delivery)
+            .ok_or_else(|| pipeline.unexpected("default for variable \"fan_out\"", fan_out))?;
 
         Ok(PipelineSettings {
             environment: environment.to_owned(),
@@ -94,8 +148,11 @@ impl PipelineSettings {
                 queue: queue_name,
                 table: name("table")?,
                 secret: name("secret")?,
+                topic: hop_name("topic")?,
+                undeliverable_queue: hop_name("undeliverable")?,
             },
             fifo,
+            fan_out,
             batch_size: number("batch_size")?,
             worker_max_concurrency: number("worker_max_concurrency")?,
             batching_window_seconds: number("batching_window_seconds")?,

@@ -164,12 +164,12 @@ fn a_resource_type_without_a_row_is_caught() {
     let copy = BrokenCopy::new("deploy-row").edit(
         "modules/queue/main.tf",
         "# Only the event queue may redrive into the DLQ.",
-        "resource \"aws_sqs_queue_policy\" \"this\" {\n  queue_url = aws_sqs_queue.this.id\n  policy    = \"{}\"\n}\n\n# Only the event queue may redrive into the DLQ.",
+        "resource \"aws_sqs_queue_redrive_policy\" \"this\" {\n  queue_url      = aws_sqs_queue.this.id\n  redrive_policy = \"{}\"\n}\n\n# Only the event queue may redrive into the DLQ.",
     );
     assert_caught(
         coverage(&copy.dir),
         "deploy-role-coverage",
-        "aws_sqs_queue_policy",
+        "aws_sqs_queue_redrive_policy",
     );
 }
 

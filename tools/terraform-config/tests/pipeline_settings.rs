@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use terraform_config::pipeline::{PipelineSettings, telemetry_environment};
+use terraform_config::pipeline::{FanOut, PipelineSettings, telemetry_environment};
 
 fn terraform_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../terraform")
@@ -25,6 +25,9 @@ fn names_and_settings_come_from_the_pipeline_module() {
     assert_eq!(settings.max_receive_count, 5);
     assert_eq!(settings.queue_visibility_timeout_seconds, 180);
     assert!(!settings.fifo);
+    assert_eq!(settings.fan_out, FanOut::None);
+    assert_eq!(settings.names.topic, "webhooks-local-events");
+    assert_eq!(settings.names.undeliverable_queue, "webhooks-local-undeliverable");
     assert_eq!(settings.trace_mode, "parent");
     assert_eq!(settings.telemetry_transport, "xray-udp");
     assert_eq!(settings.table.partition_key, "pk");
