@@ -10,6 +10,7 @@ use local_stack::soak::SoakOptions;
 use local_stack::stack::{LocalStack, StackError, StackOptions, TelemetryTransport};
 use local_stack::standalone::Resources;
 use local_stack::up::{self, Started, UpDir};
+use terraform_config::pipeline::FanOut;
 
 const USAGE: &str = "usage: local-stack demo
        local-stack up | down | send <Stripe event file> [--keep-id]
@@ -197,6 +198,12 @@ async fn demo(options: StackOptions) -> ExitCode {
         settings.names.table,
         settings.names.secret
     );
+    if let FanOut::Sns { raw_message_delivery } = settings.fan_out {
+        println!(
+            "  fan-out: webhook-api publishes to topic {}; the queue subscribes (raw message delivery {raw_message_delivery}, undeliverable notifications to {})",
+            settings.names.topic, settings.names.undeliverable_queue
+        );
+    }
     println!(
         "  event source mapping: batch size {}, batching window {} s, visibility timeout {} s (Terraform: {} s)",
         settings.batch_size,
@@ -440,6 +447,20 @@ fn options_from_env() -> Result<StackOptions, String> {
             )
         })?;
         options.transport = Some(transport);
+    }
+    if let Some(value) = std::env::var("FAN_OUT").ok().filter(|v| !v.is_empty()) {
+        let raw = match std::env::var("FAN_OUT_RAW_MESSAGE_DELIVERY").as_deref() {
+            Err(_) | Ok("") | Ok("true") => true,
+            Ok("false") => false,
+            Ok(other) => {
+                return Err(format!(
+                    "FAN_OUT_RAW_MESSAGE_DELIVERY={other:?} is not valid; expected true or false"
+                ));
+            }
+        };
+        let fan_out = FanOut::parse(&value, raw)
+            .ok_or_else(|| format!("FAN_OUT={value:?} is not valid; expected none or sns"))?;
+        options.fan_out = Some(fan_out);
     }
     Ok(options)
 }

@@ -74,9 +74,15 @@ pub async fn send_direct(
     label: &str,
     body: Vec<u8>,
 ) -> Result<DirectMessage, StackError> {
-    let event_id = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|event| event["id"].as_str().map(str::to_owned));
+    // An EventBridge envelope's event is its detail.
+    let event_id = serde_json::from_slice::<Value>(&body).ok().and_then(|body| {
+        let event = if body.get("detail-type").is_some() {
+            &body["detail"]
+        } else {
+            &body
+        };
+        event["id"].as_str().map(str::to_owned)
+    });
     let sent = aws_sdk_sqs::Client::new(&stack.sdk)
         .send_message()
         .queue_url(&stack.provisioned.queue_url)

@@ -1,13 +1,15 @@
 //! Creates the pipeline's resources in the emulator with Terraform's names and settings: the
-//! queue with its DLQ and redrive policy, the table with its key schema and TTL, and the signing
-//! secret in Secrets Manager (the API reads it from there, as in AWS).
+//! queue with its DLQ and redrive policy, the table with its key schema and TTL, the signing
+//! secret in Secrets Manager (the API reads it from there, as in AWS) and, when the pipeline
+//! fans out, the SNS topic with the queue's subscription and its dead-letter queue. moto does not
+//! enforce resource policies, so the queue and topic policies exist only in Terraform.
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use terraform_config::pipeline::PipelineSettings;
+use terraform_config::pipeline::{FanOut, PipelineSettings};
 
 /// What was created, for the functions' environment and the checks.
 #[derive(Debug, Clone)]
@@ -18,6 +20,10 @@ pub struct Provisioned {
     pub dlq_arn: String,
     pub table_name: String,
     pub secret_arn: String,
+    /// The topic webhook-api publishes to, when the pipeline fans out.
+    pub topic_arn: Option<String>,
+    /// The subscription's dead-letter queue, when the pipeline fans out.
+    pub undeliverable_url: Option<String>,
     pub visibility_timeout_seconds: u32,
     /// The signing secret (random per run); the scenario signs with it.
     pub signing_secret: String,
@@ -47,6 +53,21 @@ pub async fn provision(
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let (dlq_url, dlq_arn) = create_dlq(&sqs, settings).await?;
     let (queue_url, queue_arn) = create_queue(&sqs, settings, &dlq_arn, visibility_timeout_seconds).await?;
+    let (topic_arn, undeliverable_url) = match settings.fan_out {
+        FanOut::None => (None, None),
+        FanOut::Sns { raw_message_delivery } => {
+            let (undeliverable_url, undeliverable_arn) = create_undeliverable_queue(&sqs, settings).await?;
+            let topic_arn = create_topic(
+                &aws_sdk_sns::Client::new(sdk),
+                settings,
+                &queue_arn,
+                &undeliverable_arn,
+                raw_message_delivery,
+            )
+            .await?;
+            (Some(topic_arn), Some(undeliverable_url))
+        }
+    };
     create_table(&aws_sdk_dynamodb::Client::new(sdk), settings).await?;
     let signing_secret = format!("whsec_local_{}", random_hex(16));
     let secret_arn = create_secret(
@@ -62,6 +83,8 @@ pub async fn provision(
         dlq_arn,
         table_name: settings.names.table.clone(),
         secret_arn,
+        topic_arn,
+        undeliverable_url,
         visibility_timeout_seconds,
         signing_secret,
     })
@@ -125,6 +148,73 @@ async fn create_queue(
         .unwrap_or_default();
     let arn = queue_arn(sqs, &url).await?;
     Ok((url, arn))
+}
+
+/// The subscription's dead-letter queue, keeping messages 14 days as Terraform's does.
+async fn create_undeliverable_queue(
+    sqs: &aws_sdk_sqs::Client,
+    settings: &PipelineSettings,
+) -> Result<(String, String), ProvisionError> {
+    let name = &settings.names.undeliverable_queue;
+    let mut queue = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600");
+    if settings.fifo {
+        queue = queue.attributes(QueueAttributeName::FifoQueue, "true");
+    }
+    let url = queue
+        .send()
+        .await
+        .map_err(|e| failed(name)(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
+        .queue_url
+        .unwrap_or_default();
+    let arn = queue_arn(sqs, &url).await?;
+    Ok((url, arn))
+}
+
+/// The topic and the queue's subscription with its redrive policy; the topic's ARN.
+async fn create_topic(
+    sns: &aws_sdk_sns::Client,
+    settings: &PipelineSettings,
+    queue_arn: &str,
+    undeliverable_arn: &str,
+    raw_message_delivery: bool,
+) -> Result<String, ProvisionError> {
+    let name = &settings.names.topic;
+    let refused = |e: String| failed(name)(e);
+    let mut topic = sns
+        .create_topic()
+        .name(name)
+        .attributes("TracingConfig", "PassThrough");
+    if settings.fifo {
+        topic = topic.attributes("FifoTopic", "true");
+    }
+    let topic_arn = topic
+        .send()
+        .await
+        .map_err(|e| refused(aws_sdk_sns::error::DisplayErrorContext(e).to_string()))?
+        .topic_arn
+        .unwrap_or_default();
+    let mut subscription = sns
+        .subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes(
+            "RedrivePolicy",
+            format!(r#"{{"deadLetterTargetArn":"{undeliverable_arn}"}}"#),
+        );
+    // moto takes any value, "false" included, for raw delivery: the attribute is set only to turn
+    // it on (false is SNS's default).
+    if raw_message_delivery {
+        subscription = subscription.attributes("RawMessageDelivery", "true");
+    }
+    subscription
+        .send()
+        .await
+        .map_err(|e| refused(aws_sdk_sns::error::DisplayErrorContext(e).to_string()))?;
+    Ok(topic_arn)
 }
 
 /// The table with Terraform's key schema, on demand, with TTL on.

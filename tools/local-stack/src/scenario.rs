@@ -1,6 +1,8 @@
 //! The scripted demo: signed webhooks in two batches, a forged one, a redelivered one, a message
-//! from a legacy producer without trace context and a poison message, then checks on what the
-//! emulator holds and which spans arrived. The report's checks decide the demo's exit code.
+//! from a legacy producer without trace context, a Stripe event as an EventBridge rule delivers
+//! it and a poison message, then checks on what the emulator holds and which spans arrived. The
+//! report's checks decide the demo's exit code. With SNS fan-out the producer span is
+//! `publish <topic>` instead of `send <queue>`; everything else holds the same.
 
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -10,6 +12,7 @@ use crate::probe::{
     queue_depth, send_direct, subscription_status, wait_for,
 };
 use crate::stack::{LocalStack, StackError, TelemetryTransport};
+use terraform_config::pipeline::FanOut;
 use trace_reader::span::{SpanKind, SpanRecord, SpanStatus};
 use trace_reader::waterfall::{render_trace, xray_trace_id};
 use webhook_worker::store::keys::{self, StoredEventRecord};
@@ -31,6 +34,9 @@ pub struct ScenarioRun {
     pub stripe_retry: Delivery,
     /// Sent straight to SQS without trace context, as an older producer would.
     pub legacy: DirectMessage,
+    /// A Stripe event in an EventBridge envelope, as a rule on Stripe's partner event bus puts it
+    /// on the queue: no trace context (EventBridge traces no partner events).
+    pub eventbridge: DirectMessage,
     /// A truncated body that can never be processed.
     pub poison: DirectMessage,
 }
@@ -85,6 +91,7 @@ pub async fn run(stack: &mut LocalStack) -> Result<ScenarioRun, StackError> {
         .post(stack, "Stripe retry (duplicate)", "payment_intent.payment_failed")
         .await?;
     let legacy = send_direct(stack, "legacy producer, no trace context", legacy_event()?).await?;
+    let eventbridge = send_direct(stack, "EventBridge (Stripe partner bus)", eventbridge_event()?).await?;
     let poison = send_direct(stack, "poison message", br#"{"id": "evt_truncated"#.to_vec()).await?;
 
     let run = ScenarioRun {
@@ -95,6 +102,7 @@ pub async fn run(stack: &mut LocalStack) -> Result<ScenarioRun, StackError> {
         unknown_type,
         stripe_retry,
         legacy,
+        eventbridge,
         poison,
     };
     wait_until_drained(stack, &run).await?;
@@ -123,6 +131,7 @@ impl Client {
 async fn wait_until_drained(stack: &mut LocalStack, run: &ScenarioRun) -> Result<(), StackError> {
     let mut expected_ids: Vec<String> = run.accepted().iter().map(|d| d.event_id.clone()).collect();
     expected_ids.extend(run.legacy.event_id.clone());
+    expected_ids.extend(run.eventbridge.event_id.clone());
     wait_for(
         stack,
         "every event to be stored and the poison message dead-lettered",
@@ -160,6 +169,56 @@ fn legacy_event() -> Result<Vec<u8>, StackError> {
     serde_json::to_vec(&event).map_err(|error| StackError::Scenario(error.to_string()))
 }
 
+/// A Stripe event as EventBridge delivers it from Stripe's partner event source: the envelope,
+/// the event as its `detail`.
+fn eventbridge_event() -> Result<Vec<u8>, StackError> {
+    let mut event: Value = serde_json::from_slice(&sample("customer.subscription.updated")?)
+        .map_err(|error| StackError::Scenario(error.to_string()))?;
+    event["id"] = Value::from("evt_1EventBridgeDelivery06");
+    event["data"]["object"]["customer"] = Value::from("cus_EventBridge00006");
+    let envelope = serde_json::json!({
+        "version": "0",
+        "id": "4b5c6d7e-8f90-4a1b-8c2d-3e4f5a6b7c8d",
+        "detail-type": event["type"],
+        "source": "aws.partner/stripe.com/ed_test_61LocalStack",
+        "account": "000000000000",
+        "time": "2026-12-02T05:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": event,
+    });
+    serde_json::to_vec(&envelope).map_err(|error| StackError::Scenario(error.to_string()))
+}
+
+/// The producer span of the message the API answered with `message_id`: `send <queue>`, or
+/// `publish <topic>` with fan-out (the id is then SNS's).
+pub fn producer_spans<'a>(spans: &'a [SpanRecord], message_id: &str) -> Vec<&'a SpanRecord> {
+    spans
+        .iter()
+        .filter(|span| is_producer(span) && span.attribute("messaging.message.id") == Some(message_id))
+        .collect()
+}
+
+/// `send <queue>` or `publish <topic>`.
+pub fn is_producer(span: &SpanRecord) -> bool {
+    span.name.starts_with("send ") || span.name.starts_with("publish ")
+}
+
+/// The process-webhook spans of the message the API answered with `message_id`: the children of
+/// its producer span (with fan-out, the queue's message id is not the one the API saw), and any
+/// span with that message id.
+pub fn processed_spans<'a>(spans: &'a [SpanRecord], message_id: &str) -> Vec<&'a SpanRecord> {
+    let producers = producer_spans(spans, message_id);
+    spans
+        .iter()
+        .filter(|span| span.name == "process-webhook")
+        .filter(|span| {
+            producers.iter().any(|producer| span.is_child_of(producer))
+                || span.attribute("messaging.message.id") == Some(message_id)
+        })
+        .collect()
+}
+
 fn with_message_id<'a>(spans: &'a [SpanRecord], name: &str, message_id: &str) -> Vec<&'a SpanRecord> {
     spans
         .iter()
@@ -175,8 +234,8 @@ fn spans_complete(spans: &[SpanRecord], run: &ScenarioRun, max_receive_count: u3
         let Some(message_id) = delivery.message_id.as_deref() else {
             return false;
         };
-        let processed = with_message_id(spans, "process-webhook", message_id);
-        !with_message_id(spans, "send ", message_id).is_empty()
+        let processed = processed_spans(spans, message_id);
+        !producer_spans(spans, message_id).is_empty()
             && !processed.is_empty()
             && processed
                 .iter()
@@ -188,6 +247,7 @@ fn spans_complete(spans: &[SpanRecord], run: &ScenarioRun, max_receive_count: u3
     accepted_complete
         && forged_seen
         && !with_message_id(spans, "process-webhook", &run.legacy.message_id).is_empty()
+        && !with_message_id(spans, "process-webhook", &run.eventbridge.message_id).is_empty()
         && with_message_id(spans, "process-webhook", &run.poison.message_id).len()
             >= max_receive_count as usize
 }
@@ -299,6 +359,7 @@ pub async fn report(stack: &LocalStack, run: &ScenarioRun) -> DemoReport {
     report.redelivery(run).await;
     report.forged(run);
     report.legacy(run).await;
+    report.eventbridge(run).await;
     report.poison(run).await;
     report.queue_drained().await;
     report.exports_intact();
@@ -329,7 +390,16 @@ impl ReportBuilder {
         }
     }
 
+    /// The process-webhook spans of the message the API answered with `message_id`.
     fn processed(&self, message_id: &str) -> Vec<SpanRecord> {
+        processed_spans(&self.spans, message_id)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    /// The process-webhook spans of a message sent straight to the queue.
+    fn processed_direct(&self, message_id: &str) -> Vec<SpanRecord> {
         with_message_id(&self.spans, "process-webhook", message_id)
             .into_iter()
             .cloned()
@@ -356,10 +426,7 @@ impl ReportBuilder {
         let mut stored_once = true;
         for delivery in run.signed() {
             let message_id = delivery.message_id.clone().unwrap_or_default();
-            let send = with_message_id(&self.spans, "send ", &message_id)
-                .first()
-                .copied()
-                .cloned();
+            let send = producer_spans(&self.spans, &message_id).first().copied().cloned();
             let processed = self.processed(&message_id);
             let connected = self.connected(send.as_ref(), &processed);
             all_connected &= delivery.status == 202 && connected;
@@ -395,7 +462,7 @@ impl ReportBuilder {
         self.check(
             "one trace per webhook, from the HTTP request to the DynamoDB write",
             all_connected,
-            "each process-webhook span is a child of its own send span and parents its DynamoDB call",
+            "each process-webhook span is a child of its own send (or publish) span and parents its DynamoDB call",
         );
     }
 
@@ -428,11 +495,7 @@ impl ReportBuilder {
             .iter()
             .find(|span| span.attribute("http.response.status_code") == Some("401"))
             .cloned();
-        let sends = self
-            .spans
-            .iter()
-            .filter(|span| span.name.starts_with("send "))
-            .count();
+        let sends = self.spans.iter().filter(|span| is_producer(span)).count();
         let accepted = run.accepted().len();
         self.check(
             "a forged webhook is refused and queues nothing",
@@ -459,7 +522,7 @@ impl ReportBuilder {
 
     async fn legacy(&mut self, run: &ScenarioRun) {
         let legacy = &run.legacy;
-        let spans = self.processed(&legacy.message_id);
+        let spans = self.processed_direct(&legacy.message_id);
         let record = match &legacy.event_id {
             Some(id) => event_record(&self.view, id).await,
             None => None,
@@ -485,9 +548,39 @@ impl ReportBuilder {
         });
     }
 
+    async fn eventbridge(&mut self, run: &ScenarioRun) {
+        let delivered = &run.eventbridge;
+        let spans = self.processed_direct(&delivered.message_id);
+        let record = match &delivered.event_id {
+            Some(id) => event_record(&self.view, id).await,
+            None => None,
+        };
+        let from_detail = spans.iter().all(|span| {
+            span.attribute("webhook.envelope") == Some("eventbridge")
+                && span.attribute("webhook.event_id") == delivered.event_id.as_deref()
+                && span.is_root()
+        });
+        self.check(
+            "an event delivered by EventBridge is processed from its detail",
+            !spans.is_empty() && from_detail && record.is_some(),
+            "process-webhook has webhook.envelope=eventbridge and the detail's event id, as a new root (partner events carry no trace header); the event is stored",
+        );
+        let event_id = delivered.event_id.clone().unwrap_or_default();
+        self.waterfall(format!("{} · {event_id}", delivered.label), spans.first());
+        let outcome = describe_record(&self.view, record.as_ref()).await;
+        self.rows.push(ReportRow {
+            what: delivered.label.clone(),
+            event: event_id,
+            http: "-".to_owned(),
+            trace_id: spans.first().map(|span| span.trace_id.clone()),
+            connected: "new root".to_owned(),
+            outcome,
+        });
+    }
+
     async fn poison(&mut self, run: &ScenarioRun) {
         let poison = &run.poison;
-        let spans = self.processed(&poison.message_id);
+        let spans = self.processed_direct(&poison.message_id);
         let dead_lettered = dlq_depth(&self.view).await;
         let all_errors = spans
             .iter()
@@ -540,7 +633,8 @@ impl ReportBuilder {
         );
         self.check(name, rejected.is_empty(), detail);
         if self.view.transport == TelemetryTransport::XrayUdp {
-            self.checks.push(application_signals_check(&self.spans));
+            let fan_out = self.view.settings.fan_out != FanOut::None;
+            self.checks.push(application_signals_check(&self.spans, fan_out));
         }
     }
 
@@ -554,9 +648,9 @@ impl ReportBuilder {
     }
 }
 
-/// Application Signals' view: both services with their `FunctionHandler` operation, and SQS and
-/// DynamoDB as their dependencies.
-fn application_signals_check(spans: &[SpanRecord]) -> Check {
+/// Application Signals' view: both services with their `FunctionHandler` operation, and SQS (or
+/// SNS, with fan-out) and DynamoDB as their dependencies.
+fn application_signals_check(spans: &[SpanRecord], fan_out: bool) -> Check {
     let unannotated = spans
         .iter()
         .filter(|span| span.kind != SpanKind::Internal && span.attribute("aws.local.service").is_none())
@@ -575,12 +669,17 @@ fn application_signals_check(spans: &[SpanRecord]) -> Check {
     edges.sort();
     edges.dedup();
     let expected = [
-        "webhook-api -> AWS::SQS SendMessage",
+        if fan_out {
+            "webhook-api -> AWS::SNS Publish"
+        } else {
+            "webhook-api -> AWS::SQS SendMessage"
+        },
         "webhook-worker -> AWS::DynamoDB TransactWriteItems",
         "webhook-worker -> AWS::SQS process",
     ];
     Check {
-        name: "Application Signals sees both services and their SQS and DynamoDB dependencies".to_owned(),
+        name: "Application Signals sees both services and their queue, topic and table dependencies"
+            .to_owned(),
         passed: unannotated == 0 && expected.iter().all(|edge| edges.iter().any(|e| e == edge)),
         detail: format!(
             "{unannotated} span(s) without aws.local.service; dependencies: {}",

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use terraform_config::pipeline::{PipelineSettings, telemetry_environment};
+use terraform_config::pipeline::{FanOut, PipelineSettings, telemetry_environment};
 
 use crate::event_source::{EventSourceMapping, MappingConfig, MappingLog};
 use crate::fault_proxy::FaultProxy;
@@ -90,6 +90,8 @@ pub struct StackOptions {
     pub visibility_timeout_seconds: Option<u32>,
     /// `None`: Terraform's default.
     pub transport: Option<TelemetryTransport>,
+    /// How webhook-api reaches the queue; `None`: Terraform's default `fan_out`.
+    pub fan_out: Option<FanOut>,
     /// Route the functions' AWS calls through a [`FaultProxy`] (see [`LocalStack::faults`]).
     pub fault_proxy: bool,
     /// Point the functions' span export at a port nothing listens on: the collector is down.
@@ -124,6 +126,7 @@ impl StackOptions {
             xray_port: 0,
             visibility_timeout_seconds: None,
             transport: None,
+            fan_out: None,
             fault_proxy: false,
             collector_unreachable: false,
             invocation_timeout: None,
@@ -158,7 +161,10 @@ impl LocalStack {
     /// both functions and the event source mapping, in that order.
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
         let terraform_dir = options.workspace_root.join("terraform");
-        let settings = PipelineSettings::load(&terraform_dir, LOCAL_ENVIRONMENT)?;
+        let mut settings = PipelineSettings::load(&terraform_dir, LOCAL_ENVIRONMENT)?;
+        if let Some(fan_out) = options.fan_out {
+            settings.fan_out = fan_out;
+        }
         let transport = transport(&options, &settings)?;
 
         let root = options.workspace_root.clone();
@@ -419,7 +425,11 @@ impl FunctionSpecs {
 
         let mut api_env = telemetry("webhook-api")?;
         api_env.extend(aws_env.clone());
-        api_env.push(("WEBHOOK_QUEUE_URL".to_owned(), provisioned.queue_url.clone()));
+        // One destination, as Terraform sets it: the topic when the pipeline fans out.
+        api_env.push(match &provisioned.topic_arn {
+            Some(topic_arn) => ("WEBHOOK_TOPIC_ARN".to_owned(), topic_arn.clone()),
+            None => ("WEBHOOK_QUEUE_URL".to_owned(), provisioned.queue_url.clone()),
+        });
         api_env.push((
             "STRIPE_WEBHOOK_SECRET_ARN".to_owned(),
             provisioned.secret_arn.clone(),

@@ -1,5 +1,6 @@
 //! The whole pipeline, end to end: the real function binaries under cargo-lambda's emulator,
-//! moto, the event source mapping and the OTLP sink, driven by the demo's scenario. The
+//! moto, the event source mapping and the OTLP sink, driven by the demo's scenario, with each
+//! transport, and with SNS fan-out in front of the queue (raw message delivery on and off). The
 //! assertions read the spans received over OTLP and the emulator's state directly, not the
 //! demo's own report, so a wrong check in the demo cannot hide a broken pipeline.
 
@@ -11,8 +12,9 @@ use std::collections::{HashMap, HashSet};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use emulator::process::is_alive;
-use local_stack::scenario;
+use local_stack::scenario::{self, is_producer, processed_spans, producer_spans};
 use local_stack::stack::{LocalStack, StackOptions, TelemetryTransport};
+use terraform_config::pipeline::FanOut;
 use trace_reader::span::{SpanKind, SpanRecord, SpanStatus};
 use webhook_worker::store::keys;
 
@@ -31,19 +33,38 @@ static ONE_STACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_n
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_keeps_every_promise_with_the_adot_collector_transport() {
     let _turn = ONE_STACK_AT_A_TIME.lock().await;
-    the_pipeline_keeps_every_promise(TelemetryTransport::AdotCollector).await;
+    the_pipeline_keeps_every_promise(TelemetryTransport::AdotCollector, FanOut::None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_keeps_every_promise_with_the_xray_udp_transport() {
     let _turn = ONE_STACK_AT_A_TIME.lock().await;
-    the_pipeline_keeps_every_promise(TelemetryTransport::XrayUdp).await;
+    the_pipeline_keeps_every_promise(TelemetryTransport::XrayUdp, FanOut::None).await;
 }
 
-/// The same assertions whichever way the spans travel.
-async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_keeps_every_promise_through_sns_with_raw_message_delivery() {
+    let _turn = ONE_STACK_AT_A_TIME.lock().await;
+    let fan_out = FanOut::Sns {
+        raw_message_delivery: true,
+    };
+    the_pipeline_keeps_every_promise(TelemetryTransport::XrayUdp, fan_out).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_keeps_every_promise_through_sns_with_the_notification_envelope() {
+    let _turn = ONE_STACK_AT_A_TIME.lock().await;
+    let fan_out = FanOut::Sns {
+        raw_message_delivery: false,
+    };
+    the_pipeline_keeps_every_promise(TelemetryTransport::AdotCollector, fan_out).await;
+}
+
+/// The same assertions whichever way the spans travel and whichever hop is in front of the queue.
+async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport, fan_out: FanOut) {
     let mut options = StackOptions::for_workspace(&local_stack::workspace_root());
     options.transport = Some(transport);
+    options.fan_out = Some(fan_out);
     let mut stack = LocalStack::start(options).await.expect("the local stack starts");
     let pids = stack.pids();
     let run = scenario::run(&mut stack).await.expect("the pipeline drains");
@@ -75,6 +96,7 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
         .map(|delivery| delivery.event_id.clone())
         .collect();
     expected.insert(run.legacy.event_id.clone().unwrap());
+    expected.insert(run.eventbridge.event_id.clone().unwrap());
     assert_eq!(stored, expected);
     assert_eq!(records.len(), expected.len(), "one record per event id");
     let notifications = dynamodb
@@ -94,13 +116,18 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
         .count;
     assert_eq!(notifications, 1, "the redelivered payment failure notified once");
 
-    // Each process-webhook span belongs to its own producer's trace, under its send span, and
-    // parents its DynamoDB write.
+    // Each process-webhook span belongs to its own producer's trace, under its send (or
+    // publish) span, and parents its DynamoDB write.
+    let producer_name = match fan_out {
+        FanOut::None => format!("send {}", stack.settings.names.queue),
+        FanOut::Sns { .. } => format!("publish {}", stack.settings.names.topic),
+    };
     for delivery in &accepted {
         let message_id = delivery.message_id.as_deref().unwrap();
-        let sends = spans_for(&spans, "send ", message_id);
-        assert_eq!(sends.len(), 1, "{}: one send span", delivery.label);
+        let sends = producer_spans(&spans, message_id);
+        assert_eq!(sends.len(), 1, "{}: one producer span", delivery.label);
         let send = sends[0];
+        assert_eq!(send.name, producer_name);
         assert_eq!(send.kind, SpanKind::Producer);
         let server = spans
             .iter()
@@ -111,7 +138,7 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
             server.attribute("webhook.event_id"),
             Some(delivery.event_id.as_str())
         );
-        let processed = spans_for(&spans, "process-webhook", message_id);
+        let processed = processed_spans(&spans, message_id);
         assert_eq!(processed.len(), 1, "{}: processed once", delivery.label);
         let process = processed[0];
         assert!(
@@ -125,6 +152,35 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
             Some(delivery.event_id.as_str())
         );
         assert_eq!(process.attribute("trace.has_upstream_context"), Some("true"));
+        // Which carrier brought the context, and what the body was.
+        let (carrier, envelope) = match fan_out {
+            FanOut::Sns {
+                raw_message_delivery: false,
+            } => ("sns_message_attributes", "sns"),
+            _ => ("message_attributes", "none"),
+        };
+        assert_eq!(
+            process.attribute("trace.upstream_carrier"),
+            Some(carrier),
+            "{}",
+            delivery.label
+        );
+        assert_eq!(
+            process.attribute("webhook.envelope"),
+            Some(envelope),
+            "{}",
+            delivery.label
+        );
+        if envelope == "sns" {
+            assert_eq!(
+                process.attribute("aws.sns.topic.arn"),
+                stack.provisioned.topic_arn.as_deref()
+            );
+            assert_eq!(
+                process.attribute("messaging.message.conversation_id"),
+                Some(message_id)
+            );
+        }
         let write = spans
             .iter()
             .find(|span| span.name == "DynamoDB.TransactWriteItems" && span.is_child_of(process))
@@ -135,7 +191,7 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
     let traces: HashSet<&str> = accepted
         .iter()
         .map(|delivery| {
-            spans_for(&spans, "send ", delivery.message_id.as_deref().unwrap())[0]
+            producer_spans(&spans, delivery.message_id.as_deref().unwrap())[0]
                 .trace_id
                 .as_str()
         })
@@ -143,7 +199,12 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
     assert_eq!(traces.len(), accepted.len(), "each webhook has its own trace");
 
     // Several of those events shared a worker invocation, and still none was misattributed.
-    let accepted_ids: HashSet<&str> = accepted.iter().filter_map(|d| d.message_id.as_deref()).collect();
+    // The queue's message ids (with fan-out, not the ones the API answered with).
+    let accepted_ids: HashSet<&str> = accepted
+        .iter()
+        .flat_map(|delivery| processed_spans(&spans, delivery.message_id.as_deref().unwrap()))
+        .filter_map(|process| process.attribute("messaging.message.id"))
+        .collect();
     let invocations = stack.mapping_log().invocations();
     assert!(
         invocations.iter().any(|invocation| {
@@ -156,11 +217,7 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
         }),
         "a batch held several accepted events: {invocations:?}"
     );
-    let redelivery = spans_for(
-        &spans,
-        "process-webhook",
-        run.stripe_retry.message_id.as_deref().unwrap(),
-    )[0];
+    let redelivery = processed_spans(&spans, run.stripe_retry.message_id.as_deref().unwrap())[0];
     assert_eq!(redelivery.attribute("webhook.duplicate"), Some("true"));
 
     // The legacy producer's message: a new root, processed all the same.
@@ -169,6 +226,17 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
     assert!(legacy[0].is_root());
     assert_eq!(legacy[0].attribute("trace.has_upstream_context"), Some("false"));
     assert_eq!(legacy[0].attribute("trace.upstream_carrier"), Some("none"));
+
+    // The event an EventBridge rule put on the queue: processed from the envelope's detail, as a
+    // new root (EventBridge passes no trace header for partner events).
+    let eventbridge = spans_for(&spans, "process-webhook", &run.eventbridge.message_id);
+    assert_eq!(eventbridge.len(), 1);
+    assert!(eventbridge[0].is_root());
+    assert_eq!(eventbridge[0].attribute("webhook.envelope"), Some("eventbridge"));
+    assert_eq!(
+        eventbridge[0].attribute("webhook.event_id"),
+        run.eventbridge.event_id.as_deref()
+    );
 
     // The poison message: an ERROR span per attempt, then the DLQ.
     let poison = spans_for(&spans, "process-webhook", &run.poison.message_id);
@@ -197,8 +265,8 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
     // The forged webhook: 401 and nothing queued.
     assert_eq!(run.forged.status, 401);
     assert_eq!(run.forged.error_code.as_deref(), Some("signature_mismatch"));
-    let sends = spans.iter().filter(|span| span.name.starts_with("send ")).count();
-    assert_eq!(sends, accepted.len(), "only accepted webhooks were sent to SQS");
+    let sends = spans.iter().filter(|span| is_producer(span)).count();
+    assert_eq!(sends, accepted.len(), "only accepted webhooks were sent on");
     let refused: Vec<&SpanRecord> = spans
         .iter()
         .filter(|span| span.attribute("http.response.status_code") == Some("401"))
@@ -207,8 +275,21 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
     assert!(
         !spans
             .iter()
-            .any(|span| span.trace_id == refused[0].trace_id && span.name.starts_with("send "))
+            .any(|span| span.trace_id == refused[0].trace_id && is_producer(span))
     );
+
+    // SNS delivered every notification: nothing is waiting in the subscription's DLQ.
+    if let Some(undeliverable) = &stack.provisioned.undeliverable_url {
+        let waiting = sqs
+            .receive_message()
+            .queue_url(undeliverable)
+            .send()
+            .await
+            .expect("receive from the undeliverable queue")
+            .messages
+            .unwrap_or_default();
+        assert!(waiting.is_empty(), "undeliverable notifications: {waiting:?}");
+    }
 
     // Every export reached the sink and decoded: no span was lost on the way.
     assert_eq!(stack.rejected_exports(), Vec::<String>::new());
@@ -236,11 +317,15 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport) {
             write.attribute("aws.remote.resource.identifier"),
             Some(stack.provisioned.table_name.as_str())
         );
-        let send = spans.iter().find(|span| span.name.starts_with("send ")).unwrap();
-        assert_eq!(send.attribute("aws.remote.service"), Some("AWS::SQS"));
+        let send = spans.iter().find(|span| is_producer(span)).unwrap();
+        let (service, resource) = match fan_out {
+            FanOut::None => ("AWS::SQS", &stack.settings.names.queue),
+            FanOut::Sns { .. } => ("AWS::SNS", &stack.settings.names.topic),
+        };
+        assert_eq!(send.attribute("aws.remote.service"), Some(service));
         assert_eq!(
             send.attribute("aws.remote.resource.identifier"),
-            Some(stack.settings.names.queue.as_str())
+            Some(resource.as_str())
         );
     }
 
