@@ -84,7 +84,7 @@ check-msrv: ## cargo check every crate with the rust-version Cargo.toml declares
 	cargo +$(MSRV) check --workspace --all-targets --locked
 
 .PHONY: demo
-demo: $(VENV_STAMP) ## run the whole pipeline locally, one stitched trace per webhook (TELEMETRY_TRANSPORT=adot-collector: via OTLP/HTTP)
+demo: $(VENV_STAMP) ## run the whole pipeline locally, one stitched trace per webhook (TELEMETRY_TRANSPORT=adot-collector: via OTLP/HTTP; FAN_OUT=sns: through an SNS topic)
 	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack
 	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack demo
 
