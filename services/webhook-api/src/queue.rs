@@ -140,22 +140,39 @@ impl SqsEventQueue {
                 .message_group_id(group)
                 .message_deduplication_id(deduplication);
         }
-        match request.send().await {
-            Ok(output) => {
-                let message_id = output.message_id.unwrap_or_default();
-                span.set_attribute(attr::MESSAGING_MESSAGE_ID, message_id.clone());
-                Ok(message_id)
-            }
-            Err(error) => {
-                let error = QueueError {
-                    operation: "SQS SendMessage",
-                    destination: self.url.name().to_owned(),
-                    failure: QueueFailure::of_sdk_error(&error),
-                    detail: DisplayErrorContext(&error).to_string(),
-                };
-                shared_telemetry::record_error(&span, "sqs_send_failed", &error);
-                Err(error)
-            }
+        let sent = request.send().await.map(|output| output.message_id);
+        settle(&span, sent, "SQS SendMessage", self.url.name(), "sqs_send_failed")
+    }
+}
+
+/// A send's or publish's outcome on its PRODUCER `span`: the message id SQS or SNS answered
+/// with, or the failure as a [`QueueError`], recorded as the span's error (`error_type`).
+pub(crate) fn settle<E, R>(
+    span: &tracing::Span,
+    sent: Result<Option<String>, SdkError<E, R>>,
+    operation: &'static str,
+    destination: &str,
+    error_type: &'static str,
+) -> Result<String, QueueError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match sent {
+        Ok(message_id) => {
+            let message_id = message_id.unwrap_or_default();
+            span.set_attribute(attr::MESSAGING_MESSAGE_ID, message_id.clone());
+            Ok(message_id)
+        }
+        Err(error) => {
+            let error = QueueError {
+                operation,
+                destination: destination.to_owned(),
+                failure: QueueFailure::of_sdk_error(&error),
+                detail: DisplayErrorContext(&error).to_string(),
+            };
+            shared_telemetry::record_error(span, error_type, &error);
+            Err(error)
         }
     }
 }

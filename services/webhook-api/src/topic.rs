@@ -5,7 +5,6 @@
 
 use std::future::Future;
 
-use aws_sdk_sns::error::DisplayErrorContext;
 use shared_telemetry::Telemetry;
 use shared_telemetry::attributes as attr;
 use shared_telemetry::sns::XRAY_TRACE_HEADER;
@@ -14,7 +13,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use webhook_event::StripeEvent;
 
 use crate::config::TopicArn;
-use crate::queue::{EventQueue, QueueError, QueueFailure, fifo_ids};
+use crate::queue::{EventQueue, QueueError, fifo_ids, settle};
 
 /// The SNS topic of a fan-out deployment.
 #[derive(Debug, Clone)]
@@ -65,23 +64,8 @@ impl SnsEventTopic {
             }
             None => request.send().await,
         };
-        match sent {
-            Ok(output) => {
-                let message_id = output.message_id.unwrap_or_default();
-                span.set_attribute(attr::MESSAGING_MESSAGE_ID, message_id.clone());
-                Ok(message_id)
-            }
-            Err(error) => {
-                let error = QueueError {
-                    operation: "SNS Publish",
-                    destination: self.arn.name().to_owned(),
-                    failure: QueueFailure::of_sdk_error(&error),
-                    detail: DisplayErrorContext(&error).to_string(),
-                };
-                shared_telemetry::record_error(&span, "sns_publish_failed", &error);
-                Err(error)
-            }
-        }
+        let sent = sent.map(|output| output.message_id);
+        settle(&span, sent, "SNS Publish", self.arn.name(), "sns_publish_failed")
     }
 }
 

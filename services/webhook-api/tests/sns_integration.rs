@@ -14,7 +14,6 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName
 use emulator::moto::{MotoServer, sdk_config_for};
 use emulator::recorded::{Recorded, RecordedApi};
 use opentelemetry::trace::SpanKind;
-use opentelemetry_sdk::trace::SpanData;
 use shared_telemetry::testing::TestTelemetry;
 use shared_telemetry::{Envelope, UpstreamCarrier};
 use stripe_signature::{SigningSecrets, sign};
@@ -163,16 +162,6 @@ fn as_delivered(message: &Message) -> SqsMessage {
     delivered
 }
 
-fn xray_header_of(span: &SpanData) -> String {
-    let trace_id = span.span_context.trace_id().to_string();
-    format!(
-        "Root=1-{}-{};Parent={};Sampled=1",
-        &trace_id[..8],
-        &trace_id[8..],
-        span.span_context.span_id()
-    )
-}
-
 #[tokio::test]
 async fn both_subscriptions_lead_back_to_the_publish_span_raw_or_enveloped() {
     let stack = Stack::start().await;
@@ -277,7 +266,7 @@ async fn the_publish_request_carries_the_publish_span_as_its_trace_header() {
     assert_eq!(requests.len(), 1);
     assert_eq!(
         requests[0].header("x-amzn-trace-id"),
-        Some(xray_header_of(&publish).as_str()),
+        Some(publish.xray_header().as_str()),
         "SNS passes this header on to its subscriptions as AWSTraceHeader"
     );
     assert!(requests[0].body.contains("Action=Publish"));

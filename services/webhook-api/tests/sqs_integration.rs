@@ -11,7 +11,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use emulator::moto::MotoServer;
 use opentelemetry::trace::SpanKind;
-use opentelemetry_sdk::trace::SpanData;
 use serde_json::Value;
 use shared_telemetry::testing::TestTelemetry;
 use stripe_signature::{SigningSecrets, sign};
@@ -122,16 +121,6 @@ fn aws_trace_header(message: &Message) -> Option<String> {
         .cloned()
 }
 
-fn xray_header_of(span: &SpanData) -> String {
-    let trace_id = span.span_context.trace_id().to_string();
-    format!(
-        "Root=1-{}-{};Parent={};Sampled=1",
-        &trace_id[..8],
-        &trace_id[8..],
-        span.span_context.span_id()
-    )
-}
-
 #[tokio::test]
 async fn a_signed_rest_api_request_is_queued_with_the_send_spans_context() {
     let stack = Stack::start(&[("OTEL_PROPAGATORS", "tracecontext,baggage,xray")]).await;
@@ -196,8 +185,8 @@ async fn a_signed_rest_api_request_is_queued_with_the_send_spans_context() {
         send.span_context.span_id()
     );
     assert_eq!(attributes.get("traceparent"), Some(&expected_traceparent));
-    assert_eq!(attributes.get("X-Amzn-Trace-Id"), Some(&xray_header_of(&send)));
-    assert_eq!(aws_trace_header(message), Some(xray_header_of(&send)));
+    assert_eq!(attributes.get("X-Amzn-Trace-Id"), Some(&send.xray_header()));
+    assert_eq!(aws_trace_header(message), Some(send.xray_header()));
 }
 
 #[tokio::test]
@@ -221,7 +210,7 @@ async fn with_tracecontext_only_the_system_attribute_still_carries_xray() {
     names.sort();
     assert_eq!(names, ["traceparent"]);
     let send = stack.telemetry.spans.one_named("send webhooks");
-    assert_eq!(aws_trace_header(&message), Some(xray_header_of(&send)));
+    assert_eq!(aws_trace_header(&message), Some(send.xray_header()));
 }
 
 #[tokio::test]

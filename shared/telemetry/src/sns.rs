@@ -11,7 +11,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
 
-use crate::sqs::{attribute_entries, xray_trace_header};
+use crate::sqs::{inject_attributes, xray_trace_header};
 
 /// The HTTP header of the `Publish` request that SNS passes on as the trace header.
 pub const XRAY_TRACE_HEADER: &str = "x-amzn-trace-id";
@@ -36,39 +36,17 @@ pub fn inject_into_sns(
     propagator: &dyn TextMapPropagator,
     existing_attributes: &HashMap<String, MessageAttributeValue>,
 ) -> OutgoingNotificationTraceContext {
-    let mut outgoing = OutgoingNotificationTraceContext {
-        message_attributes: HashMap::new(),
-        xray_trace_header: xray_trace_header(cx),
-        skipped: Vec::new(),
-    };
-    let entries = match attribute_entries(
-        cx,
-        propagator,
-        |key| existing_attributes.contains_key(key),
-        existing_attributes.len(),
-    ) {
-        Ok(entries) => entries,
-        Err(skipped) => {
-            outgoing.skipped = skipped;
-            return outgoing;
-        }
-    };
-    for (key, value) in entries {
-        match MessageAttributeValue::builder()
+    let (message_attributes, skipped) = inject_attributes(cx, propagator, existing_attributes, |value| {
+        MessageAttributeValue::builder()
             .data_type("String")
             .string_value(value)
             .build()
-        {
-            Ok(attribute) => {
-                outgoing.message_attributes.insert(key, attribute);
-            }
-            Err(error) => {
-                tracing::warn!(%error, attribute = %key, "trace context attribute left out");
-                outgoing.skipped.push(key);
-            }
-        }
+    });
+    OutgoingNotificationTraceContext {
+        message_attributes,
+        xray_trace_header: xray_trace_header(cx),
+        skipped,
     }
-    outgoing
 }
 
 #[cfg(test)]

@@ -45,39 +45,17 @@ pub fn inject_into_sqs(
     propagator: &dyn TextMapPropagator,
     existing_attributes: &HashMap<String, MessageAttributeValue>,
 ) -> OutgoingTraceContext {
-    let mut outgoing = OutgoingTraceContext {
-        message_attributes: HashMap::new(),
-        aws_trace_header: xray_trace_header(cx).and_then(string_system_attribute),
-        skipped: Vec::new(),
-    };
-    let entries = match attribute_entries(
-        cx,
-        propagator,
-        |key| existing_attributes.contains_key(key),
-        existing_attributes.len(),
-    ) {
-        Ok(entries) => entries,
-        Err(skipped) => {
-            outgoing.skipped = skipped;
-            return outgoing;
-        }
-    };
-    for (key, value) in entries {
-        match MessageAttributeValue::builder()
+    let (message_attributes, skipped) = inject_attributes(cx, propagator, existing_attributes, |value| {
+        MessageAttributeValue::builder()
             .data_type("String")
             .string_value(value)
             .build()
-        {
-            Ok(attribute) => {
-                outgoing.message_attributes.insert(key, attribute);
-            }
-            Err(error) => {
-                tracing::warn!(%error, attribute = %key, "trace context attribute left out");
-                outgoing.skipped.push(key);
-            }
-        }
+    });
+    OutgoingTraceContext {
+        message_attributes,
+        aws_trace_header: xray_trace_header(cx).and_then(string_system_attribute),
+        skipped,
     }
-    outgoing
 }
 
 fn string_system_attribute(value: String) -> Option<MessageSystemAttributeValue> {
@@ -93,16 +71,17 @@ pub(crate) fn xray_trace_header(cx: &Context) -> Option<String> {
     span_context_to_string(cx.span().span_context())
 }
 
-/// `cx`'s propagator entries as message attributes, sorted by name, or, when they would take a
-/// message carrying `existing` business attributes past [`MAX_MESSAGE_ATTRIBUTES`], the names
-/// left out (logged; the X-Ray header still carries the trace). Empty values are dropped: SQS
-/// and SNS reject them, and an empty `tracestate` carries nothing anyway.
-pub(crate) fn attribute_entries(
+/// `cx`'s propagator entries as String message attributes built with `build`, for a message
+/// that already carries `existing` business attributes (SQS's or SNS's type), and the names left
+/// out: all of them when they would take the message past [`MAX_MESSAGE_ATTRIBUTES`] (logged;
+/// the X-Ray header still carries the trace), or one the SDK refused. Empty values are dropped:
+/// SQS and SNS reject them, and an empty `tracestate` carries nothing anyway.
+pub(crate) fn inject_attributes<T, E: std::fmt::Display>(
     cx: &Context,
     propagator: &dyn TextMapPropagator,
-    is_existing: impl Fn(&str) -> bool,
-    existing: usize,
-) -> Result<Vec<(String, String)>, Vec<String>> {
+    existing: &HashMap<String, T>,
+    build: impl Fn(String) -> Result<T, E>,
+) -> (HashMap<String, T>, Vec<String>) {
     let mut carrier: HashMap<String, String> = HashMap::new();
     propagator.inject_context(cx, &mut carrier);
     let mut entries: Vec<(String, String)> = carrier
@@ -111,18 +90,34 @@ pub(crate) fn attribute_entries(
         .map(|(key, value)| (sqs_attribute_name(key), value))
         .collect();
     entries.sort();
-    let new_keys = entries.iter().filter(|(key, _)| !is_existing(key)).count();
-    if existing + new_keys <= MAX_MESSAGE_ATTRIBUTES {
-        return Ok(entries);
+    let new_keys = entries
+        .iter()
+        .filter(|(key, _)| !existing.contains_key(key))
+        .count();
+    if existing.len() + new_keys > MAX_MESSAGE_ATTRIBUTES {
+        let skipped: Vec<String> = entries.into_iter().map(|(key, _)| key).collect();
+        tracing::warn!(
+            existing_attributes = existing.len(),
+            skipped = ?skipped,
+            "trace context left out of the message attributes: a message may have {MAX_MESSAGE_ATTRIBUTES}; \
+             the X-Ray trace header still carries the trace"
+        );
+        return (HashMap::new(), skipped);
     }
-    let skipped: Vec<String> = entries.into_iter().map(|(key, _)| key).collect();
-    tracing::warn!(
-        existing_attributes = existing,
-        skipped = ?skipped,
-        "trace context left out of the message attributes: a message may have {MAX_MESSAGE_ATTRIBUTES}; \
-         the X-Ray trace header still carries the trace"
-    );
-    Err(skipped)
+    let mut attributes = HashMap::with_capacity(entries.len());
+    let mut skipped = Vec::new();
+    for (key, value) in entries {
+        match build(value) {
+            Ok(attribute) => {
+                attributes.insert(key, attribute);
+            }
+            Err(error) => {
+                tracing::warn!(%error, attribute = %key, "trace context attribute left out");
+                skipped.push(key);
+            }
+        }
+    }
+    (attributes, skipped)
 }
 
 /// The message attribute name for a propagator key: X-Ray's canonical header spelling, others as

@@ -67,6 +67,8 @@ pub trait SpanDataExt {
     fn has_event(&self, name: &str) -> bool;
     fn is_child_of(&self, parent: &SpanData) -> bool;
     fn links_to(&self, other: &SpanContext) -> bool;
+    /// The span's context as a sampled X-Ray trace header (`Root=1-...;Parent=...;Sampled=1`).
+    fn xray_header(&self) -> String;
 }
 
 impl SpanDataExt for SpanData {
@@ -124,5 +126,15 @@ impl SpanDataExt for SpanData {
         self.links.links.iter().any(|link| {
             link.span_context.trace_id() == other.trace_id() && link.span_context.span_id() == other.span_id()
         })
+    }
+
+    fn xray_header(&self) -> String {
+        let trace_id = self.span_context.trace_id().to_string();
+        format!(
+            "Root=1-{}-{};Parent={};Sampled=1",
+            &trace_id[..8],
+            &trace_id[8..],
+            self.span_context.span_id()
+        )
     }
 }

@@ -15,6 +15,16 @@ locals {
     undeliverable = "${local.name_prefix}-undeliverable${local.fifo_suffix}"
     rule          = "${local.name_prefix}-stripe-events"
   }
+
+  # What sends to the queues besides the API, by statement id.
+  senders = merge(
+    { for arn in aws_sns_topic.events[*].arn : "Topic" => { service = "sns.amazonaws.com", source_arn = arn } },
+    { for arn in aws_cloudwatch_event_rule.stripe[*].arn : "StripeRule" => { service = "events.amazonaws.com", source_arn = arn } },
+  )
+  delivery_queues = { for name, queue in {
+    events        = { arn = module.queue.queue_arn, url = module.queue.queue_url }
+    undeliverable = { arn = one(aws_sqs_queue.undeliverable[*].arn), url = one(aws_sqs_queue.undeliverable[*].url) }
+  } : name => queue if local.undeliverable }
 }
 
 resource "aws_sns_topic" "events" {
@@ -75,7 +85,7 @@ resource "aws_sns_topic_subscription" "queue" {
   redrive_policy = jsonencode({ deadLetterTargetArn = aws_sqs_queue.undeliverable[0].arn })
 
   # SNS must be allowed to send before the first notification.
-  depends_on = [aws_sqs_queue_policy.events]
+  depends_on = [aws_sqs_queue_policy.delivery]
 }
 
 # With active tracing SNS writes its own segments to X-Ray, which needs this resource policy.
@@ -143,7 +153,7 @@ resource "aws_cloudwatch_event_target" "queue" {
     arn = aws_sqs_queue.undeliverable[0].arn
   }
 
-  depends_on = [aws_sqs_queue_policy.events]
+  depends_on = [aws_sqs_queue_policy.delivery]
 }
 
 # Whatever SNS or EventBridge could not put on the event queue, kept 14 days for redrive.
@@ -157,98 +167,35 @@ resource "aws_sqs_queue" "undeliverable" {
   tags                      = local.tags
 }
 
-data "aws_iam_policy_document" "undeliverable" {
-  count = local.undeliverable ? 1 : 0
+# Both queues admit exactly the topic and the rule, each service by the ARN of what sends: the
+# event queue for delivery, the undeliverable queue for what delivery gave up on. The API and the
+# worker reach the event queue through their roles.
+data "aws_iam_policy_document" "delivery" {
+  for_each = local.delivery_queues
 
   dynamic "statement" {
-    for_each = local.fan_out_sns ? [aws_sns_topic.events[0].arn] : []
+    for_each = local.senders
     content {
-      sid       = "SnsDeadLetters"
+      sid       = "${statement.key}Delivers"
       actions   = ["sqs:SendMessage"]
-      resources = [aws_sqs_queue.undeliverable[0].arn]
+      resources = [each.value.arn]
       principals {
         type        = "Service"
-        identifiers = ["sns.amazonaws.com"]
+        identifiers = [statement.value.service]
       }
       condition {
         test     = "ArnEquals"
         variable = "aws:SourceArn"
-        values   = [statement.value]
-      }
-    }
-  }
-
-  dynamic "statement" {
-    for_each = local.eventbridge ? [aws_cloudwatch_event_rule.stripe[0].arn] : []
-    content {
-      sid       = "EventBridgeDeadLetters"
-      actions   = ["sqs:SendMessage"]
-      resources = [aws_sqs_queue.undeliverable[0].arn]
-      principals {
-        type        = "Service"
-        identifiers = ["events.amazonaws.com"]
-      }
-      condition {
-        test     = "ArnEquals"
-        variable = "aws:SourceArn"
-        values   = [statement.value]
+        values   = [statement.value.source_arn]
       }
     }
   }
 }
 
-resource "aws_sqs_queue_policy" "undeliverable" {
-  count     = local.undeliverable ? 1 : 0
-  queue_url = aws_sqs_queue.undeliverable[0].id
-  policy    = data.aws_iam_policy_document.undeliverable[0].json
-}
-
-# The event queue admits the topic and the rule, each by its ARN; the API and the worker reach
-# it through their roles.
-data "aws_iam_policy_document" "event_queue" {
-  count = local.undeliverable ? 1 : 0
-
-  dynamic "statement" {
-    for_each = local.fan_out_sns ? [aws_sns_topic.events[0].arn] : []
-    content {
-      sid       = "TopicDelivers"
-      actions   = ["sqs:SendMessage"]
-      resources = [module.queue.queue_arn]
-      principals {
-        type        = "Service"
-        identifiers = ["sns.amazonaws.com"]
-      }
-      condition {
-        test     = "ArnEquals"
-        variable = "aws:SourceArn"
-        values   = [statement.value]
-      }
-    }
-  }
-
-  dynamic "statement" {
-    for_each = local.eventbridge ? [aws_cloudwatch_event_rule.stripe[0].arn] : []
-    content {
-      sid       = "StripeRuleDelivers"
-      actions   = ["sqs:SendMessage"]
-      resources = [module.queue.queue_arn]
-      principals {
-        type        = "Service"
-        identifiers = ["events.amazonaws.com"]
-      }
-      condition {
-        test     = "ArnEquals"
-        variable = "aws:SourceArn"
-        values   = [statement.value]
-      }
-    }
-  }
-}
-
-resource "aws_sqs_queue_policy" "events" {
-  count     = local.undeliverable ? 1 : 0
-  queue_url = module.queue.queue_url
-  policy    = data.aws_iam_policy_document.event_queue[0].json
+resource "aws_sqs_queue_policy" "delivery" {
+  for_each  = local.delivery_queues
+  queue_url = each.value.url
+  policy    = data.aws_iam_policy_document.delivery[each.key].json
 }
 
 resource "aws_cloudwatch_metric_alarm" "undeliverable" {

@@ -51,12 +51,13 @@ pub async fn provision(
     visibility_timeout_seconds: u32,
 ) -> Result<Provisioned, ProvisionError> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let (dlq_url, dlq_arn) = create_dlq(&sqs, settings).await?;
+    let (dlq_url, dlq_arn) = create_dlq(&sqs, &settings.names.dlq, settings.fifo).await?;
     let (queue_url, queue_arn) = create_queue(&sqs, settings, &dlq_arn, visibility_timeout_seconds).await?;
     let (topic_arn, undeliverable_url) = match settings.fan_out {
         FanOut::None => (None, None),
         FanOut::Sns { raw_message_delivery } => {
-            let (undeliverable_url, undeliverable_arn) = create_undeliverable_queue(&sqs, settings).await?;
+            let (undeliverable_url, undeliverable_arn) =
+                create_dlq(&sqs, &settings.names.undeliverable_queue, settings.fifo).await?;
             let topic_arn = create_topic(
                 &aws_sdk_sns::Client::new(sdk),
                 settings,
@@ -90,17 +91,18 @@ pub async fn provision(
     })
 }
 
-/// The dead-letter queue, keeping messages for SQS's maximum of 14 days; its URL and ARN.
+/// A dead-letter queue named `name`, keeping messages for SQS's maximum of 14 days (the event
+/// queue's DLQ, or the subscription's undeliverable queue); its URL and ARN.
 async fn create_dlq(
     sqs: &aws_sdk_sqs::Client,
-    settings: &PipelineSettings,
+    name: &str,
+    fifo: bool,
 ) -> Result<(String, String), ProvisionError> {
-    let name = &settings.names.dlq;
     let mut dlq = sqs
         .create_queue()
         .queue_name(name)
         .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600");
-    if settings.fifo {
+    if fifo {
         dlq = dlq.attributes(QueueAttributeName::FifoQueue, "true");
     }
     let url = dlq
@@ -137,29 +139,6 @@ async fn create_queue(
             settings.message_retention_seconds.to_string(),
         )
         .attributes(QueueAttributeName::RedrivePolicy, redrive);
-    if settings.fifo {
-        queue = queue.attributes(QueueAttributeName::FifoQueue, "true");
-    }
-    let url = queue
-        .send()
-        .await
-        .map_err(|e| failed(name)(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
-        .queue_url
-        .unwrap_or_default();
-    let arn = queue_arn(sqs, &url).await?;
-    Ok((url, arn))
-}
-
-/// The subscription's dead-letter queue, keeping messages 14 days as Terraform's does.
-async fn create_undeliverable_queue(
-    sqs: &aws_sdk_sqs::Client,
-    settings: &PipelineSettings,
-) -> Result<(String, String), ProvisionError> {
-    let name = &settings.names.undeliverable_queue;
-    let mut queue = sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600");
     if settings.fifo {
         queue = queue.attributes(QueueAttributeName::FifoQueue, "true");
     }
