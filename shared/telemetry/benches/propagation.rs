@@ -1,7 +1,9 @@
 //! Trace context through SQS: injection into message attributes (the API, per send) and
 //! extraction from a received message (the worker, per message), with the production
 //! propagators. Targets: injection ≤ 2 µs; extraction is part of the ≤ 3 µs per-message
-//! overhead measured in webhook-worker's `batch` benchmark.
+//! overhead measured in webhook-worker's `batch` benchmark. Then what the hops in front of the
+//! queue add: injection into an SNS notification, extraction from an SNS envelope, and opening a
+//! body (direct, SNS, EventBridge) against its floor, one JSON scan of the same body.
 
 // A benchmark's fixed inputs are valid; a failure here is a broken benchmark.
 #![allow(clippy::unwrap_used)]
@@ -13,6 +15,7 @@ use aws_lambda_events::sqs::SqsMessage;
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use shared_telemetry::Envelope;
 use shared_telemetry::testing::benchmark_telemetry;
 use test_support::sqs;
 
@@ -62,6 +65,32 @@ fn propagation(c: &mut Criterion) {
     for (name, message) in &cases {
         group.bench_function(*name, |b| {
             b.iter(|| telemetry.extract_from_sqs(black_box(message), None))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("sns_context");
+    group.bench_function("inject", |b| {
+        b.iter(|| telemetry.inject_into_sns(black_box(&cx), &HashMap::new()))
+    });
+    let event = test_support::events::stripe("payment_intent.payment_failed");
+    let enveloped = sqs::message("m-sns", &sqs::sns_notification("sns-1", &event, &borrowed));
+    let body = enveloped.body.clone().unwrap_or_default();
+    let envelope = Envelope::open(&body).unwrap();
+    group.bench_function("extract_sns_message_attributes", |b| {
+        b.iter(|| telemetry.extract_from_sqs(black_box(&enveloped), Some(&envelope)))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("envelope");
+    let direct = String::from_utf8(event.clone()).unwrap();
+    let eventbridge = String::from_utf8(sqs::eventbridge_event("eb-1", &event)).unwrap();
+    for (name, body) in [("direct", &direct), ("sns", &body), ("eventbridge", &eventbridge)] {
+        group.bench_function(format!("scan_{name}"), |b| {
+            b.iter(|| serde_json::from_str::<serde::de::IgnoredAny>(black_box(body)).unwrap())
+        });
+        group.bench_function(format!("open_{name}"), |b| {
+            b.iter(|| Envelope::open(black_box(body)).unwrap().payload().len())
         });
     }
     group.finish();

@@ -98,7 +98,7 @@ pub struct Report {
 }
 
 /// The criterion benchmarks the report reads, with what each measures.
-pub const MICRO_BENCHMARKS: [(&str, &str); 13] = [
+pub const MICRO_BENCHMARKS: [(&str, &str); 21] = [
     (
         "signature/verify_4KiB",
         "Stripe signature: parse header, HMAC-SHA256 of 4 KiB, compare",
@@ -125,6 +125,29 @@ pub const MICRO_BENCHMARKS: [(&str, &str); 13] = [
         "trace context from AWSTraceHeader",
     ),
     ("sqs_context/extract_none", "a message without trace context"),
+    (
+        "sns_context/inject",
+        "trace context into SNS message attributes and the Publish header",
+    ),
+    (
+        "sns_context/extract_sns_message_attributes",
+        "trace context from an SNS envelope's MessageAttributes",
+    ),
+    (
+        "envelope/scan_direct",
+        "floor: one JSON scan of a Stripe event body",
+    ),
+    ("envelope/open_direct", "opening a direct body (the event itself)"),
+    (
+        "envelope/scan_sns",
+        "floor: one JSON scan of an SNS notification envelope",
+    ),
+    ("envelope/open_sns", "opening an SNS notification envelope"),
+    (
+        "envelope/scan_eventbridge",
+        "floor: one JSON scan of an EventBridge event",
+    ),
+    ("envelope/open_eventbridge", "opening an EventBridge event"),
     (
         "message/spans_and_log_line",
         "one message through the worker: spans and its JSON log line",
