@@ -114,6 +114,8 @@ fn text(expression: &Expression) -> String {
 pub fn check_all(tree: &Tree) -> Vec<Violation> {
     let mut violations = Vec::new();
     violations.extend(event_source_mappings_report_item_failures(tree));
+    violations.extend(queue_deliveries_keep_what_they_cannot_deliver(tree));
+    violations.extend(topic_publishers_are_only_those_named(tree));
     violations.extend(module_calls_match_declared_variables(tree));
     violations.extend(functions_are_traced_and_instrumented(tree));
     violations.extend(iam_statements_are_specific(tree));
@@ -141,6 +143,103 @@ pub fn event_source_mappings_report_item_failures(tree: &Tree) -> Vec<Violation>
                     rule,
                     location: location(dir, block),
                     message: "function_response_types must be [\"ReportBatchItemFailures\"]".to_owned(),
+                });
+            }
+        }
+    }
+    violations
+}
+
+/// SNS and EventBridge give up on a delivery the queue refuses (its policy, its key) after their
+/// retries: without a dead-letter queue the event is gone, silently. Every SQS subscription needs
+/// a `redrive_policy`, every SQS target of a rule a `dead_letter_config`.
+pub fn queue_deliveries_keep_what_they_cannot_deliver(tree: &Tree) -> Vec<Violation> {
+    let rule = "queue-deliveries-have-a-dead-letter-queue";
+    let mut violations = Vec::new();
+    for (dir, module) in tree.modules() {
+        for block in module.resources("aws_sns_topic_subscription").values() {
+            let to_sqs = string_attribute(block.body(), "protocol") == Some("sqs");
+            if to_sqs && attribute(block.body(), "redrive_policy").is_none() {
+                violations.push(Violation {
+                    rule,
+                    location: location(dir, block),
+                    message: "an SQS subscription needs a redrive_policy to a dead-letter queue".to_owned(),
+                });
+            }
+        }
+        for block in module.resources("aws_cloudwatch_event_target").values() {
+            if nested_blocks(block.body(), "dead_letter_config").next().is_none() {
+                violations.push(Violation {
+                    rule,
+                    location: location(dir, block),
+                    message: "a rule's target needs a dead_letter_config".to_owned(),
+                });
+            }
+        }
+    }
+    violations
+}
+
+/// A topic policy that lets named principals publish must refuse everyone else: an Allow alone
+/// leaves every principal of the account whose own policy allows `sns:Publish` free to publish.
+/// The Deny's `ArnNotEquals aws:PrincipalArn` must name exactly the allowed principals.
+pub fn topic_publishers_are_only_those_named(tree: &Tree) -> Vec<Violation> {
+    let rule = "topic-publishers-are-only-those-named";
+    let mut violations = Vec::new();
+    for (dir, module) in tree.modules() {
+        let documents = module
+            .blocks_of("data")
+            .filter(|block| label(block, 0) == Some("aws_iam_policy_document"));
+        for document in documents {
+            let statements: Vec<&Block> = nested_blocks(document.body(), "statement")
+                .chain(
+                    nested_blocks(document.body(), "dynamic")
+                        .filter(|block| label(block, 0) == Some("statement"))
+                        .flat_map(|block| nested_blocks(block.body(), "content")),
+                )
+                .collect();
+            let publishes = |statement: &&Block| {
+                matches!(attribute(statement.body(), "actions"), Some(Expression::Array(actions))
+                    if actions.iter().any(|action| matches!(action, Expression::String(a) if a == "sns:Publish")))
+            };
+            let effect = |statement: &Block| {
+                string_attribute(statement.body(), "effect")
+                    .unwrap_or("Allow")
+                    .to_owned()
+            };
+            let allowed: Vec<String> = statements
+                .iter()
+                .copied()
+                .filter(publishes)
+                .filter(|statement| effect(statement) == "Allow")
+                .flat_map(|statement| nested_blocks(statement.body(), "principals"))
+                .filter_map(|principals| attribute(principals.body(), "identifiers").map(text))
+                .collect();
+            if allowed.is_empty() {
+                continue;
+            }
+            let denied_others = statements
+                .iter()
+                .copied()
+                .filter(publishes)
+                .filter(|statement| effect(statement) == "Deny")
+                .flat_map(|statement| nested_blocks(statement.body(), "condition"))
+                .any(|condition| {
+                    let body = condition.body();
+                    string_attribute(body, "test") == Some("ArnNotEquals")
+                        && string_attribute(body, "variable") == Some("aws:PrincipalArn")
+                        && attribute(body, "values")
+                            .map(text)
+                            .is_some_and(|values| allowed.contains(&values))
+                });
+            if !denied_others {
+                violations.push(Violation {
+                    rule,
+                    location: location(dir, document),
+                    message: format!(
+                        "allows {} to sns:Publish but denies no one else (a Deny with ArnNotEquals aws:PrincipalArn = the same principals)",
+                        allowed.join(", ")
+                    ),
                 });
             }
         }

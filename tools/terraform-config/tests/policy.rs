@@ -31,6 +31,51 @@ fn a_mapping_without_report_batch_item_failures_is_caught() {
 }
 
 #[test]
+fn a_subscription_or_rule_target_without_a_dead_letter_queue_is_caught() {
+    let copy = BrokenCopy::new("subscription-dlq").edit(
+        "modules/pipeline/fan_out.tf",
+        "  redrive_policy = jsonencode({ deadLetterTargetArn = aws_sqs_queue.undeliverable[0].arn })\n",
+        "",
+    );
+    assert_caught(
+        checks::queue_deliveries_keep_what_they_cannot_deliver(&copy.tree()),
+        "queue-deliveries-have-a-dead-letter-queue",
+        "aws_sns_topic_subscription",
+    );
+    let copy = BrokenCopy::new("target-dlq").edit(
+        "modules/pipeline/fan_out.tf",
+        "  dead_letter_config {\n    arn = aws_sqs_queue.undeliverable[0].arn\n  }\n",
+        "",
+    );
+    assert_caught(
+        checks::queue_deliveries_keep_what_they_cannot_deliver(&copy.tree()),
+        "queue-deliveries-have-a-dead-letter-queue",
+        "aws_cloudwatch_event_target",
+    );
+}
+
+#[test]
+fn a_topic_any_principal_of_the_account_may_publish_to_is_caught() {
+    for (name, from, to) in [
+        // No Deny at all.
+        ("topic-no-deny", "effect    = \"Deny\"", "effect    = \"Allow\""),
+        // A Deny that spares someone else.
+        (
+            "topic-other-principal",
+            "      values   = [module.api.role_arn]",
+            "      values   = [module.worker.role_arn]",
+        ),
+    ] {
+        let copy = BrokenCopy::new(name).edit("modules/pipeline/fan_out.tf", from, to);
+        assert_caught(
+            checks::topic_publishers_are_only_those_named(&copy.tree()),
+            "topic-publishers-are-only-those-named",
+            "aws_iam_policy_document\" \"topic",
+        );
+    }
+}
+
+#[test]
 fn a_module_call_with_an_undeclared_variable_is_caught() {
     let copy = BrokenCopy::new("undeclared").edit(
         "environments/dev/main.tf",
