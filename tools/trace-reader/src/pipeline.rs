@@ -20,9 +20,9 @@ impl Part {
         match self {
             Part::ApiGateway => "API Gateway's segment",
             Part::ApiServer => "webhook-api's SERVER span",
-            Part::Send => "webhook-api's `send` PRODUCER span",
+            Part::Send => "webhook-api's `send` (or, with fan-out, `publish`) PRODUCER span",
             Part::ProcessWebhook => {
-                "webhook-worker's `process-webhook` CONSUMER span, under `send` (parent mode)"
+                "webhook-worker's `process-webhook` CONSUMER span, under `send` or `publish` (parent mode)"
             }
             Part::DynamoDbWrite => "webhook-worker's DynamoDB CLIENT span, under `process-webhook`",
         }
@@ -169,6 +169,19 @@ mod tests {
             missing_parts(&spans, false),
             [Part::ProcessWebhook, Part::DynamoDbWrite]
         );
+    }
+
+    #[test]
+    fn a_publish_with_snss_own_segment_in_between_is_connected() {
+        let mut spans = connected();
+        spans[1].name = "publish webhooks-local-events".into();
+        spans[1]
+            .attributes
+            .insert("messaging.operation.type".into(), "send".into());
+        // An `Active` topic writes its own segment between the publisher and the queue.
+        spans.push(span("webhooks-local-events", "SNS", SpanKind::Server, "s", "b"));
+        spans[2].parent_span_id = "s".into();
+        assert!(missing_parts(&spans, false).is_empty());
     }
 
     #[test]
