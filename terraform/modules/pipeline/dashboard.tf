@@ -1,5 +1,5 @@
 # One CloudWatch dashboard per environment: is the API answering, is the queue draining, is the
-# worker failing. The worker's FailedMessages and BatchSize come from its own log lines (the
+# worker failing, and (with fan-out or the Stripe rule) is anything failing to reach the queue. The worker's FailedMessages and BatchSize come from its own log lines (the
 # embedded metric format: services/webhook-worker/src/metrics.rs), under local.metrics_namespace.
 
 data "aws_region" "current" {}
@@ -8,7 +8,7 @@ locals {
   dashboard_region = data.aws_region.current.region
   api_dimensions   = ["ApiName", module.http.rest_api_name, "Stage", module.http.stage_name]
 
-  dashboard_widgets = [
+  dashboard_widgets = concat([
     {
       title   = "API requests, 4xx and 5xx (per minute)"
       stat    = "Sum"
@@ -60,7 +60,17 @@ locals {
       stat    = "Sum"
       metrics = [for metric in ["Invocations", "Errors", "Throttles"] : ["AWS/Lambda", metric, "FunctionName", module.api.function_name]]
     },
-  ]
+    ],
+    # With fan-out or the Stripe rule (fan_out.tf): what SNS and EventBridge failed to deliver.
+    [for name in aws_sqs_queue.undeliverable[*].name : {
+      title = "Deliveries into the queue: SNS failures, undeliverable depth"
+      stat  = "Sum"
+      metrics = concat(
+        [for topic in aws_sns_topic.events[*].name : ["AWS/SNS", "NumberOfNotificationsFailed", "TopicName", topic, { label = "SNS notifications failed" }]],
+        [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", name, { stat = "Maximum", label = "undeliverable depth", yAxis = "right" }]],
+      )
+    }],
+  )
 }
 
 resource "aws_cloudwatch_dashboard" "pipeline" {

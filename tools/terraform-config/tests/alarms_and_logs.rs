@@ -152,6 +152,8 @@ fn dashboard_gaps(terraform: &Path) -> Vec<String> {
         "\"Errors\"",
         "\"Duration\"",
         "\"ConcurrentExecutions\"",
+        "\"NumberOfNotificationsFailed\"",
+        "aws_sqs_queue.undeliverable[*].name",
     ] {
         if !widgets.contains(metric) {
             gaps.push(format!("the dashboard lacks {metric}"));
