@@ -1,6 +1,7 @@
 //! Properties of the SQS carriers over arbitrary input: any message attributes (names, values,
 //! types) extract without panicking; any valid context injected by the producer comes back out
-//! of the message the consumer receives, through each carrier.
+//! of the message the consumer receives, through each carrier, an SNS envelope included; any
+//! body opens without panicking, and an envelope gives back exactly the message it wraps.
 
 // Property tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::unwrap_used)]
@@ -12,7 +13,8 @@ use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use proptest::prelude::*;
 use shared_telemetry::testing::benchmark_telemetry;
-use shared_telemetry::{Telemetry, UpstreamCarrier};
+use shared_telemetry::{Envelope, Telemetry, UpstreamCarrier};
+use test_support::sqs::{eventbridge_event, sns_notification};
 
 /// Attribute names the propagators look for, in assorted spellings, and arbitrary others.
 fn attribute_name() -> impl Strategy<Value = String> {
@@ -121,5 +123,51 @@ proptest! {
         prop_assert_eq!(extracted.is_sampled(), sampled);
         let expected = if through_attributes { UpstreamCarrier::MessageAttributes } else { UpstreamCarrier::AwsTraceHeader };
         prop_assert_eq!(upstream.carrier(), expected);
+    }
+
+    #[test]
+    fn arbitrary_bodies_open_without_panicking(
+        body in prop_oneof![
+            ".{0,200}",
+            "\\{\"(Type|detail-type|detail|Message|source)\":(\"[A-Za-z]{0,12}\"|[0-9]{1,3}|\\{\\}|null)(,\"[A-Za-z-]{1,12}\":\"[^\"\\\\]{0,12}\"){0,4}\\}",
+        ],
+    ) {
+        if let Ok(Envelope::Direct(payload)) = Envelope::open(&body) {
+            prop_assert_eq!(payload, body.as_str());
+        }
+    }
+
+    #[test]
+    fn an_envelope_gives_back_the_message_it_wraps_and_its_context(
+        message_text in ".{0,200}",
+        trace_id in 1_u128..,
+        span_id in 1_u64..,
+    ) {
+        let telemetry = telemetry("tracecontext,baggage,xray");
+        let sent = SpanContext::new(TraceId::from(trace_id), SpanId::from(span_id), TraceFlags::SAMPLED, true, TraceState::default());
+        let outgoing = telemetry.inject_into_sns(&Context::new().with_remote_span_context(sent.clone()), &HashMap::new());
+        let attributes: Vec<(String, String)> = outgoing
+            .message_attributes
+            .iter()
+            .map(|(name, value)| (name.clone(), value.string_value().unwrap_or_default().to_owned()))
+            .collect();
+        let borrowed: Vec<(&str, &str)> = attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let body = String::from_utf8(sns_notification("sns-1", message_text.as_bytes(), &borrowed)).unwrap();
+
+        let envelope = Envelope::open(&body).unwrap();
+        prop_assert_eq!(envelope.payload(), message_text.as_str());
+        let upstream = telemetry.extract_from_sqs(&message(&[], None), Some(&envelope));
+        prop_assert_eq!(upstream.carrier(), UpstreamCarrier::SnsMessageAttributes);
+        prop_assert_eq!(upstream.span_context().trace_id(), sent.trace_id());
+        prop_assert_eq!(upstream.span_context().span_id(), sent.span_id());
+    }
+
+    #[test]
+    fn an_eventbridge_event_gives_back_its_detail(id in "[a-z0-9]{1,12}", amount in any::<i64>()) {
+        let event = serde_json::json!({"id": format!("evt_{id}"), "type": "invoice.paid", "data": {"object": {"amount": amount}}});
+        let body = String::from_utf8(eventbridge_event(&id, event.to_string().as_bytes())).unwrap();
+        let envelope = Envelope::open(&body).unwrap();
+        let detail: serde_json::Value = serde_json::from_str(envelope.payload()).unwrap();
+        prop_assert_eq!(detail, event);
     }
 }
