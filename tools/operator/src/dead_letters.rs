@@ -6,6 +6,7 @@
 
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName};
 use serde_json::Value;
+use shared_telemetry::Envelope;
 
 use crate::OperatorError;
 
@@ -126,17 +127,36 @@ fn dead_letter(message: &aws_sdk_sqs::types::Message) -> DeadLetter {
             .and_then(|attributes| attributes.get(name))
             .and_then(|value| value.string_value.clone())
     };
-    let body: Value = message
-        .body
-        .as_deref()
-        .and_then(|body| serde_json::from_str(body).ok())
+    // The event may be inside an SNS or EventBridge envelope, as the worker reads it.
+    let envelope = message.body.as_deref().and_then(|body| Envelope::open(body).ok());
+    let body: Value = envelope
+        .as_ref()
+        .and_then(|envelope| serde_json::from_str(envelope.payload()).ok())
         .unwrap_or(Value::Null);
-    // The consumer's carrier precedence: message attributes, then `AWSTraceHeader`.
+    let notification = |name: &str| {
+        envelope
+            .as_ref()
+            .and_then(Envelope::sns)
+            .and_then(|notification| notification.message_attributes.get(name))
+            .map(|attribute| attribute.value.clone())
+    };
+    // The consumer's carrier precedence: message attributes, an SNS envelope's, then
+    // `AWSTraceHeader`.
     let trace_id = attribute("traceparent")
         .as_deref()
         .and_then(trace_id_of_traceparent)
         .or_else(|| {
             attribute("X-Amzn-Trace-Id")
+                .as_deref()
+                .and_then(trace_id_of_xray_header)
+        })
+        .or_else(|| {
+            notification("traceparent")
+                .as_deref()
+                .and_then(trace_id_of_traceparent)
+        })
+        .or_else(|| {
+            notification("X-Amzn-Trace-Id")
                 .as_deref()
                 .and_then(trace_id_of_xray_header)
         })
@@ -177,6 +197,29 @@ pub fn trace_id_of_xray_header(header: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_enveloped_dead_letter_names_its_event_and_trace() {
+        let event = br#"{"id":"evt_sns_1","type":"invoice.paid","data":{"object":{}}}"#;
+        let traceparent = "00-69559a005a3b1e0c2d4f6a8b9c0d1e2f-7a085853722dc6d2-01";
+        let body = test_support::sqs::sns_notification("sns-1", event, &[("traceparent", traceparent)]);
+        let message = Message::builder()
+            .message_id("m-1")
+            .body(String::from_utf8(body).unwrap_or_default())
+            .build();
+        let letter = dead_letter(&message);
+        assert_eq!(letter.event_id.as_deref(), Some("evt_sns_1"));
+        assert_eq!(
+            letter.trace_id.as_deref(),
+            Some("69559a005a3b1e0c2d4f6a8b9c0d1e2f")
+        );
+
+        let body = test_support::sqs::eventbridge_event("eb-1", event);
+        let message = Message::builder()
+            .body(String::from_utf8(body).unwrap_or_default())
+            .build();
+        assert_eq!(dead_letter(&message).event_id.as_deref(), Some("evt_sns_1"));
+    }
 
     #[test]
     fn trace_ids_come_from_either_carrier() {
