@@ -27,15 +27,14 @@ locals {
   } : name => queue if local.undeliverable }
 }
 
+# A FIFO topic deduplicates on the id the API sets (the event id), not on content.
 resource "aws_sns_topic" "events" {
-  count      = local.fan_out_sns ? 1 : 0
-  name       = local.hop_names.topic
-  fifo_topic = var.fifo
-  # FIFO topics deduplicate on the id the API sets (the event id).
-  content_based_deduplication = false
-  kms_master_key_id           = coalesce(var.kms_key_arn, "alias/aws/sns")
-  tracing_config              = var.fan_out_topic_tracing
-  tags                        = local.tags
+  count             = local.fan_out_sns ? 1 : 0
+  name              = local.hop_names.topic
+  fifo_topic        = var.fifo
+  kms_master_key_id = coalesce(var.kms_key_arn, "alias/aws/sns")
+  tracing_config    = var.fan_out_topic_tracing
+  tags              = local.tags
 }
 
 # Only webhook-api's role may publish; everyone else, in this account or not, is refused.
