@@ -1,6 +1,6 @@
 //! `webhook-api`: receives Stripe webhooks behind API Gateway, verifies the signature before
-//! parsing, validates the event, and queues it on SQS (or publishes it to the SNS topic the queue subscribes to) with its trace
-//! context.
+//! parsing, validates the event, and queues it on SQS (or publishes it to the SNS topic the
+//! queue subscribes to) with its trace context.
 //!
 //! - [`intake`]: the core, request to response, no Lambda types.
 //! - Stripe's signature scheme lives in the `stripe-signature` crate (the demo signs with it).

@@ -109,23 +109,16 @@ impl<'a> Envelope<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use test_support::sqs;
 
     const EVENT: &str = r#"{"id":"evt_1","object":"event","type":"invoice.paid","created":1,"livemode":false,"data":{"object":{}}}"#;
 
     fn sns_envelope(message: &str) -> String {
-        serde_json::json!({
-            "Type": "Notification",
-            "MessageId": "5f2c0b4e-0d8e-5d2a-9c51-0c4d6f1e2a3b",
-            "TopicArn": "arn:aws:sns:eu-west-1:123456789012:webhooks-dev-events",
-            "Message": message,
-            "Timestamp": "2026-12-02T05:00:00.000Z",
-            "SignatureVersion": "2",
-            "Signature": "c2lnbmF0dXJl",
-            "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0.pem",
-            "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
-            "MessageAttributes": {"traceparent": {"Type": "String", "Value": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}
-        })
-        .to_string()
+        let attributes = [(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )];
+        String::from_utf8(sqs::sns_notification("sns-1", message.as_bytes(), &attributes)).unwrap_or_default()
     }
 
     #[test]
@@ -144,15 +137,13 @@ mod tests {
         let envelope = Envelope::open(&body).expect("opens");
         assert_eq!((envelope.kind(), envelope.payload()), ("sns", EVENT));
         let notification = envelope.sns().expect("sns");
-        assert_eq!(
-            notification.topic_arn,
-            "arn:aws:sns:eu-west-1:123456789012:webhooks-dev-events"
-        );
+        assert_eq!(notification.topic_arn, sqs::TOPIC_ARN);
         assert!(notification.message_attributes.contains_key("traceparent"));
     }
 
     #[test]
     fn an_eventbridge_event_gives_its_detail() {
+        // Written out: the detail must come back byte for byte, key order included.
         let body = format!(
             r#"{{"version":"0","id":"6a7e8feb","detail-type":"invoice.paid","source":"aws.partner/stripe.com/ed_1","account":"123456789012","time":"2026-12-02T05:00:00Z","region":"eu-west-1","resources":[],"detail":{EVENT}}}"#
         );

@@ -205,7 +205,7 @@ pub fn extract_upstream_context(
     // Extract onto an empty context: the current one holds the invocation span, which would
     // otherwise pass for an upstream context when the message carries none.
     let from_attributes =
-        propagator.extract_with_context(&Context::new(), &MessageAttributes(&message.message_attributes));
+        propagator.extract_with_context(&Context::new(), &StringAttributes(&message.message_attributes));
     if from_attributes.span().span_context().is_valid() {
         return UpstreamContext {
             context: from_attributes,
@@ -217,7 +217,7 @@ pub fn extract_upstream_context(
         Some(notification) => {
             let from_notification = propagator.extract_with_context(
                 &Context::new(),
-                &NotificationAttributes(&notification.message_attributes),
+                &StringAttributes(&notification.message_attributes),
             );
             if from_notification.span().span_context().is_valid() {
                 return UpstreamContext {
@@ -246,15 +246,15 @@ pub fn extract_upstream_context(
     }
 }
 
-/// Reads String message attributes by case-insensitive name.
-struct MessageAttributes<'a>(&'a HashMap<String, SqsMessageAttribute>);
+/// Reads String message attributes by case-insensitive name: SQS's, or an SNS envelope's.
+struct StringAttributes<'a, A>(&'a HashMap<String, A>);
 
-impl Extractor for MessageAttributes<'_> {
+impl<A: MessageAttribute> Extractor for StringAttributes<'_, A> {
     fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
-            .find(|(name, attribute)| name.eq_ignore_ascii_case(key) && is_string(attribute))
-            .and_then(|(_, attribute)| attribute.string_value.as_deref())
+            .find(|(name, attribute)| name.eq_ignore_ascii_case(key) && attribute.is_string())
+            .and_then(|(_, attribute)| attribute.text())
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -262,30 +262,36 @@ impl Extractor for MessageAttributes<'_> {
     }
 }
 
-fn is_string(attribute: &SqsMessageAttribute) -> bool {
-    attribute.data_type.as_deref().is_some_and(is_string_type)
+/// A message attribute as a carrier: whether it is a String, and its text.
+trait MessageAttribute {
+    fn is_string(&self) -> bool;
+    fn text(&self) -> Option<&str>;
+}
+
+impl MessageAttribute for SqsMessageAttribute {
+    fn is_string(&self) -> bool {
+        self.data_type.as_deref().is_some_and(is_string_type)
+    }
+
+    fn text(&self) -> Option<&str> {
+        self.string_value.as_deref()
+    }
+}
+
+/// An SNS envelope's attribute, `{"Type": "String", "Value": ...}`.
+impl MessageAttribute for SnsMessageAttribute {
+    fn is_string(&self) -> bool {
+        is_string_type(&self.data_type)
+    }
+
+    fn text(&self) -> Option<&str> {
+        Some(&self.value)
+    }
 }
 
 /// `String`, or a custom `String.<suffix>` type.
 fn is_string_type(data_type: &str) -> bool {
     data_type == "String" || data_type.starts_with("String.")
-}
-
-/// Reads the String attributes of an SNS notification envelope (`{"Type": "String", "Value":
-/// ...}`) by case-insensitive name.
-struct NotificationAttributes<'a>(&'a HashMap<String, SnsMessageAttribute>);
-
-impl Extractor for NotificationAttributes<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(name, attribute)| name.eq_ignore_ascii_case(key) && is_string_type(&attribute.data_type))
-            .map(|(_, attribute)| attribute.value.as_str())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(String::as_str).collect()
-    }
 }
 
 #[cfg(test)]
