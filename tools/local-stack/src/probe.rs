@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
+use shared_telemetry::Envelope;
 
 use crate::stack::{LocalStack, StackError, TelemetryTransport};
 use trace_reader::span::SpanRecord;
@@ -74,19 +75,16 @@ pub async fn send_direct(
     label: &str,
     body: Vec<u8>,
 ) -> Result<DirectMessage, StackError> {
-    // An EventBridge envelope's event is its detail.
-    let event_id = serde_json::from_slice::<Value>(&body).ok().and_then(|body| {
-        let event = if body.get("detail-type").is_some() {
-            &body["detail"]
-        } else {
-            &body
-        };
-        event["id"].as_str().map(str::to_owned)
-    });
+    // The event id as the worker reads it: inside an EventBridge or SNS envelope, if any.
+    let text = String::from_utf8_lossy(&body);
+    let event_id = Envelope::open(&text)
+        .ok()
+        .and_then(|envelope| serde_json::from_str::<Value>(envelope.payload()).ok())
+        .and_then(|event| event["id"].as_str().map(str::to_owned));
     let sent = aws_sdk_sqs::Client::new(&stack.sdk)
         .send_message()
         .queue_url(&stack.provisioned.queue_url)
-        .message_body(String::from_utf8_lossy(&body))
+        .message_body(text.as_ref())
         .send()
         .await
         .map_err(|error| StackError::Scenario(aws_sdk_sqs::error::DisplayErrorContext(error).to_string()))?;

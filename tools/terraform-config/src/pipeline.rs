@@ -43,14 +43,6 @@ impl FanOut {
             _ => None,
         }
     }
-
-    /// The value of `fan_out`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Sns { .. } => "sns",
-        }
-    }
 }
 
 /// The table's key schema: the worker's contract.
@@ -101,13 +93,15 @@ impl PipelineSettings {
             .get("names")
             .and_then(Value::as_object)
             .ok_or_else(|| pipeline.missing("evaluable local `names`"))?;
-        let name = |key: &str| -> Result<String, ConfigError> {
-            names
-                .get(key)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| pipeline.missing(format!("local.names.{key}")))
-        };
+        // A string in one of the naming locals (`names`, `hop_names`).
+        let local_string =
+            |local: &str, map: &Map<String, Value>, key: &str| -> Result<String, ConfigError> {
+                map.get(key)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| pipeline.missing(format!("local.{local}.{key}")))
+            };
+        let name = |key: &str| local_string("names", names, key);
         let number = |key: &str| -> Result<u32, ConfigError> {
             variables
                 .get(key)
@@ -121,13 +115,7 @@ impl PipelineSettings {
             .get("hop_names")
             .and_then(Value::as_object)
             .ok_or_else(|| pipeline.missing("evaluable local `hop_names`"))?;
-        let hop_name = |key: &str| -> Result<String, ConfigError> {
-            hop_names
-                .get(key)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| pipeline.missing(format!("local.hop_names.{key}")))
-        };
+        let hop_name = |key: &str| local_string("hop_names", hop_names, key);
         let fan_out = variables
             .get("fan_out")
             .and_then(Value::as_str)
