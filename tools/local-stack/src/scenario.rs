@@ -13,6 +13,7 @@ use crate::probe::{
 };
 use crate::stack::{LocalStack, StackError, TelemetryTransport};
 use terraform_config::pipeline::FanOut;
+use trace_reader::pipeline::is_producer;
 use trace_reader::span::{SpanKind, SpanRecord, SpanStatus};
 use trace_reader::waterfall::{render_trace, xray_trace_id};
 use webhook_worker::store::keys::{self, StoredEventRecord};
@@ -197,11 +198,6 @@ pub fn producer_spans<'a>(spans: &'a [SpanRecord], message_id: &str) -> Vec<&'a 
         .iter()
         .filter(|span| is_producer(span) && span.attribute("messaging.message.id") == Some(message_id))
         .collect()
-}
-
-/// `send <queue>` or `publish <topic>`.
-pub fn is_producer(span: &SpanRecord) -> bool {
-    span.name.starts_with("send ") || span.name.starts_with("publish ")
 }
 
 /// The process-webhook spans of the message the API answered with `message_id`: the children of

@@ -12,9 +12,10 @@ use std::collections::{HashMap, HashSet};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use emulator::process::is_alive;
-use local_stack::scenario::{self, is_producer, processed_spans, producer_spans};
+use local_stack::scenario::{self, processed_spans, producer_spans};
 use local_stack::stack::{LocalStack, StackOptions, TelemetryTransport};
 use terraform_config::pipeline::FanOut;
+use trace_reader::pipeline::is_producer;
 use trace_reader::span::{SpanKind, SpanRecord, SpanStatus};
 use webhook_worker::store::keys;
 

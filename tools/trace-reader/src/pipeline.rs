@@ -51,10 +51,7 @@ pub fn missing_parts(spans: &[SpanRecord], with_gateway: bool) -> Vec<Part> {
     let server = spans
         .iter()
         .find(|span| span.kind == SpanKind::Server && span.service == "webhook-api");
-    let send = spans.iter().find(|span| {
-        span.kind == SpanKind::Producer
-            && (span.name.starts_with("send") || span.attribute("messaging.operation.type") == Some("send"))
-    });
+    let send = spans.iter().find(|span| is_producer(span));
     let process = send.and_then(|send| {
         spans.iter().find(|span| {
             span.kind == SpanKind::Consumer
@@ -81,6 +78,13 @@ pub fn missing_parts(spans: &[SpanRecord], with_gateway: bool) -> Vec<Part> {
             Part::DynamoDbWrite => write.is_none(),
         })
         .collect()
+}
+
+/// webhook-api's PRODUCER span: `send <queue>`, or `publish <topic>` with fan-out (both have
+/// `messaging.operation.type = send`, which X-Ray keeps when it renames spans).
+pub fn is_producer(span: &SpanRecord) -> bool {
+    span.kind == SpanKind::Producer
+        && (span.name.starts_with("send") || span.attribute("messaging.operation.type") == Some("send"))
 }
 
 /// Whether `span` is `ancestor` or below it (X-Ray may put its own segments in between).
