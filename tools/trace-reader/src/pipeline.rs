@@ -2,6 +2,8 @@
 //! check `make smoke` runs after a deploy (spans from X-Ray) and the end-to-end tests run on the
 //! local stack (spans from its trace sink).
 
+use std::collections::HashMap;
+
 use crate::span::{SpanKind, SpanRecord};
 use crate::xray::{API_GATEWAY_ORIGIN, ORIGIN_ATTRIBUTE};
 
@@ -45,6 +47,7 @@ pub fn expected_parts(with_gateway: bool) -> Vec<Part> {
 
 /// The expected parts that `spans` (one trace) lacks, in pipeline order.
 pub fn missing_parts(spans: &[SpanRecord], with_gateway: bool) -> Vec<Part> {
+    let by_id: HashMap<&str, &SpanRecord> = spans.iter().map(|span| (span.span_id.as_str(), span)).collect();
     let gateway = spans
         .iter()
         .find(|span| span.attribute(ORIGIN_ATTRIBUTE) == Some(API_GATEWAY_ORIGIN));
@@ -53,19 +56,16 @@ pub fn missing_parts(spans: &[SpanRecord], with_gateway: bool) -> Vec<Part> {
         .find(|span| span.kind == SpanKind::Server && span.service == "webhook-api");
     let send = spans.iter().find(|span| is_producer(span));
     let process = send.and_then(|send| {
-        spans.iter().find(|span| {
-            span.kind == SpanKind::Consumer
-                && (span.name == "process-webhook"
-                    || span.attribute("messaging.operation.type") == Some("process"))
-                && descends_from(spans, span, send)
-        })
+        spans
+            .iter()
+            .find(|span| is_message_span(span) && descends_from(&by_id, span, send))
     });
     let write = process.and_then(|process| {
         spans.iter().find(|span| {
             span.kind == SpanKind::Client
                 && (span.name.starts_with("DynamoDB")
                     || span.attribute("db.system.name") == Some("aws.dynamodb"))
-                && descends_from(spans, span, process)
+                && descends_from(&by_id, span, process)
         })
     });
     expected_parts(with_gateway)
@@ -87,17 +87,22 @@ pub fn is_producer(span: &SpanRecord) -> bool {
         && (span.name.starts_with("send") || span.attribute("messaging.operation.type") == Some("send"))
 }
 
-/// Whether `span` is `ancestor` or below it (X-Ray may put its own segments in between).
-fn descends_from(spans: &[SpanRecord], span: &SpanRecord, ancestor: &SpanRecord) -> bool {
+/// webhook-worker's span for one message: `process-webhook`, or what X-Ray keeps of it (it
+/// names the subsegment after the queue's service, `SQS`, and keeps the operation type).
+pub fn is_message_span(span: &SpanRecord) -> bool {
+    span.kind == SpanKind::Consumer
+        && (span.name == "process-webhook" || span.attribute("messaging.operation.type") == Some("process"))
+}
+
+/// Whether `span` is `ancestor` or below it (X-Ray may put its own segments in between); at
+/// most one step per span, so ids that repeat or parents that cycle end the walk.
+fn descends_from(by_id: &HashMap<&str, &SpanRecord>, span: &SpanRecord, ancestor: &SpanRecord) -> bool {
     let mut current = span;
-    for _ in 0..spans.len() + 1 {
+    for _ in 0..=by_id.len() {
         if current.span_id == ancestor.span_id {
             return true;
         }
-        match spans
-            .iter()
-            .find(|candidate| candidate.span_id == current.parent_span_id)
-        {
+        match by_id.get(current.parent_span_id.as_str()) {
             Some(parent) => current = parent,
             None => return false,
         }
