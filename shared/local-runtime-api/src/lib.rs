@@ -2,9 +2,10 @@
 //! `GET .../invocation/next` gets the next queued invocation (and waits, as a frozen sandbox
 //! does, while none is queued); responses, invocation errors and init errors are recorded with
 //! the time they arrived. The functions' tests and the cold-start benchmark drive the real
-//! binaries with it.
+//! binaries with it, and the local stack runs its functions on it: an invocation can be awaited
+//! on its own, and those a dead runtime had taken are failed as Lambda fails them.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -16,7 +17,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, oneshot, watch};
 
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 const INIT_ERROR: &str = "/2018-06-01/runtime/init/error";
@@ -88,6 +89,27 @@ impl Record {
 struct Queue {
     pending: Mutex<VecDeque<Invocation>>,
     queued: Notify,
+    /// Request ids handed to the runtime and not yet answered.
+    in_flight: Mutex<HashSet<String>>,
+    /// Who waits for which invocation's answer.
+    waiters: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
+}
+
+impl Queue {
+    /// Delivers `answer` to whoever waits for `request_id`.
+    fn settle(&self, request_id: &str, answer: &Answer) {
+        if let Ok(mut in_flight) = self.in_flight.lock() {
+            in_flight.remove(request_id);
+        }
+        let waiter = self
+            .waiters
+            .lock()
+            .ok()
+            .and_then(|mut waiters| waiters.remove(request_id));
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(answer.clone());
+        }
+    }
 }
 
 /// The running API; stops when dropped.
@@ -126,6 +148,53 @@ impl LocalRuntimeApi {
             pending.push_back(invocation);
         }
         self.queue.queued.notify_one();
+    }
+
+    /// Queues `invocation` and returns where its answer will arrive.
+    pub fn invoke_awaiting(&self, invocation: Invocation) -> oneshot::Receiver<Answer> {
+        let (sender, receiver) = oneshot::channel();
+        if let Ok(mut waiters) = self.queue.waiters.lock() {
+            waiters.insert(invocation.request_id.clone(), sender);
+        }
+        self.invoke(invocation);
+        receiver
+    }
+
+    /// Fails every invocation the runtime has taken and not answered, as Lambda does when a
+    /// runtime dies or times out mid-invocation (`error_type`, e.g. `Runtime.ExitError`). Queued
+    /// invocations stay queued for the next runtime. Returns how many were failed.
+    pub fn fail_in_flight(&self, error_type: &str, message: &str) -> usize {
+        let taken: Vec<String> = self
+            .queue
+            .in_flight
+            .lock()
+            .map(|mut in_flight| in_flight.drain().collect())
+            .unwrap_or_default();
+        let body = format!(r#"{{"errorType":"{error_type}","errorMessage":"{message}"}}"#).into_bytes();
+        for request_id in &taken {
+            let answer = Answer::Error {
+                error_type: error_type.to_owned(),
+                body: body.clone(),
+            };
+            self.queue.settle(request_id, &answer);
+        }
+        taken.len()
+    }
+
+    /// Withdraws a queued invocation nobody took (its caller gave up); true if it was queued.
+    pub fn withdraw(&self, request_id: &str) -> bool {
+        if let Ok(mut waiters) = self.queue.waiters.lock() {
+            waiters.remove(request_id);
+        }
+        self.queue
+            .pending
+            .lock()
+            .map(|mut pending| {
+                let before = pending.len();
+                pending.retain(|invocation| invocation.request_id != request_id);
+                pending.len() != before
+            })
+            .unwrap_or(false)
     }
 
     /// Waits until `done` holds for the record (or the server is gone) and returns it.
@@ -173,7 +242,11 @@ async fn handle(
     let path = request.uri().path().to_owned();
     if request.method() == Method::GET && path == NEXT {
         record.send_modify(|record| record.next_requests.push(now));
-        return Ok(next_invocation(&next_queued(&queue).await));
+        let invocation = next_queued(&queue).await;
+        if let Ok(mut in_flight) = queue.in_flight.lock() {
+            in_flight.insert(invocation.request_id.clone());
+        }
+        return Ok(next_invocation(&invocation));
     }
     let error_type = request
         .headers()
@@ -202,6 +275,7 @@ async fn handle(
     });
     match answered {
         Some((request_id, answer)) => {
+            queue.settle(&request_id, &answer);
             record.send_modify(|record| record.answers.push((now, request_id, answer)));
             Ok(reply(StatusCode::ACCEPTED, b"{\"status\":\"OK\"}".to_vec()))
         }

@@ -42,8 +42,8 @@ pub fn is_well_formed(header: &str) -> bool {
     root && parent
 }
 
-/// `1-<8 hex digits>-<24 hex digits>`.
-fn root_is_well_formed(value: &str) -> bool {
+/// Whether `value` is an X-Ray trace id: `1-<8 hex digits>-<24 hex digits>`.
+pub fn root_is_well_formed(value: &str) -> bool {
     let mut parts = value.split('-');
     matches!(
         (parts.next(), parts.next(), parts.next(), parts.next()),

@@ -14,6 +14,8 @@ module "pipeline" {
   log_retention_days          = var.log_retention_days
   alarm_actions               = var.alarm_actions
   alarm_email                 = var.alarm_email
+  # Every dev request traced (prod keeps the module's default; the README has the costs).
+  trace_sampling_rate = 1
 
   fan_out                      = var.fan_out
   fan_out_raw_message_delivery = var.fan_out_raw_message_delivery

@@ -214,8 +214,11 @@ module "http" {
   function_name       = module.api.function_name
   function_invoke_arn = module.api.invoke_arn
   log_retention_days  = var.log_retention_days
-  alarm_actions       = local.alarm_actions
-  tags                = local.tags
+
+  trace_sampling_rate      = var.trace_sampling_rate
+  trace_sampling_reservoir = var.trace_sampling_reservoir
+  alarm_actions            = local.alarm_actions
+  tags                     = local.tags
 }
 
 resource "aws_lambda_event_source_mapping" "worker" {

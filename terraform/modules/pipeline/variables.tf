@@ -101,6 +101,23 @@ variable "api_memory_size" {
   default     = 128
 }
 
+variable "trace_sampling_rate" {
+  description = "Share of webhook requests X-Ray traces beyond the reservoir (0 to 1). 1 traces every event; the README's \"Operating it\" gives the cost per million events at each rate. Every event is in the logs whatever the rate."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.trace_sampling_rate >= 0 && var.trace_sampling_rate <= 1
+    error_message = "trace_sampling_rate is a share, from 0 to 1."
+  }
+}
+
+variable "trace_sampling_reservoir" {
+  description = "Webhook requests X-Ray traces each second before trace_sampling_rate applies."
+  type        = number
+  default     = 1
+}
+
 variable "api_timeout_seconds" {
   description = "webhook-api timeout; API Gateway itself gives up after 29 s."
   type        = number

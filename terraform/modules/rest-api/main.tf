@@ -112,6 +112,25 @@ resource "aws_api_gateway_stage" "this" {
   tags = var.tags
 }
 
+# Which requests X-Ray traces. API Gateway applies the account's sampling rules to each request
+# (a function follows the header it is invoked with and cannot sample on its own); without this
+# rule the default one traces 1 request a second and 5% of the rest. X-Ray names the stage's
+# service <api>/<stage>; the path matches with or without the stage in front.
+resource "aws_xray_sampling_rule" "webhooks" {
+  rule_name      = substr("${var.name}-webhooks", 0, 32)
+  priority       = 100
+  version        = 1
+  reservoir_size = var.trace_sampling_reservoir
+  fixed_rate     = var.trace_sampling_rate
+  service_name   = "${var.name}/${var.stage_name}"
+  service_type   = "*"
+  http_method    = "POST"
+  url_path       = "*/webhooks/stripe"
+  host           = "*"
+  resource_arn   = "*"
+  tags           = var.tags
+}
+
 resource "aws_api_gateway_method_settings" "all" {
   #checkov:skip=CKV_AWS_225:Webhook deliveries are unique POSTs; caching them would be wrong.
   rest_api_id = aws_api_gateway_rest_api.this.id

@@ -24,6 +24,28 @@ variable "stage_name" {
   }
 }
 
+variable "trace_sampling_rate" {
+  description = "Share of webhook requests X-Ray traces beyond the reservoir (0 to 1): the fixed rate of the route's sampling rule. Every request is in the logs whatever the rate."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.trace_sampling_rate >= 0 && var.trace_sampling_rate <= 1
+    error_message = "trace_sampling_rate is a share, from 0 to 1."
+  }
+}
+
+variable "trace_sampling_reservoir" {
+  description = "Webhook requests X-Ray traces each second before trace_sampling_rate applies."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.trace_sampling_reservoir >= 0 && floor(var.trace_sampling_reservoir) == var.trace_sampling_reservoir
+    error_message = "trace_sampling_reservoir is a whole number of requests per second."
+  }
+}
+
 variable "throttling_burst_limit" {
   description = "Requests the stage accepts in a burst."
   type        = number

@@ -12,6 +12,8 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use tokio::sync::watch;
+
+use crate::lambda_service::LambdaService;
 use tokio::time::Instant;
 
 /// SQS returns at most 10 messages per receive and deletes at most 10 per batch call.
@@ -25,11 +27,9 @@ pub struct MappingConfig {
     pub region: String,
     pub batch_size: usize,
     pub batching_window: Duration,
-    /// The worker's Lambda Invoke API URL.
-    pub invoke_url: String,
-    /// The function timeout: an invocation that has not answered by then failed, and its
-    /// batch stays on the queue (a worker that died mid-batch never answers).
-    pub invocation_timeout: Duration,
+    /// The worker, where Lambda runs it.
+    pub lambda: Arc<LambdaService>,
+    pub function: String,
 }
 
 /// One worker invocation, as the mapping saw it.
@@ -72,7 +72,6 @@ impl EventSourceMapping {
         let poller = Poller {
             sqs,
             config,
-            http: reqwest::Client::new(),
             log: log.clone(),
         };
         let task = tokio::spawn(poller.run(stopped));
@@ -93,7 +92,6 @@ impl EventSourceMapping {
 struct Poller {
     sqs: aws_sdk_sqs::Client,
     config: MappingConfig,
-    http: reqwest::Client,
     log: MappingLog,
 }
 
@@ -218,24 +216,24 @@ impl Poller {
         });
     }
 
+    /// Invokes the worker as Lambda's mapping does: under a new sampled trace of its own (the
+    /// messages carry their producers' contexts); a timeout, a crash or a function error fails
+    /// the whole batch.
     async fn invoke(&self, event: &SqsEvent) -> Result<SqsBatchResponse, String> {
         let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
-        let response = self
-            .http
-            .post(&self.config.invoke_url)
-            .timeout(self.config.invocation_timeout)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
+        let header = format!(
+            "Root={};Parent={};Sampled=1",
+            crate::api_gateway::new_root(std::time::SystemTime::now()),
+            crate::api_gateway::random_hex(16)
+        );
+        let answer = self
+            .config
+            .lambda
+            .invoke(&self.config.function, body, &header)
             .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-        if !status.is_success() {
-            return Err(format!("status {status}: {}", String::from_utf8_lossy(&bytes)));
-        }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| format!("not a batch response ({e}): {}", String::from_utf8_lossy(&bytes)))
+            .map_err(|error| error.to_string())?;
+        serde_json::from_slice(&answer)
+            .map_err(|e| format!("not a batch response ({e}): {}", String::from_utf8_lossy(&answer)))
     }
 
     /// The event Lambda would deliver for these messages.

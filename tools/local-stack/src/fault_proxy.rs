@@ -9,12 +9,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::{Request, StatusCode};
 use tokio::net::TcpListener;
+
+use crate::http::{HttpResponse, forward, reply, serve};
 
 /// The AWS service a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -172,7 +172,11 @@ impl FaultProxy {
             http: reqwest::Client::new(),
             state: Arc::clone(&state),
         };
-        let task = tokio::spawn(serve(listener, Arc::new(forward)));
+        let forward = Arc::new(forward);
+        let task = tokio::spawn(serve(listener, move |request| {
+            let forward = Arc::clone(&forward);
+            async move { forward.handle(request).await }
+        }));
         Ok(Self { address, state, task })
     }
 
@@ -230,25 +234,12 @@ struct Forward {
     state: Arc<Mutex<State>>,
 }
 
-async fn serve(listener: TcpListener, forward: Arc<Forward>) {
-    while let Ok((stream, _)) = listener.accept().await {
-        let forward = Arc::clone(&forward);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let forward = Arc::clone(&forward);
-                async move { forward.handle(request).await }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
 impl Forward {
-    async fn handle(&self, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    async fn handle(&self, request: Request<Incoming>) -> HttpResponse {
         let (parts, body) = request.into_parts();
-        let body = body.collect().await?.to_bytes();
+        let Ok(body) = body.collect().await.map(|body| body.to_bytes()) else {
+            return reply(StatusCode::BAD_REQUEST, "text/plain", "unreadable request body");
+        };
         let target = parts
             .headers
             .get("x-amz-target")
@@ -261,18 +252,14 @@ impl Forward {
             .and_then(|mut state| state.pick(service, &body));
         match fault {
             Some(Fault::Unavailable) => {
-                return Ok(aws_error(
-                    service,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "ServiceUnavailable",
-                ));
+                return aws_error(service, StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable");
             }
             Some(Fault::Throttled) => {
                 let kind = match service {
                     AwsService::DynamoDb => "ProvisionedThroughputExceededException",
                     _ => "ThrottlingException",
                 };
-                return Ok(aws_error(service, StatusCode::BAD_REQUEST, kind));
+                return aws_error(service, StatusCode::BAD_REQUEST, kind);
             }
             Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
             None => {}
@@ -280,56 +267,19 @@ impl Forward {
         if let Ok(mut state) = self.state.lock() {
             *state.forwarded.entry(service).or_default() += 1;
         }
-        Ok(self.forward(parts, body).await.unwrap_or_else(|error| {
-            let mut response = Response::new(Full::new(Bytes::from(error)));
-            *response.status_mut() = StatusCode::BAD_GATEWAY;
-            response
-        }))
-    }
-
-    async fn forward(
-        &self,
-        parts: hyper::http::request::Parts,
-        body: Bytes,
-    ) -> Result<Response<Full<Bytes>>, String> {
-        let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let mut request = self
-            .http
-            .request(parts.method.clone(), format!("{}{path}", self.upstream));
-        for (name, value) in &parts.headers {
-            if !matches!(
-                name.as_str(),
-                "host" | "connection" | "content-length" | "transfer-encoding"
-            ) {
-                request = request.header(name, value);
-            }
-        }
-        let upstream = request.body(body).send().await.map_err(|e| e.to_string())?;
-        let mut response = Response::builder().status(upstream.status());
-        for (name, value) in upstream.headers() {
-            if !matches!(
-                name.as_str(),
-                "connection" | "content-length" | "transfer-encoding"
-            ) {
-                response = response.header(name, value);
-            }
-        }
-        let bytes = upstream.bytes().await.map_err(|e| e.to_string())?;
-        response.body(Full::new(bytes)).map_err(|e| e.to_string())
+        forward(&self.http, &self.upstream, &parts, body)
+            .await
+            .unwrap_or_else(|error| reply(StatusCode::BAD_GATEWAY, "text/plain", error))
     }
 }
 
 /// An AWS JSON-protocol error, as the SDKs parse it.
-fn aws_error(service: AwsService, status: StatusCode, kind: &str) -> Response<Full<Bytes>> {
+fn aws_error(service: AwsService, status: StatusCode, kind: &str) -> HttpResponse {
     let body = serde_json::json!({
         "__type": format!("{}{kind}", service.error_type_prefix()),
         "message": "injected by the local stack's fault proxy",
     });
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    if let Ok(value) = "application/x-amz-json-1.0".parse() {
-        response.headers_mut().insert("content-type", value);
-    }
+    let mut response = reply(status, "application/x-amz-json-1.0", body.to_string());
     if let Ok(value) = kind.parse() {
         response.headers_mut().insert("x-amzn-errortype", value);
     }

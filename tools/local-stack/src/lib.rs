@@ -10,9 +10,13 @@
 //! - [`standalone`]: the resources alone, for running one function under `cargo lambda watch`.
 //! - [`up`]: `make up` / `make down` / `make send`, the stack as a development environment.
 
+pub mod api_gateway;
+pub mod aws_endpoint;
 pub mod event_source;
 pub mod fault_proxy;
-pub mod lambda_emulator;
+pub mod http;
+pub mod lambda_service;
+pub mod logs_insights;
 pub mod probe;
 pub mod provision;
 pub mod scenario;
@@ -21,5 +25,6 @@ pub mod stack;
 pub mod standalone;
 pub mod trace_sink;
 pub mod up;
+pub mod xray_api;
 
 pub use emulator::workspace_root;

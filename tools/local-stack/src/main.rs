@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use local_stack::api_gateway::SamplingRule;
 use local_stack::scenario;
 use local_stack::soak::SoakOptions;
 use local_stack::stack::{LocalStack, StackError, StackOptions, TelemetryTransport};
@@ -17,11 +18,13 @@ const USAGE: &str = "usage: local-stack demo
        local-stack emulator
        local-stack soak [--events N] [--failure-rate R] [--concurrency C] [--deadline-minutes M]
 
-demo: runs the webhook pipeline on this machine (moto, cargo-lambda, both functions, an OTLP
-sink), sends the scripted webhooks, prints the traces and stops everything.
+demo: runs the webhook pipeline on this machine (moto, the local Lambda service with both
+functions, API Gateway's front door, a trace sink), sends the scripted webhooks, prints the
+traces and each event's story, and stops everything.
 
-up: the same stack, left running in the background on fixed ports (moto 5000, Lambda 9000,
-OTLP 4318, X-Ray daemon UDP 2000); what it started is recorded in target/local-stack/up
+up: the same stack, left running in the background on fixed ports (moto 5000, the webhook front
+door 9000, the tools' AWS endpoint 4000, OTLP 4318, X-Ray daemon UDP 2000); what it started is
+recorded in target/local-stack/up
 (LOCAL_STACK_STATE_DIR). down: stops exactly those processes. send: signs the event file with
 the running stack's secret, gives it a fresh id (unless --keep-id) and posts it.
 
@@ -33,7 +36,10 @@ requests failing; exits non-zero unless every event is stored exactly once, noth
 dead-lettered and every message span is in its producer's trace, within M minutes (45).
 
 Ports are free ones (up: the fixed ones above) unless set: LOCAL_STACK_MOTO_PORT,
-LOCAL_STACK_LAMBDA_PORT, LOCAL_STACK_OTLP_PORT, LOCAL_STACK_XRAY_PORT.
+LOCAL_STACK_GATEWAY_PORT, LOCAL_STACK_AWS_PORT, LOCAL_STACK_OTLP_PORT, LOCAL_STACK_XRAY_PORT.
+SAMPLING_RATE (0 to 1) and SAMPLING_RESERVOIR (requests a second) replace the route's X-Ray
+sampling rule from Terraform; TRANSACTION_SEARCH=off keeps segments in X-Ray instead of
+CloudWatch Logs (on, as terraform/bootstrap sets an account up, by default).
 LOCAL_STACK_BIN_DIR is where the webhook-api and webhook-worker binaries are (target/debug).
 TELEMETRY_TRANSPORT is xray-udp (OTLP over UDP to the X-Ray daemon, with the Application Signals
 attributes; Terraform's default) or adot-collector (OTLP/HTTP, as to the ADOT collector layer).";
@@ -316,7 +322,12 @@ fn up(options: StackOptions) -> ExitCode {
 /// The detached process `up` starts: the stack on the fixed ports until SIGTERM.
 async fn serve(mut options: StackOptions) -> ExitCode {
     options.moto_port.get_or_insert(up::DEFAULT_MOTO_PORT);
-    options.lambda_port.get_or_insert(up::DEFAULT_LAMBDA_PORT);
+    if options.gateway_port == 0 {
+        options.gateway_port = up::DEFAULT_GATEWAY_PORT;
+    }
+    if options.aws_port == 0 {
+        options.aws_port = up::DEFAULT_AWS_PORT;
+    }
     if options.otlp_port == 0 {
         options.otlp_port = up::DEFAULT_OTLP_PORT;
     }
@@ -430,7 +441,8 @@ fn options_from_env() -> Result<StackOptions, String> {
         }
     };
     options.moto_port = port("LOCAL_STACK_MOTO_PORT")?;
-    options.lambda_port = port("LOCAL_STACK_LAMBDA_PORT")?;
+    options.gateway_port = port("LOCAL_STACK_GATEWAY_PORT")?.unwrap_or(0);
+    options.aws_port = port("LOCAL_STACK_AWS_PORT")?.unwrap_or(0);
     options.otlp_port = port("LOCAL_STACK_OTLP_PORT")?.unwrap_or(0);
     options.xray_port = port("LOCAL_STACK_XRAY_PORT")?.unwrap_or(0);
     if let Some(dir) = std::env::var_os("LOCAL_STACK_BIN_DIR") {
@@ -448,6 +460,16 @@ fn options_from_env() -> Result<StackOptions, String> {
         })?;
         options.transport = Some(transport);
     }
+    options.sampling = sampling_from_env()?;
+    match std::env::var("TRANSACTION_SEARCH").as_deref() {
+        Err(_) | Ok("") | Ok("on") => {}
+        Ok("off") => options.trace_storage.transaction_search = false,
+        Ok(other) => {
+            return Err(format!(
+                "TRANSACTION_SEARCH={other:?} is not valid; expected on or off"
+            ));
+        }
+    }
     if let Some(value) = std::env::var("FAN_OUT").ok().filter(|v| !v.is_empty()) {
         let raw = match std::env::var("FAN_OUT_RAW_MESSAGE_DELIVERY").as_deref() {
             Err(_) | Ok("") | Ok("true") => true,
@@ -463,6 +485,34 @@ fn options_from_env() -> Result<StackOptions, String> {
         options.fan_out = Some(fan_out);
     }
     Ok(options)
+}
+
+/// `SAMPLING_RATE` and `SAMPLING_RESERVOIR`, when either is set (an unset one is then a rate of
+/// 1, or no reservoir).
+fn sampling_from_env() -> Result<Option<SamplingRule>, String> {
+    let read = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let (rate, reservoir) = (read("SAMPLING_RATE"), read("SAMPLING_RESERVOIR"));
+    if rate.is_none() && reservoir.is_none() {
+        return Ok(None);
+    }
+    let fixed_rate = match rate {
+        Some(text) => text
+            .parse::<f64>()
+            .ok()
+            .filter(|rate| (0.0..=1.0).contains(rate))
+            .ok_or_else(|| format!("SAMPLING_RATE={text:?} is not valid; expected a share from 0 to 1"))?,
+        None => 1.0,
+    };
+    let reservoir_per_second = match reservoir {
+        Some(text) => text.parse().map_err(|_| {
+            format!("SAMPLING_RESERVOIR={text:?} is not valid; expected a whole number of requests a second")
+        })?,
+        None => 0,
+    };
+    Ok(Some(SamplingRule {
+        reservoir_per_second,
+        fixed_rate,
+    }))
 }
 
 /// Ctrl-C or SIGTERM.

@@ -1,6 +1,7 @@
 //! Creates the pipeline's resources in the emulator with Terraform's names and settings: the
 //! queue with its DLQ and redrive policy, the table with its key schema and TTL, the signing
-//! secret in Secrets Manager (the API reads it from there, as in AWS) and, when the pipeline
+//! secret in Secrets Manager (the API reads it from there, as in AWS), the functions' log groups
+//! and, when the pipeline
 //! fans out, the SNS topic with the queue's subscription and its dead-letter queue. moto does not
 //! enforce resource policies, so the queue and topic policies exist only in Terraform.
 
@@ -43,6 +44,23 @@ fn failed(resource: &str) -> impl FnOnce(String) -> ProvisionError + '_ {
     }
 }
 
+/// The functions' log groups, as the function module names them; Lambda writes there.
+async fn create_log_groups(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    settings: &PipelineSettings,
+) -> Result<(), ProvisionError> {
+    for function in [&settings.names.api_function, &settings.names.worker_function] {
+        let group = crate::lambda_service::log_group(function);
+        logs.create_log_group()
+            .log_group_name(&group)
+            .send()
+            .await
+            .map_err(|error| aws_sdk_cloudwatchlogs::error::DisplayErrorContext(error).to_string())
+            .map_err(failed(&group))?;
+    }
+    Ok(())
+}
+
 /// Creates everything. `visibility_timeout_seconds` is the one setting the local stack scales
 /// down (Terraform's 180 s would make a poison message take minutes to reach the DLQ).
 pub async fn provision(
@@ -70,6 +88,7 @@ pub async fn provision(
         }
     };
     create_table(&aws_sdk_dynamodb::Client::new(sdk), settings).await?;
+    create_log_groups(&aws_sdk_cloudwatchlogs::Client::new(sdk), settings).await?;
     let signing_secret = format!("whsec_local_{}", random_hex(16));
     let secret_arn = create_secret(
         &aws_sdk_secretsmanager::Client::new(sdk),

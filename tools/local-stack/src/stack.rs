@@ -1,21 +1,28 @@
-//! The whole pipeline on one machine: moto (SQS, DynamoDB, Secrets Manager) provisioned with
-//! Terraform's names and settings, the OTLP trace sink, cargo-lambda's runtime emulator with
-//! both function binaries, and the event source mapping between the queue and the worker.
-//! Everything listens on 127.0.0.1, and everything started is stopped on drop.
+//! The whole pipeline on one machine: moto (SQS, SNS, DynamoDB, Secrets Manager, CloudWatch
+//! Logs) provisioned with Terraform's names and settings, the trace sink, both function binaries
+//! under the local Lambda service, API Gateway's front door before the API, the event source
+//! mapping between the queue and the worker, and one AWS endpoint for the tools that answers as
+//! AWS does (X-Ray and Logs Insights included). Everything listens on 127.0.0.1, and everything
+//! started is stopped on drop.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use terraform_config::pipeline::{FanOut, PipelineSettings, telemetry_environment};
 
+use crate::api_gateway::{ApiGateway, GatewayConfig, SamplingCounts, SamplingRule};
+use crate::aws_endpoint::AwsEndpoint;
 use crate::event_source::{EventSourceMapping, MappingConfig, MappingLog};
 use crate::fault_proxy::FaultProxy;
-use crate::lambda_emulator::{EmulatorError, FunctionProcess, FunctionSpec, LambdaEmulator};
+use crate::lambda_service::{FunctionSpec, FunctionStats, LambdaError, LambdaService};
+use crate::logs_insights::LogsInsights;
 use crate::provision::{ProvisionError, Provisioned, provision};
 use crate::trace_sink::TraceSink;
+use crate::xray_api::{TraceStorage, XrayApi};
 use emulator::moto::{MotoError, MotoServer, REGION};
-use emulator::process::{ManagedProcess, ProcessError, free_port};
+use emulator::process::{ProcessError, free_port};
 use trace_reader::span::SpanRecord;
 
 /// The environment name the local stack provisions (resources are called webhooks-local-...).
@@ -28,13 +35,18 @@ pub enum StackError {
     #[error(transparent)]
     Moto(#[from] MotoError),
     #[error(transparent)]
-    Emulator(#[from] EmulatorError),
+    Lambda(#[from] LambdaError),
     #[error(transparent)]
     Process(#[from] ProcessError),
     #[error(transparent)]
     Provision(#[from] ProvisionError),
     #[error("cannot start the trace sink: {0}")]
     TraceSink(std::io::Error),
+    #[error("cannot start {what}: {source}")]
+    Endpoint {
+        what: &'static str,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Scenario(String),
 }
@@ -79,7 +91,10 @@ pub struct StackOptions {
     pub log_dir: PathBuf,
     /// `None`: a free port.
     pub moto_port: Option<u16>,
-    pub lambda_port: Option<u16>,
+    /// API Gateway's front door (the webhook URL); 0: a free port.
+    pub gateway_port: u16,
+    /// The tools' AWS endpoint; 0: a free port.
+    pub aws_port: u16,
     /// 0: a free port.
     pub otlp_port: u16,
     /// The X-Ray daemon's UDP port on the trace sink; 0: a free port.
@@ -96,10 +111,15 @@ pub struct StackOptions {
     pub fault_proxy: bool,
     /// Point the functions' span export at a port nothing listens on: the collector is down.
     pub collector_unreachable: bool,
-    /// The worker's timeout as the event source mapping applies it; `None`: Terraform's.
+    /// The worker's timeout; `None`: Terraform's.
     pub invocation_timeout: Option<Duration>,
     /// The worker exports no spans (`OTEL_TRACES_EXPORTER=none`): a trace that cannot connect.
     pub withhold_worker_spans: bool,
+    /// The X-Ray sampling rule API Gateway applies; `None`: Terraform's.
+    pub sampling: Option<SamplingRule>,
+    /// Where X-Ray keeps segments: Transaction Search on (as `terraform/bootstrap` sets it up)
+    /// or off.
+    pub trace_storage: TraceStorage,
 }
 
 impl StackOptions {
@@ -121,7 +141,8 @@ impl StackOptions {
             bin_dir: target.join("debug"),
             log_dir: target.join("local-stack").join(run),
             moto_port: None,
-            lambda_port: None,
+            gateway_port: 0,
+            aws_port: 0,
             otlp_port: 0,
             xray_port: 0,
             visibility_timeout_seconds: None,
@@ -131,6 +152,8 @@ impl StackOptions {
             collector_unreachable: false,
             invocation_timeout: None,
             withhold_worker_spans: false,
+            sampling: None,
+            trace_storage: TraceStorage::default(),
         }
     }
 }
@@ -140,25 +163,24 @@ impl StackOptions {
 pub struct LocalStack {
     pub settings: PipelineSettings,
     pub provisioned: Provisioned,
+    /// moto itself, for the stack's own probes.
     pub sdk: SdkConfig,
     pub options: StackOptions,
     pub transport: TelemetryTransport,
-    webhook_url: String,
-    // Field order is drop order: the mapping stops polling before the worker goes away.
+    // Field order is drop order: nothing is invoked once the functions are gone.
     mapping: Option<EventSourceMapping>,
-    api: FunctionProcess,
-    worker: FunctionProcess,
-    api_spec: FunctionSpec,
-    worker_spec: FunctionSpec,
-    emulator: LambdaEmulator,
+    gateway: ApiGateway,
+    aws: AwsEndpoint,
+    lambda: Arc<LambdaService>,
+    specs: FunctionSpecs,
     sink: TraceSink,
     faults: Option<FaultProxy>,
     moto: MotoServer,
 }
 
 impl LocalStack {
-    /// Starts moto, provisions Terraform's resources, then the trace sink, the Lambda emulator,
-    /// both functions and the event source mapping, in that order.
+    /// Starts moto, provisions Terraform's resources, then the trace sink, the tools' AWS
+    /// endpoint, both functions, the front door and the event source mapping, in that order.
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
         let terraform_dir = options.workspace_root.join("terraform");
         let mut settings = PipelineSettings::load(&terraform_dir, LOCAL_ENVIRONMENT)?;
@@ -179,6 +201,18 @@ impl LocalStack {
         let sink = TraceSink::start(options.otlp_port, options.xray_port)
             .await
             .map_err(StackError::TraceSink)?;
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+        let aws = AwsEndpoint::start(
+            options.aws_port,
+            moto.endpoint(),
+            XrayApi::new(sink.store(), options.trace_storage),
+            LogsInsights::new(logs.clone()),
+        )
+        .await
+        .map_err(|source| StackError::Endpoint {
+            what: "the AWS endpoint",
+            source,
+        })?;
         let faults =
             match options.fault_proxy {
                 true => Some(FaultProxy::start(moto.endpoint()).await.map_err(|error| {
@@ -186,10 +220,6 @@ impl LocalStack {
                 })?),
                 false => None,
             };
-
-        let root = options.workspace_root.clone();
-        let (lambda_port, lambda_log) = (options.lambda_port, options.log_dir.join("cargo-lambda.log"));
-        let emulator = blocking(move || LambdaEmulator::start(&root, lambda_port, &lambda_log)).await??;
 
         let specs = function_specs(
             &options,
@@ -205,49 +235,94 @@ impl LocalStack {
                 collector_endpoint: unreachable_collector(&options)?,
             },
         )?;
-        let (api_spec, worker_spec) = (specs.api, specs.worker);
-        let api = FunctionProcess::start(&api_spec, &emulator, &options.log_dir.join("webhook-api.log"))?;
-        let worker = FunctionProcess::start(
-            &worker_spec,
-            &emulator,
-            &options.log_dir.join("webhook-worker.log"),
-        )?;
-        let mapping = event_source_mapping(&options, &settings, &provisioned, &sdk, &emulator, &worker_spec);
+        let lambda = Arc::new(
+            LambdaService::start(
+                vec![specs.api.clone(), specs.worker.clone()],
+                &options.log_dir,
+                logs,
+            )
+            .await?,
+        );
+        let gateway = ApiGateway::start(
+            options.gateway_port,
+            GatewayConfig {
+                api_name: settings.names.rest_api.clone(),
+                stage: settings.stage_name.clone(),
+                resource_path: "/webhooks/stripe".to_owned(),
+                function: specs.api.name.clone(),
+                sampling: options.sampling.unwrap_or(SamplingRule {
+                    reservoir_per_second: settings.trace_sampling_reservoir,
+                    fixed_rate: settings.trace_sampling_rate,
+                }),
+            },
+            Arc::clone(&lambda),
+            sink.store(),
+        )
+        .await
+        .map_err(|source| StackError::Endpoint {
+            what: "API Gateway's front door",
+            source,
+        })?;
+        let mapping = event_source_mapping(&settings, &provisioned, &sdk, &lambda, &specs.worker);
 
         Ok(Self {
-            webhook_url: emulator.function_url(&api_spec.route(), "/webhooks/stripe"),
             settings,
             provisioned,
             sdk,
             options,
             transport,
             mapping: Some(mapping),
-            api,
-            worker,
-            api_spec,
-            worker_spec,
-            emulator,
+            gateway,
+            aws,
+            lambda,
+            specs,
             sink,
             faults,
             moto,
         })
     }
 
-    /// Where to POST webhooks: the API function's URL.
+    /// Where to POST webhooks: API Gateway's invoke URL of the route.
     pub fn webhook_url(&self) -> String {
-        self.webhook_url.clone()
+        self.gateway.webhook_url()
     }
 
-    /// The trace sink's HTTP address, where spans are read back (`trace-reader`'s local source).
+    /// The trace sink's OTLP/HTTP address (where the collector would be).
     pub fn trace_sink_url(&self) -> String {
         self.sink.endpoint()
     }
 
-    /// The environment another process needs to reach the emulator as the functions do.
-    pub fn aws_env(&self) -> Vec<(&'static str, String)> {
-        self.moto.env()
+    /// The tools' AWS endpoint: moto, with X-Ray and Logs Insights answered as AWS does.
+    pub fn aws_endpoint(&self) -> String {
+        self.aws.url()
     }
 
+    /// SDK configuration for the tools' AWS endpoint.
+    pub async fn aws_sdk(&self) -> SdkConfig {
+        emulator::moto::sdk_config_for(&self.aws.url()).await
+    }
+
+    /// The environment another process (a tool) needs to call AWS here.
+    pub fn aws_env(&self) -> Vec<(&'static str, String)> {
+        self.moto
+            .env()
+            .into_iter()
+            .map(|(key, value)| match key {
+                "AWS_ENDPOINT_URL" => (key, self.aws.url()),
+                _ => (key, value),
+            })
+            .collect()
+    }
+
+    /// The log groups the functions write to, API first.
+    pub fn log_groups(&self) -> [String; 2] {
+        [
+            crate::lambda_service::log_group(&self.specs.api.name),
+            crate::lambda_service::log_group(&self.specs.worker.name),
+        ]
+    }
+
+    /// Every span the sink received, sampled or not, as the functions sent them.
     pub fn spans(&self) -> Vec<SpanRecord> {
         self.sink.spans()
     }
@@ -257,6 +332,11 @@ impl LocalStack {
             .as_ref()
             .map(EventSourceMapping::log)
             .unwrap_or_default()
+    }
+
+    /// How many requests the front door sampled, and how many it did not.
+    pub fn sampling(&self) -> SamplingCounts {
+        self.gateway.sampling()
     }
 
     /// Where the functions send spans, for people reading the demo.
@@ -280,84 +360,67 @@ impl LocalStack {
         self.faults.as_ref()
     }
 
-    /// Kills the worker process (SIGKILL, as when a sandbox dies mid-invocation) and starts a
-    /// fresh one in its place.
-    pub fn restart_worker(&mut self) -> Result<(), StackError> {
-        self.worker.process().stop();
-        let log = self.options.log_dir.join("webhook-worker-restarted.log");
-        self.worker = FunctionProcess::start(&self.worker_spec, &self.emulator, &log)?;
-        Ok(())
+    /// Kills the worker's sandbox (SIGKILL, as when a sandbox dies mid-invocation); Lambda
+    /// starts a new one for the next invocation. The killed process id.
+    pub fn kill_worker(&self) -> Result<Option<u32>, StackError> {
+        Ok(self.lambda.kill(&self.specs.worker.name)?)
     }
 
-    /// Starts a new process for each function whose process has exited, as Lambda starts a new
-    /// sandbox; the names of those restarted. Their logs continue in the same files.
-    pub fn restart_exited_functions(&mut self) -> Result<Vec<String>, StackError> {
-        let mut restarted = Vec::new();
-        if self.api.process().check_running().is_err() {
-            let log = self.api.process().log_path().to_path_buf();
-            self.api = FunctionProcess::start(&self.api_spec, &self.emulator, &log)?;
-            restarted.push(self.api_spec.name.clone());
-        }
-        if self.worker.process().check_running().is_err() {
-            let log = self.worker.process().log_path().to_path_buf();
-            self.worker = FunctionProcess::start(&self.worker_spec, &self.emulator, &log)?;
-            restarted.push(self.worker_spec.name.clone());
-        }
-        Ok(restarted)
+    /// The worker's invocations, failures and sandboxes so far.
+    pub fn worker_stats(&self) -> FunctionStats {
+        self.lambda.stats(&self.specs.worker.name)
     }
 
-    /// Each process started, by name, with its process id and program.
+    /// The API's invocations, failures and sandboxes so far.
+    pub fn api_stats(&self) -> FunctionStats {
+        self.lambda.stats(&self.specs.api.name)
+    }
+
+    /// Each process started, by name, with its process id.
     pub fn process_table(&mut self) -> Vec<(String, u32)> {
-        self.processes()
-            .iter()
-            .map(|process| (process.name().to_owned(), process.pid()))
-            .collect()
+        let mut table = vec![("moto".to_owned(), self.moto.process().pid())];
+        table.extend(self.lambda.pids());
+        table
     }
 
-    /// The worker's process id.
-    pub fn worker_pid(&mut self) -> u32 {
-        self.worker.process().pid()
+    /// The worker's current process id.
+    pub fn worker_pid(&self) -> Option<u32> {
+        self.lambda
+            .pids()
+            .into_iter()
+            .find(|(name, _)| *name == self.specs.worker.name)
+            .map(|(_, pid)| pid)
     }
 
-    /// An error naming the first process that has stopped, with the end of its log.
+    /// An error naming moto if it stopped, or a function that could not initialise.
     pub fn check_health(&mut self) -> Result<(), StackError> {
         self.moto.process().check_running()?;
-        self.emulator.process().check_running()?;
-        self.api.process().check_running()?;
-        self.worker.process().check_running()?;
-        Ok(())
+        match self.lambda.init_error() {
+            Some(error) => Err(StackError::Scenario(error)),
+            None => Ok(()),
+        }
     }
 
     /// Process ids of everything started, to prove they are gone after shutdown.
     pub fn pids(&mut self) -> Vec<u32> {
-        self.processes().iter().map(|process| process.pid()).collect()
+        self.process_table().into_iter().map(|(_, pid)| pid).collect()
     }
 
     /// Where each process logs.
     pub fn log_paths(&mut self) -> Vec<(String, PathBuf)> {
-        self.processes()
-            .iter()
-            .map(|process| (process.name().to_owned(), process.log_path().to_path_buf()))
-            .collect()
+        let mut paths = vec![("moto".to_owned(), self.moto.process().log_path().to_path_buf())];
+        paths.extend(self.lambda.log_paths());
+        paths
     }
 
-    fn processes(&mut self) -> Vec<&mut ManagedProcess> {
-        vec![
-            self.moto.process(),
-            self.emulator.process(),
-            self.api.process(),
-            self.worker.process(),
-        ]
-    }
-
-    /// Stops the mapping (letting an invocation in flight finish), then every process.
+    /// Stops the mapping (letting an invocation in flight finish), then every function (their
+    /// last log lines sent), then every process.
     pub async fn shutdown(mut self) {
         if let Some(mapping) = self.mapping.take() {
             mapping.stop().await;
         }
-        for process in self.processes() {
-            process.stop();
-        }
+        self.lambda.shutdown().await;
+        self.moto.process().stop();
     }
 }
 
@@ -455,12 +518,14 @@ impl FunctionSpecs {
                 name: settings.names.api_function.clone(),
                 binary: bin_dir.join("webhook-api"),
                 memory_mb: settings.api_memory_size,
+                timeout: Duration::from_secs(u64::from(settings.api_timeout_seconds)),
                 env: api_env,
             },
             worker: FunctionSpec {
                 name: settings.names.worker_function.clone(),
                 binary: bin_dir.join("webhook-worker"),
                 memory_mb: settings.worker_memory_size,
+                timeout: Duration::from_secs(u64::from(settings.worker_timeout_seconds)),
                 env: worker_env,
             },
         })
@@ -503,6 +568,9 @@ fn function_specs(
     environment: &FunctionEnvironment<'_>,
 ) -> Result<FunctionSpecs, StackError> {
     let mut specs = FunctionSpecs::new(environment)?;
+    if let Some(timeout) = options.invocation_timeout {
+        specs.worker.timeout = timeout;
+    }
     if options.withhold_worker_spans {
         specs
             .worker
@@ -514,11 +582,10 @@ fn function_specs(
 
 /// The poller that feeds the worker, with Terraform's batch size, window and timeout.
 fn event_source_mapping(
-    options: &StackOptions,
     settings: &PipelineSettings,
     provisioned: &Provisioned,
     sdk: &SdkConfig,
-    emulator: &LambdaEmulator,
+    lambda: &Arc<LambdaService>,
     worker: &FunctionSpec,
 ) -> EventSourceMapping {
     EventSourceMapping::start(
@@ -529,10 +596,8 @@ fn event_source_mapping(
             region: REGION.to_owned(),
             batch_size: settings.batch_size as usize,
             batching_window: Duration::from_secs(u64::from(settings.batching_window_seconds)),
-            invoke_url: emulator.invoke_url(&worker.route()),
-            invocation_timeout: options
-                .invocation_timeout
-                .unwrap_or(Duration::from_secs(u64::from(settings.worker_timeout_seconds))),
+            lambda: Arc::clone(lambda),
+            function: worker.name.clone(),
         },
     )
 }

@@ -14,17 +14,18 @@ use serde_json::Value;
 
 use crate::stack::{LocalStack, StackError, StackOptions};
 
-/// The ports `make up` uses unless `LOCAL_STACK_*_PORT` say otherwise: moto's, cargo-lambda's,
-/// OTLP/HTTP's and the X-Ray daemon's own defaults.
+/// The ports `make up` uses unless `LOCAL_STACK_*_PORT` say otherwise: moto's, the front door's,
+/// the tools' AWS endpoint's, OTLP/HTTP's and the X-Ray daemon's own defaults.
 pub const DEFAULT_MOTO_PORT: u16 = 5000;
-pub const DEFAULT_LAMBDA_PORT: u16 = 9000;
+pub const DEFAULT_GATEWAY_PORT: u16 = 9000;
+pub const DEFAULT_AWS_PORT: u16 = 4000;
 pub const DEFAULT_OTLP_PORT: u16 = 4318;
 pub const DEFAULT_XRAY_PORT: u16 = 2000;
 
 /// How long `up` waits for the stack to be ready, and `down` for it to stop.
 const START_DEADLINE: Duration = Duration::from_secs(180);
 const STOP_DEADLINE: Duration = Duration::from_secs(30);
-/// How often the running stack replaces a function process that exited.
+/// How often the running stack checks its processes (and records new sandboxes' ids).
 const SUPERVISE_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +107,10 @@ pub struct UpState {
     pub signing_secret: String,
     pub trace_sink_url: String,
     pub traces_destination: String,
+    /// The AWS endpoint the tools call (moto, with X-Ray and Logs Insights answered as AWS does).
     pub aws_endpoint: String,
+    /// The functions' log groups in that endpoint's CloudWatch Logs, API first.
+    pub log_groups: Vec<String>,
     pub region: String,
     pub queue_url: String,
     pub dlq_url: String,
@@ -244,8 +248,9 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// `local-stack serve`: runs the stack until SIGTERM or SIGINT, replacing function processes
-/// that exit (as Lambda starts a new sandbox), and removes the state file on the way out.
+/// `local-stack serve`: runs the stack until SIGTERM or SIGINT (a function's sandbox that exits
+/// is replaced by the local Lambda service, as Lambda starts a new one), keeps the state file's
+/// process ids current, and removes the state file on the way out.
 pub async fn serve(options: StackOptions) -> Result<(), UpError> {
     let up = UpDir::for_options(&options);
     let mut stack = LocalStack::start(options).await?;
@@ -266,18 +271,19 @@ async fn supervise(stack: &mut LocalStack, up: &UpDir) -> Result<(), UpError> {
     // The terminal that ran `make up` closing is no reason to stop.
     let mut hangup = listen(SignalKind::hangup())?;
     let mut tick = tokio::time::interval(SUPERVISE_EVERY);
+    let mut recorded = state_of(stack).processes;
     loop {
         tokio::select! {
             _ = terminate.recv() => return Ok(()),
             _ = interrupt.recv() => return Ok(()),
             _ = hangup.recv() => {}
             _ = tick.tick() => {
-                let restarted = stack.restart_exited_functions()?;
-                if !restarted.is_empty() {
-                    println!("restarted {} (their process had exited)", restarted.join(", "));
-                    up.write(&state_of(stack))?;
+                let state = state_of(stack);
+                if state.processes != recorded {
+                    up.write(&state)?;
+                    recorded = state.processes;
                 }
-                // moto or the Lambda emulator gone cannot be papered over.
+                // moto gone, or a function that cannot initialise, cannot be papered over.
                 stack.check_health()?;
             }
         }
@@ -293,11 +299,13 @@ fn state_of(stack: &mut LocalStack) -> UpState {
     let options = &stack.options;
     let tcp_ports = [
         options.moto_port,
-        options.lambda_port,
-        Some(options.otlp_port).filter(|port| *port != 0),
+        Some(options.gateway_port),
+        Some(options.aws_port),
+        Some(options.otlp_port),
     ]
     .into_iter()
     .flatten()
+    .filter(|port| *port != 0)
     .collect();
     UpState {
         owner: RecordedProcess::of("local-stack serve", std::process::id()),
@@ -307,12 +315,8 @@ fn state_of(stack: &mut LocalStack) -> UpState {
         signing_secret: stack.provisioned.signing_secret.clone(),
         trace_sink_url: stack.trace_sink_url(),
         traces_destination: stack.traces_destination(),
-        aws_endpoint: stack
-            .aws_env()
-            .into_iter()
-            .find(|(key, _)| *key == "AWS_ENDPOINT_URL")
-            .map(|(_, value)| value)
-            .unwrap_or_default(),
+        aws_endpoint: stack.aws_endpoint(),
+        log_groups: stack.log_groups().to_vec(),
         region: emulator::moto::REGION.to_owned(),
         queue_url: stack.provisioned.queue_url.clone(),
         dlq_url: stack.provisioned.dlq_url.clone(),
@@ -473,8 +477,8 @@ pub fn describe(state: &UpState, workspace_root: &Path) -> String {
     format!(
         "  webhooks:       POST {webhook}
   signing secret: {secret}  (this stack's own, random per `make up`)
-  traces:         {traces}; read back at {sink} (GET /traces/<trace id>)
-  AWS (moto):     {aws}: queue {queue}, table {table}
+  traces:         {traces}
+  AWS:            {aws} (X-Ray and Logs Insights as in AWS; the rest is moto): queue {queue}, table {table}
   logs:           {logs}
 
 Post a signed sample:
@@ -487,7 +491,6 @@ Then `make trace EVENT=<event id>` tells that event's story; `make down` stops e
         webhook = state.webhook_url,
         secret = state.signing_secret,
         traces = state.traces_destination,
-        sink = state.trace_sink_url,
         aws = state.aws_endpoint,
         queue = state.queue_url,
         table = state.table_name,

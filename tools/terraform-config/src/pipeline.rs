@@ -23,6 +23,8 @@ pub struct PipelineNames {
     pub topic: String,
     /// Where SNS and EventBridge put what they could not deliver to the queue.
     pub undeliverable_queue: String,
+    /// The REST API (X-Ray names its stage's segments `<rest_api>/<stage>`).
+    pub rest_api: String,
 }
 
 /// How events reach the queue from webhook-api (Terraform's `fan_out`).
@@ -54,7 +56,7 @@ pub struct TableSchema {
 }
 
 /// Everything the local stack provisions and emulates, as Terraform configures it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PipelineSettings {
     pub environment: String,
     pub names: PipelineNames,
@@ -68,6 +70,7 @@ pub struct PipelineSettings {
     pub queue_visibility_timeout_seconds: u32,
     pub message_retention_seconds: u32,
     pub worker_timeout_seconds: u32,
+    pub api_timeout_seconds: u32,
     pub api_memory_size: u32,
     pub worker_memory_size: u32,
     pub trace_mode: String,
@@ -75,6 +78,11 @@ pub struct PipelineSettings {
     /// `adot-collector` or `xray-udp`: how spans leave the functions.
     pub telemetry_transport: String,
     pub table: TableSchema,
+    /// The REST API's stage: the first segment of the webhook URL's path.
+    pub stage_name: String,
+    /// The route's X-Ray sampling rule: requests traced each second, then the share of the rest.
+    pub trace_sampling_reservoir: u32,
+    pub trace_sampling_rate: f64,
 }
 
 impl PipelineSettings {
@@ -85,6 +93,13 @@ impl PipelineSettings {
         let pipeline = Module::load(modules.join("pipeline"))?;
         let queue = Module::load(modules.join("queue"))?;
         let table = Module::load(modules.join("table"))?;
+        let rest_api = Module::load(modules.join("rest-api"))?;
+        let stage_name = rest_api
+            .variable_defaults()?
+            .get("stage_name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| rest_api.missing("default for variable \"stage_name\""))?;
 
         let mut variables = pipeline.variable_defaults()?;
         variables.insert("environment".to_owned(), Value::from(environment));
@@ -138,6 +153,11 @@ impl PipelineSettings {
                 secret: name("secret")?,
                 topic: hop_name("topic")?,
                 undeliverable_queue: hop_name("undeliverable")?,
+                rest_api: locals
+                    .get("name_prefix")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| pipeline.missing("evaluable local `name_prefix`"))?,
             },
             fifo,
             fan_out,
@@ -148,6 +168,7 @@ impl PipelineSettings {
             queue_visibility_timeout_seconds: number("queue_visibility_timeout_seconds")?,
             message_retention_seconds: number("message_retention_seconds")?,
             worker_timeout_seconds: number("worker_timeout_seconds")?,
+            api_timeout_seconds: number("api_timeout_seconds")?,
             api_memory_size: number("api_memory_size")?,
             worker_memory_size: number("worker_memory_size")?,
             trace_mode: variables
@@ -162,6 +183,15 @@ impl PipelineSettings {
                 .map(str::to_owned)
                 .ok_or_else(|| pipeline.missing("default for variable \"telemetry_transport\""))?,
             table: table_schema(&table)?,
+            stage_name,
+            trace_sampling_reservoir: number("trace_sampling_reservoir")?,
+            trace_sampling_rate: variables
+                .get("trace_sampling_rate")
+                .and_then(Value::as_f64)
+                .filter(|rate| (0.0..=1.0).contains(rate))
+                .ok_or_else(|| {
+                    pipeline.missing("default from 0 to 1 for variable \"trace_sampling_rate\"")
+                })?,
         })
     }
 }

@@ -2,8 +2,8 @@
 //! `make smoke` after a deploy, `make trace EVENT=...` and the end-to-end tests.
 //!
 //! - [`span`]: a span flattened for queries and rendering.
-//! - [`source`]: where traces come from: X-Ray (`BatchGetTraces`) in AWS, the local stack's trace
-//!   sink locally.
+//! - [`source`]: traces read the way AWS serves them: `BatchGetTraces`, or with Transaction Search
+//!   `StartTraceRetrieval` and `ListRetrievedTraces` (the local stack answers the same calls).
 //! - [`xray`]: X-Ray segment documents as spans.
 //! - [`pipeline`]: what a connected webhook trace holds, and what one lacks.
 //! - [`waterfall`]: a trace as a terminal waterfall.

@@ -1,143 +1,300 @@
-//! Where traces are read back from: X-Ray in AWS, the local stack's trace sink locally. One
-//! abstraction for `make smoke`, `make trace` and the end-to-end tests.
+//! Traces read back the way AWS serves them, for `make smoke`, `make trace` and the end-to-end
+//! tests, through X-Ray's API only (the local stack answers the same calls):
+//!
+//! 1. `GetTraceSegmentDestination` says where segments go.
+//! 2. To X-Ray: `BatchGetTraces`.
+//! 3. To CloudWatch Logs (Transaction Search, where `BatchGetTraces` finds nothing):
+//!    `StartTraceRetrieval` over a time range, then `ListRetrievedTraces` in the `XRAY` format,
+//!    polled until `COMPLETE`, within a deadline.
+//!
+//! Either way the documents are X-Ray segment documents ([`crate::xray`]). Searching by event id
+//! (`GetTraceSummaries` on the `webhook_event_id` annotation) is the last resort: with
+//! Transaction Search it sees only the indexed share of traces (1% by default).
 
-use std::time::{Duration, SystemTime};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_xray::types::{RetrievalStatus, TraceFormatType, TraceSegmentDestination};
 
 use crate::span::SpanRecord;
 use crate::xray;
+
+/// `BatchGetTraces` and `StartTraceRetrieval` take at most five trace ids per call.
+const IDS_PER_CALL: usize = 5;
+/// How long a retrieval may take before the read gives up.
+pub const RETRIEVAL_DEADLINE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("X-Ray {operation} failed: {detail}")]
     XRay { operation: &'static str, detail: String },
-    #[error("the trace sink at {url} did not answer: {detail}")]
-    Sink { url: String, detail: String },
+    #[error("the trace retrieval ended {status}: X-Ray could not read the traces from CloudWatch Logs")]
+    RetrievalEnded { status: String },
+    #[error("the trace retrieval was still {status} after {waited:?}")]
+    RetrievalTimedOut { status: String, waited: Duration },
     #[error("{0}")]
     Unreadable(String),
 }
 
-/// A trace source.
-#[derive(Debug, Clone)]
-pub enum TraceSource {
-    /// X-Ray of the current AWS credentials and region.
-    XRay(aws_sdk_xray::Client),
-    /// The local stack's trace sink, at its HTTP address (`http://127.0.0.1:<port>`).
-    LocalSink { url: String, http: reqwest::Client },
+/// Where X-Ray stores segments in this account and region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentDestination {
+    /// X-Ray's own store: `BatchGetTraces`.
+    XRay,
+    /// CloudWatch Logs, with Transaction Search: `StartTraceRetrieval`.
+    CloudWatchLogs,
+}
+
+impl SegmentDestination {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::XRay => "X-Ray (BatchGetTraces)",
+            Self::CloudWatchLogs => "Transaction Search (StartTraceRetrieval, ListRetrievedTraces)",
+        }
+    }
+}
+
+/// One trace read back; no spans when none was recorded in the window (an unsampled request,
+/// or spans not yet arrived).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    /// 32 hex digits, as spans carry it.
+    pub trace_id: String,
+    pub spans: Vec<SpanRecord>,
+}
+
+/// X-Ray's read API of one account and region (or of the local stack).
+#[derive(Debug)]
+pub struct TraceSource {
+    client: aws_sdk_xray::Client,
+    retrieval_deadline: Duration,
+    destination: OnceLock<SegmentDestination>,
 }
 
 impl TraceSource {
-    pub fn xray(config: &aws_config::SdkConfig) -> Self {
-        Self::XRay(aws_sdk_xray::Client::new(config))
-    }
-
-    pub fn local_sink(url: impl Into<String>) -> Self {
-        Self::LocalSink {
-            url: url.into().trim_end_matches('/').to_owned(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_xray::Client::new(config),
+            retrieval_deadline: RETRIEVAL_DEADLINE,
+            destination: OnceLock::new(),
         }
     }
 
-    /// Whether traces here start at API Gateway (the local stack has none).
-    pub fn has_api_gateway(&self) -> bool {
-        matches!(self, Self::XRay(_))
+    pub fn with_retrieval_deadline(mut self, deadline: Duration) -> Self {
+        self.retrieval_deadline = deadline;
+        self
     }
 
-    pub fn describe(&self) -> String {
-        match self {
-            Self::XRay(_) => "X-Ray".to_owned(),
-            Self::LocalSink { url, .. } => format!("the local trace sink at {url}"),
+    /// Where segments go, asked once (`GetTraceSegmentDestination`).
+    pub async fn destination(&self) -> Result<SegmentDestination, SourceError> {
+        if let Some(destination) = self.destination.get() {
+            return Ok(*destination);
+        }
+        let output = self
+            .client
+            .get_trace_segment_destination()
+            .send()
+            .await
+            .map_err(|error| xray_error("GetTraceSegmentDestination", error))?;
+        let destination = match output.destination() {
+            Some(TraceSegmentDestination::CloudWatchLogs) => SegmentDestination::CloudWatchLogs,
+            _ => SegmentDestination::XRay,
+        };
+        Ok(*self.destination.get_or_init(|| destination))
+    }
+
+    /// What `describe` says once the destination is known.
+    pub async fn describe(&self) -> String {
+        match self.destination().await {
+            Ok(destination) => destination.describe().to_owned(),
+            Err(_) => "X-Ray".to_owned(),
         }
     }
 
-    /// Every span of the trace `trace_id` (32 hex digits) received so far.
-    pub async fn trace(&self, trace_id: &str) -> Result<Vec<SpanRecord>, SourceError> {
-        match self {
-            Self::XRay(client) => {
-                let xray_id = crate::waterfall::xray_trace_id(trace_id);
-                let output = client
-                    .batch_get_traces()
-                    .trace_ids(&xray_id)
+    /// The spans of `trace_id` (32 hex digits) recorded between `start` and `end`.
+    pub async fn trace(
+        &self,
+        trace_id: &str,
+        start: SystemTime,
+        end: SystemTime,
+    ) -> Result<Vec<SpanRecord>, SourceError> {
+        let mut traces = self.traces(&[trace_id.to_owned()], start, end).await?;
+        Ok(traces.pop().map(|trace| trace.spans).unwrap_or_default())
+    }
+
+    /// Each of `trace_ids`, in order, with the spans recorded between `start` and `end`.
+    pub async fn traces(
+        &self,
+        trace_ids: &[String],
+        start: SystemTime,
+        end: SystemTime,
+    ) -> Result<Vec<Trace>, SourceError> {
+        let destination = self.destination().await?;
+        let mut documents: Vec<(String, Vec<String>)> = Vec::new();
+        for chunk in trace_ids.chunks(IDS_PER_CALL) {
+            let xray_ids: Vec<String> = chunk
+                .iter()
+                .map(|id| crate::waterfall::xray_trace_id(id))
+                .collect();
+            documents.extend(match destination {
+                SegmentDestination::XRay => self.batch_get_traces(xray_ids).await?,
+                SegmentDestination::CloudWatchLogs => self.retrieve(xray_ids, start, end).await?,
+            });
+        }
+        trace_ids
+            .iter()
+            .map(|trace_id| {
+                let texts = documents
+                    .iter()
+                    .filter(|(id, _)| xray::otel_trace_id(id) == *trace_id)
+                    .flat_map(|(_, texts)| texts.iter().map(String::as_str));
+                let spans = xray::spans_from_documents(texts).map_err(SourceError::Unreadable)?;
+                Ok(Trace {
+                    trace_id: trace_id.clone(),
+                    spans,
+                })
+            })
+            .collect()
+    }
+
+    async fn batch_get_traces(
+        &self,
+        xray_ids: Vec<String>,
+    ) -> Result<Vec<(String, Vec<String>)>, SourceError> {
+        let mut found = Vec::new();
+        let mut pages = self
+            .client
+            .batch_get_traces()
+            .set_trace_ids(Some(xray_ids))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|error| xray_error("BatchGetTraces", error))?;
+            for trace in page.traces() {
+                let texts = trace
+                    .segments()
+                    .iter()
+                    .filter_map(|segment| segment.document().map(str::to_owned))
+                    .collect();
+                found.push((trace.id().unwrap_or_default().to_owned(), texts));
+            }
+        }
+        Ok(found)
+    }
+
+    /// One retrieval: started, then listed until complete, with backoff and a deadline.
+    async fn retrieve(
+        &self,
+        xray_ids: Vec<String>,
+        start: SystemTime,
+        end: SystemTime,
+    ) -> Result<Vec<(String, Vec<String>)>, SourceError> {
+        let token = self
+            .client
+            .start_trace_retrieval()
+            .set_trace_ids(Some(xray_ids))
+            .start_time(start.into())
+            .end_time(end.into())
+            .send()
+            .await
+            .map_err(|error| xray_error("StartTraceRetrieval", error))?
+            .retrieval_token
+            .ok_or_else(|| {
+                SourceError::Unreadable("StartTraceRetrieval answered without a RetrievalToken".to_owned())
+            })?;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(250);
+        loop {
+            let mut found = Vec::new();
+            let mut next_token = None;
+            let status = loop {
+                let page = self
+                    .client
+                    .list_retrieved_traces()
+                    .retrieval_token(&token)
+                    .trace_format(TraceFormatType::Xray)
+                    .set_next_token(next_token.take())
                     .send()
                     .await
-                    .map_err(|error| SourceError::XRay {
-                        operation: "BatchGetTraces",
-                        detail: aws_sdk_xray::error::DisplayErrorContext(error).to_string(),
-                    })?;
-                let documents: Vec<&str> = output
-                    .traces()
-                    .iter()
-                    .flat_map(|trace| trace.segments())
-                    .filter_map(|segment| segment.document())
-                    .collect();
-                xray::spans_from_documents(documents).map_err(SourceError::Unreadable)
+                    .map_err(|error| xray_error("ListRetrievedTraces", error))?;
+                for trace in page.traces() {
+                    let texts = trace
+                        .spans()
+                        .iter()
+                        .filter_map(|span| span.document().map(str::to_owned))
+                        .collect();
+                    found.push((trace.id().unwrap_or_default().to_owned(), texts));
+                }
+                match (page.retrieval_status, page.next_token) {
+                    (Some(RetrievalStatus::Complete), Some(token)) => next_token = Some(token),
+                    (status, _) => break status,
+                }
+            };
+            match status {
+                Some(RetrievalStatus::Complete) => return Ok(found),
+                Some(RetrievalStatus::Running | RetrievalStatus::Scheduled) | None => {}
+                Some(other) => {
+                    return Err(SourceError::RetrievalEnded {
+                        status: other.as_str().to_owned(),
+                    });
+                }
             }
-            Self::LocalSink { url, http } => get_spans(http, url, &format!("{url}/traces/{trace_id}")).await,
+            if started.elapsed() + pause > self.retrieval_deadline {
+                return Err(SourceError::RetrievalTimedOut {
+                    status: status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    waited: started.elapsed(),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
         }
     }
 
-    /// Ids of the traces with a span carrying `webhook.event_id = event_id`, since `since`.
+    /// The last resort: ids of traces whose spans carry the annotation `webhook_event_id =
+    /// event_id`, since `since`. With Transaction Search, X-Ray indexes only a share of traces
+    /// (1% by default), so most events are not found this way.
     pub async fn traces_of_event(
         &self,
         event_id: &str,
         since: SystemTime,
     ) -> Result<Vec<String>, SourceError> {
-        match self {
-            Self::XRay(client) => {
-                let mut ids = Vec::new();
-                let mut pages = client
-                    .get_trace_summaries()
-                    .start_time(since.into())
-                    .end_time(SystemTime::now().into())
-                    .filter_expression(shared_telemetry::search::event_id_filter(event_id))
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|error| SourceError::XRay {
-                        operation: "GetTraceSummaries",
-                        detail: aws_sdk_xray::error::DisplayErrorContext(error).to_string(),
-                    })?;
-                    ids.extend(
-                        page.trace_summaries()
-                            .iter()
-                            .filter_map(|s| s.id())
-                            .map(xray::otel_trace_id),
-                    );
+        let mut ids = Vec::new();
+        let mut pages = self
+            .client
+            .get_trace_summaries()
+            .start_time(since.into())
+            .end_time(SystemTime::now().into())
+            .filter_expression(shared_telemetry::search::event_id_filter(event_id))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|error| xray_error("GetTraceSummaries", error))?;
+            for id in page.trace_summaries().iter().filter_map(|summary| summary.id()) {
+                let id = xray::otel_trace_id(id);
+                if !ids.contains(&id) {
+                    ids.push(id);
                 }
-                Ok(ids)
-            }
-            Self::LocalSink { url, http } => {
-                let spans = get_spans(http, url, &format!("{url}/spans?webhook.event_id={event_id}")).await?;
-                let since_nanos = since
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_nanos() as u64;
-                let mut ids: Vec<String> = spans
-                    .into_iter()
-                    .filter(|span| span.start_unix_nanos >= since_nanos)
-                    .map(|span| span.trace_id)
-                    .collect();
-                ids.dedup();
-                Ok(ids)
             }
         }
+        Ok(ids)
     }
 }
 
-async fn get_spans(http: &reqwest::Client, base: &str, url: &str) -> Result<Vec<SpanRecord>, SourceError> {
-    let failed = |detail: String| SourceError::Sink {
-        url: base.to_owned(),
-        detail,
-    };
-    let response = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|error| failed(error.to_string()))?;
-    if !response.status().is_success() {
-        return Err(failed(format!("GET {url} answered {}", response.status())));
+fn xray_error<E: std::error::Error + 'static>(operation: &'static str, error: E) -> SourceError {
+    SourceError::XRay {
+        operation,
+        detail: aws_sdk_xray::error::DisplayErrorContext(error).to_string(),
     }
-    response.json().await.map_err(|error| failed(error.to_string()))
+}
+
+/// When a trace began, from its id: an X-Ray-compatible trace id starts with the epoch second
+/// of its first span; `None` for ids that do not (W3C random ids).
+pub fn trace_start(trace_id: &str) -> Option<SystemTime> {
+    let epoch = u32::from_str_radix(trace_id.get(..8)?, 16).ok()?;
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(epoch));
+    // A random id's first digits are no time: only a start within the last ten years counts.
+    let ten_years = Duration::from_secs(10 * 365 * 24 * 3600);
+    let now = SystemTime::now();
+    (start <= now + Duration::from_secs(3600) && now.duration_since(start).is_ok_and(|age| age < ten_years))
+        .then_some(start)
 }

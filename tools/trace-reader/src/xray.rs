@@ -1,5 +1,5 @@
-//! X-Ray as a trace source: `BatchGetTraces` returns a trace as segment documents (JSON), which
-//! become [`SpanRecord`]s here. Segment names are service names (X-Ray's convention), so a span's
+//! X-Ray segment documents (JSON, as `BatchGetTraces` and `ListRetrievedTraces` in the `XRAY`
+//! format return them) as [`SpanRecord`]s. Segment names are service names (X-Ray's convention), so a span's
 //! role is read from what X-Ray keeps of it: the segment's `origin`, `namespace`, `aws.operation`,
 //! and the span attributes X-Ray keeps as annotations or `default` metadata.
 
@@ -46,7 +46,18 @@ struct Document {
     #[serde(default)]
     cause: Option<Value>,
     #[serde(default)]
+    links: Vec<Link>,
+    #[serde(default)]
     subsegments: Vec<Document>,
+}
+
+/// A span link as X-Ray keeps it.
+#[derive(Debug, Deserialize)]
+struct Link {
+    #[serde(default)]
+    trace_id: String,
+    #[serde(default)]
+    id: String,
 }
 
 /// `1-5759e988-bd862e3fe1be46a994272793` as the 32 hex digits OpenTelemetry uses.
@@ -125,7 +136,11 @@ fn flatten(
         end_unix_nanos: nanos(document.end_time.unwrap_or(document.start_time)),
         status,
         attributes,
-        links: Vec::new(),
+        links: document
+            .links
+            .iter()
+            .map(|link| (otel_trace_id(&link.trace_id), link.id.clone()))
+            .collect(),
         events: Vec::new(),
         sampled: true,
     });
