@@ -46,25 +46,31 @@ impl<Q: EventQueue> WebhookIntake<Q> {
     /// Handles one request at time `now` (Unix seconds). Records the outcome on the current
     /// span: `webhook.*` once known, `error.type` for refusals, status ERROR only when the
     /// failure is ours (5xx), as the HTTP semantic conventions ask.
+    ///
+    /// Every request leaves one log line with its `outcome`, sampled or not: `queued` (with the
+    /// message id), `refused` (the code says why) or `unavailable` (the queue's cause), and the
+    /// event id once the event parsed.
     pub async fn handle(&self, request: IncomingRequest<'_>, now: i64) -> ApiResponse {
-        match self.accept(request, now).await {
+        let mut event_id = None;
+        match self.accept(request, now, &mut event_id).await {
             Ok((event, message_id)) => {
                 tracing::info!(
                     webhook.event_id = event.id().as_str(),
                     message_id,
+                    outcome = "queued",
                     "webhook queued"
                 );
                 ApiResponse::accepted(event.id().as_str(), &message_id)
             }
-            Err(error) => self.refuse(&error),
+            Err(error) => self.refuse(&error, event_id.as_deref()),
         }
     }
 
     /// The response to a refused request, recorded on the current span (`error.type`; status
-    /// ERROR only when the failure is ours) and in one log line with the reason. For a queue
-    /// that is unavailable, the line names the cause (connection, throttling, access), never
-    /// the secret or the signature.
-    pub fn refuse(&self, error: &ApiError) -> ApiResponse {
+    /// ERROR only when the failure is ours) and in one log line with the reason and, when it
+    /// parsed, the event's id. For a queue that is unavailable, the line names the cause
+    /// (connection, throttling, access), never the secret or the signature.
+    pub fn refuse(&self, error: &ApiError, event_id: Option<&str>) -> ApiResponse {
         let span = tracing::Span::current();
         let code = error.code();
         span.set_attribute(attr::ERROR_TYPE, code);
@@ -72,6 +78,8 @@ impl<Q: EventQueue> WebhookIntake<Q> {
             ApiError::QueueUnavailable(cause) => {
                 shared_telemetry::record_error(&span, code, cause);
                 tracing::error!(
+                    webhook.event_id = event_id,
+                    outcome = "unavailable",
                     code,
                     cause = cause.failure.as_str(),
                     error = %cause,
@@ -80,17 +88,32 @@ impl<Q: EventQueue> WebhookIntake<Q> {
             }
             _ if error.status() >= 500 => {
                 shared_telemetry::record_error(&span, code, error);
-                tracing::error!(code, %error, "webhook not queued; the sender will retry");
+                tracing::error!(
+                    webhook.event_id = event_id,
+                    outcome = "unavailable",
+                    code,
+                    %error,
+                    "webhook not queued; the sender will retry"
+                );
             }
-            _ => tracing::warn!(code, %error, "webhook refused"),
+            _ => tracing::warn!(
+                webhook.event_id = event_id,
+                outcome = "refused",
+                code,
+                %error,
+                "webhook refused"
+            ),
         }
         ApiResponse::from(error)
     }
 
+    /// Checks and queues the request; `event_id` is set as soon as the event parses, so a
+    /// refusal after that names it.
     async fn accept(
         &self,
         request: IncomingRequest<'_>,
         now: i64,
+        event_id: &mut Option<String>,
     ) -> Result<(StripeEvent, String), ApiError> {
         route(request.method, request.path)?;
         if !request.content_type.is_some_and(is_json) {
@@ -111,6 +134,7 @@ impl<Q: EventQueue> WebhookIntake<Q> {
         )?;
 
         let event = StripeEvent::parse(request.body)?;
+        *event_id = Some(event.id().as_str().to_owned());
         let span = tracing::Span::current();
         span.set_attribute(attr::WEBHOOK_EVENT_ID, event.id().as_str().to_owned());
         shared_telemetry::search::index_event_id(&span);

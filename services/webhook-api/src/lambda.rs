@@ -201,7 +201,7 @@ pub async fn handle_request<Q: EventQueue>(
                 let refused = ApiError::MalformedEnvelope(format!(
                     "the body is marked isBase64Encoded but is not base64 ({error})"
                 ));
-                let response = intake.refuse(&refused);
+                let response = intake.refuse(&refused, None);
                 span.set_attribute(attr::HTTP_RESPONSE_STATUS_CODE, i64::from(response.status));
                 return request.respond(response.status, response.headers, response.body);
             }

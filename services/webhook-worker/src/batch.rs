@@ -151,7 +151,7 @@ impl<S: EventStore> Worker<S> {
                 .collect(),
         };
         invocation.set_attribute(attr::WEBHOOK_FAILED_MESSAGE_COUNT, outcome.failed() as i64);
-        report_not_started(&invocation, &outcome);
+        report_not_started(&invocation, &outcome, messages);
         outcome
     }
 
@@ -200,7 +200,7 @@ impl<S: EventStore> Worker<S> {
 
     /// One message in its own `process-webhook` span. A message that cannot start (the
     /// deadline is near, or its FIFO group is blocked) gets no span: it is counted once for the
-    /// whole batch ([`report_not_started`]), which costs nothing per message.
+    /// whole batch and gets one log line ([`report_not_started`]).
     async fn run_message(
         &self,
         message: &SqsMessage,
@@ -237,7 +237,7 @@ impl<S: EventStore> Worker<S> {
             .process_message(message, envelope, &span)
             .instrument(span.clone())
             .await;
-        record_outcome(&span, &result);
+        record_outcome(&span, &result, receive_count(message));
         result
     }
 
@@ -276,7 +276,10 @@ fn record_envelope(span: &tracing::Span, envelope: &Result<Envelope<'_>, Envelop
     }
 }
 
-fn record_outcome(span: &tracing::Span, result: &Result<Processed, MessageFailure>) {
+/// The outcome on the message's span and in its one log line (sampled or not): `applied`,
+/// `duplicate`, `ignored`, `superseded`, or `failed` with its `error.type`, and the receive
+/// count of this delivery.
+fn record_outcome(span: &tracing::Span, result: &Result<Processed, MessageFailure>, receive_count: u32) {
     match result {
         Ok(processed) => {
             let outcome = processed.outcome.label(&processed.effect);
@@ -285,27 +288,64 @@ fn record_outcome(span: &tracing::Span, result: &Result<Processed, MessageFailur
                 processed.outcome == RecordOutcome::Duplicate,
             );
             span.set_attribute(attr::WEBHOOK_OUTCOME, outcome);
-            span.in_scope(|| tracing::info!(outcome, "webhook processed"));
+            span.in_scope(|| tracing::info!(outcome, receive_count, "webhook processed"));
         }
         Err(failure) => {
             shared_telemetry::record_error(span, failure.error_type(), failure);
             span.in_scope(|| {
-                tracing::warn!(error.type = failure.error_type(), error = %failure, "webhook left for redelivery")
+                tracing::warn!(
+                    outcome = "failed",
+                    error.type = failure.error_type(),
+                    error = %failure,
+                    receive_count,
+                    "webhook left for redelivery"
+                )
             });
         }
     }
 }
 
-/// The messages that were never started, in bulk: counts on the invocation span, one event and
-/// one WARN line. Each is still in `batchItemFailures`, so none is dropped.
-fn report_not_started(invocation: &tracing::Span, outcome: &BatchOutcome) {
+/// `ApproximateReceiveCount`: 1 on the first delivery.
+fn receive_count(message: &SqsMessage) -> u32 {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1)
+}
+
+/// The messages that were never started: counts on the invocation span and one event for the
+/// batch, and one log line each (`outcome = not_started`, the reason, the event id when the body
+/// names one), so every event's story has its stage. Each is still in `batchItemFailures`, so
+/// none is dropped.
+fn report_not_started(invocation: &tracing::Span, outcome: &BatchOutcome, messages: &[SqsMessage]) {
     let (mut deadline, mut blocked) = (0_i64, 0_i64);
-    for message in &outcome.messages {
-        match message.result {
-            Err(MessageFailure::Deadline) => deadline += 1,
-            Err(MessageFailure::GroupBlocked(_)) => blocked += 1,
-            _ => {}
-        }
+    for (message, result) in messages.iter().zip(&outcome.messages) {
+        let reason = match result.result {
+            Err(MessageFailure::Deadline) => {
+                deadline += 1;
+                "deadline"
+            }
+            Err(MessageFailure::GroupBlocked(_)) => {
+                blocked += 1;
+                "fifo_group_blocked"
+            }
+            _ => continue,
+        };
+        let body = message.body.as_deref().unwrap_or_default();
+        let event_id = Envelope::open(body)
+            .ok()
+            .and_then(|envelope| webhook_event::EventId::of_body(envelope.payload()));
+        invocation.in_scope(|| {
+            tracing::warn!(
+                webhook.event_id = event_id.as_ref().map(webhook_event::EventId::as_str),
+                messaging.message.id = message.message_id.as_deref(),
+                outcome = "not_started",
+                reason,
+                receive_count = receive_count(message),
+                "webhook left for redelivery without being started"
+            )
+        });
     }
     if deadline + blocked == 0 {
         return;

@@ -557,7 +557,8 @@ async fn messages_not_started_before_the_deadline_are_reported_failed() {
     let response = fixture.run_until(&batch, deadline).await.into_response().unwrap();
     assert_eq!(failed_ids(&response), ["m3", "m4"]);
     assert_eq!(fixture.worker.store().state().records.len(), 3);
-    // In bulk: two counted on the invocation span, one event, one WARN line for both.
+    // No span each: two counted on the invocation span, one event, one WARN line for the batch,
+    // and one line each so every event's story has this stage.
     assert!(fixture.message_spans("m3").is_empty() && fixture.message_spans("m4").is_empty());
     let invocation = fixture.telemetry.spans.one_named("invocation");
     assert_eq!(invocation.attr_i64("webhook.not_started.deadline"), Some(2));
@@ -574,8 +575,34 @@ async fn messages_not_started_before_the_deadline_are_reported_failed() {
         .into_iter()
         .filter(|line| line["level"] == "WARN")
         .collect();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert_eq!(warnings[0]["deadline_exceeded"], 2);
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    let summary: Vec<_> = warnings
+        .iter()
+        .filter(|line| line.get("deadline_exceeded").is_some())
+        .collect();
+    assert_eq!(summary.len(), 1, "{warnings:?}");
+    assert_eq!(summary[0]["deadline_exceeded"], 2);
+    let mut per_message: Vec<(&str, &str, &str)> = warnings
+        .iter()
+        .filter(|line| line["outcome"] == "not_started")
+        .map(|line| {
+            (
+                line["webhook.event_id"].as_str().unwrap_or_default(),
+                line["reason"].as_str().unwrap_or_default(),
+                line["messaging.message.id"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    per_message.sort();
+    assert_eq!(
+        per_message,
+        [("evt_3", "deadline", "m3"), ("evt_4", "deadline", "m4")]
+    );
+    assert!(
+        warnings
+            .iter()
+            .all(|line| line.get("trace_id").is_some() && line.get("sampled").is_some())
+    );
 }
 
 #[tokio::test]

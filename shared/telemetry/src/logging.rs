@@ -1,5 +1,6 @@
 //! JSON log lines that lead to their trace and back. Each line carries `trace_id` (W3C and X-Ray
-//! forms), `span_id`, the Lambda `request_id`, the ids of the event it is about
+//! forms), `span_id`, `sampled` (whether the trace was recorded: an unsampled event has its lines
+//! and no trace), the Lambda `request_id`, the ids of the event it is about
 //! ([`CARRIED_SPAN_FIELDS`], from the enclosing spans) and the line's own fields.
 //!
 //! Only those span fields are carried: the worker writes one line per message, and in Lambda
@@ -223,7 +224,12 @@ where
         let trace_id = span_context.trace_id();
         let _ = write!(line, ",\"trace_id\":\"{trace_id}\",\"xray_trace_id\":\"");
         push_xray_trace_id(line, &trace_id.to_string());
-        let _ = write!(line, "\",\"span_id\":\"{}\"", span_context.span_id());
+        let _ = write!(
+            line,
+            "\",\"span_id\":\"{}\",\"sampled\":{}",
+            span_context.span_id(),
+            span_context.is_sampled()
+        );
     }
     for (name, value) in CARRIED_SPAN_FIELDS.iter().zip(&carried) {
         let Some(value) = value else { continue };

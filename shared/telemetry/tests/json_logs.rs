@@ -30,6 +30,7 @@ fn a_line_inside_spans_carries_the_trace_the_request_and_the_span_fields() {
         format!("1-{}-{}", &trace_id[..8], &trace_id[8..]).as_str()
     );
     assert_eq!(line["span_id"], span.span_context.span_id().to_string().as_str());
+    assert_eq!(line["sampled"], true);
     assert_eq!(line["request_id"], "req-42");
     assert_eq!(line["webhook.event_id"], "evt_1");
     assert_eq!(line["attempt"], 2);
@@ -39,6 +40,35 @@ fn a_line_inside_spans_carries_the_trace_the_request_and_the_span_fields() {
         "exporter hints stay out of the logs"
     );
     assert!(line["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+}
+
+#[test]
+fn a_line_of_an_unsampled_trace_says_so_and_keeps_its_trace_id() {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    let harness = TestTelemetry::new(&[]);
+    let trace_id = TraceId::from_hex("6b072030a2b7091c360c3217ec38674e").unwrap();
+    let upstream = SpanContext::new(
+        trace_id,
+        SpanId::from_hex("7a085853722dc6d2").unwrap(),
+        TraceFlags::default(),
+        true,
+        TraceState::default(),
+    );
+    let invocation = tracing::info_span!("invocation", faas.invocation_id = "req-8");
+    invocation
+        .set_parent(opentelemetry::Context::new().with_remote_span_context(upstream))
+        .unwrap();
+    invocation.in_scope(|| tracing::info!(outcome = "queued", "webhook queued"));
+
+    let lines = harness.logs.lines();
+    let line = lines
+        .iter()
+        .find(|line| line["message"] == "webhook queued")
+        .expect("the line was written");
+    assert_eq!(line["sampled"], false, "{line}");
+    assert_eq!(line["trace_id"], "6b072030a2b7091c360c3217ec38674e");
 }
 
 #[test]

@@ -48,6 +48,17 @@ impl EventId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id a body names, read without validating the rest (for a message that will not be
+    /// processed now but must still be told apart); `None` for a body without a valid id.
+    pub fn of_body(body: &str) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct IdOnly {
+            id: String,
+        }
+        let only: IdOnly = serde_json::from_str(body).ok()?;
+        Self::parse(&only.id).ok()
+    }
 }
 
 impl fmt::Display for EventId {

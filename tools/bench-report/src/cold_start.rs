@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use emulator::moto::MotoServer;
 use emulator::process::ManagedProcess;
-use local_stack::lambda_emulator::FunctionSpec;
+use local_stack::lambda_service::FunctionSpec;
 use local_stack::provision::{Provisioned, provision};
 use local_stack::stack::{FunctionEnvironment, FunctionSpecs, TelemetryTransport};
 use local_stack::trace_sink::TraceSink;
@@ -121,6 +121,7 @@ pub async fn measure(options: &Options) -> Result<Results, ColdStartError> {
         name: FLOOR.to_owned(),
         binary: options.floor_binary.clone(),
         memory_mb: settings.worker_memory_size,
+        timeout: std::time::Duration::from_secs(u64::from(settings.worker_timeout_seconds)),
         env: Vec::new(),
     };
     let mut samples = Vec::new();

@@ -13,14 +13,15 @@ use crate::OperatorError;
 /// Which kind of environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
-    /// The `make up` stack: moto, the local trace sink.
+    /// The `make up` stack: its AWS endpoint answers the same calls as AWS.
     Local,
-    /// A deployed environment, by name (`dev`, `prod`): AWS, X-Ray.
+    /// A deployed environment, by name (`dev`, `prod`).
     Aws { environment: String },
 }
 
-/// Everything a command needs to find an event.
-#[derive(Debug, Clone)]
+/// Everything a command needs to find an event. The same calls go to AWS and to the local
+/// stack; only the endpoint differs.
+#[derive(Debug)]
 pub struct Environment {
     pub location: Location,
     pub sdk: SdkConfig,
@@ -28,6 +29,8 @@ pub struct Environment {
     pub table: String,
     pub queue_url: String,
     pub dlq_url: String,
+    /// The functions' log groups, API first.
+    pub log_groups: Vec<String>,
     pub traces: TraceSource,
 }
 
@@ -46,14 +49,16 @@ impl Environment {
                 "the local stack it describes is not running; start it with `make up`".to_owned(),
             ));
         }
+        let sdk = emulator::moto::sdk_config_for(&state.aws_endpoint).await;
         Ok(Self {
             location: Location::Local,
-            sdk: emulator::moto::sdk_config_for(&state.aws_endpoint).await,
+            traces: TraceSource::new(&sdk),
+            sdk,
             region: state.region,
             table: state.table_name,
             queue_url: state.queue_url,
             dlq_url: state.dlq_url,
-            traces: TraceSource::local_sink(state.trace_sink_url),
+            log_groups: state.log_groups,
         })
     }
 
@@ -79,16 +84,22 @@ impl Environment {
             .region(Region::new(region.clone()))
             .load()
             .await;
+        let log_groups = outputs["log_group_names"]["value"]
+            .as_array()
+            .map(|groups| groups.iter().filter_map(Value::as_str).map(str::to_owned).collect::<Vec<_>>())
+            .filter(|groups| groups.len() == 2)
+            .ok_or_else(|| unreadable("no output \"log_group_names\" (the API's and the worker's); has the environment been deployed with this version?".to_owned()))?;
         Ok(Self {
             location: Location::Aws {
                 environment: environment.to_owned(),
             },
-            traces: TraceSource::xray(&sdk),
+            traces: TraceSource::new(&sdk),
             sdk,
             region,
             table: output("table_name")?,
             dlq_url: output("dlq_url")?,
             queue_url,
+            log_groups,
         })
     }
 
@@ -98,6 +109,10 @@ impl Environment {
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.sdk)
     }
 
     /// `local`, or the environment's name.

@@ -1,9 +1,10 @@
 //! The operator's commands, for the question this project exists to answer: what happened to
 //! this event?
 //!
-//! - [`story`]: one event's story (`make trace EVENT=evt_...`): its record in DynamoDB, its
-//!   trace, or, without a record, where it was last seen (traces that carry its id, the DLQ);
-//!   [`render`] prints it, with the same waterfall `make demo` shows.
+//! - [`story`]: one event's story (`make trace EVENT=evt_...`): its record in DynamoDB, every
+//!   stage from its log lines ([`logs`]), its traces read the way AWS serves them, or, without a
+//!   record, where it was last seen (the DLQ); [`render`] prints it, with the same waterfall
+//!   `make demo` shows.
 //! - [`redrive`]: the DLQ's messages back onto the queue (`make redrive`), with their trace
 //!   context.
 //! - [`environment`]: where those run: the `make up` stack, or an AWS environment from its
@@ -12,6 +13,7 @@
 
 pub mod dead_letters;
 pub mod environment;
+pub mod logs;
 pub mod redrive;
 pub mod render;
 pub mod story;
@@ -27,10 +29,16 @@ pub enum OperatorError {
         operation: &'static str,
         detail: String,
     },
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 impl OperatorError {
-    fn aws<E: std::error::Error + 'static>(service: &'static str, operation: &'static str, error: E) -> Self {
+    pub(crate) fn aws<E: std::error::Error + 'static>(
+        service: &'static str,
+        operation: &'static str,
+        error: E,
+    ) -> Self {
         Self::Aws {
             service,
             operation,

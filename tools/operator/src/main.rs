@@ -10,13 +10,19 @@ use operator::environment::Environment;
 use operator::redrive::{self, Mover, Pace};
 use operator::{render, story};
 
-const USAGE: &str = "usage: operator trace <event id> (--local <state file> | --environment <name> --outputs <file>) [--hours N]
+const USAGE: &str = "usage: operator trace <event id> (--local <state file> | --environment <name> --outputs <file>) [--since 7d]
        operator redrive (--local <state file> | --environment <name> --outputs <file>)
 
-trace: the event's record, its trace as a waterfall, or where it was last seen (traces carrying
-its id in the last N hours, default 24; the DLQ). Exit 0 when it was processed, 1 when it was
-not found (or is still on its way), 2 when it failed or is in the DLQ.
+trace: the event's record, every stage from the functions' log lines (sampled or not), its
+traces as waterfalls, or where it was last seen (the DLQ), looking back --since (a number of
+days d, hours h or minutes m; default 7d). Exit 0 when it was processed, 1 when it was not found
+(or is still on its way), 2 when it failed, was refused or is in the DLQ.
 redrive: moves every DLQ message back to the queue, keeping its trace context.";
+
+/// How far back `trace` looks by default.
+const DEFAULT_SINCE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The farthest back it may look: past a year, log groups keep nothing of the kind anyway.
+const MAX_SINCE: Duration = Duration::from_secs(400 * 24 * 3600);
 
 struct Options {
     command: String,
@@ -24,7 +30,7 @@ struct Options {
     local: Option<PathBuf>,
     environment: Option<String>,
     outputs: Option<PathBuf>,
-    hours: u64,
+    since: Duration,
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
@@ -35,7 +41,7 @@ fn options(args: &[String]) -> Result<Options, String> {
         local: None,
         environment: None,
         outputs: None,
-        hours: 24,
+        since: DEFAULT_SINCE,
     };
     let mut rest = rest.iter();
     while let Some(arg) = rest.next() {
@@ -44,13 +50,11 @@ fn options(args: &[String]) -> Result<Options, String> {
             "--local" => options.local = Some(value()?.into()),
             "--environment" => options.environment = Some(value()?),
             "--outputs" => options.outputs = Some(value()?.into()),
-            "--hours" => {
+            "--since" => {
                 let text = value()?;
-                options.hours = text
-                    .parse()
-                    .ok()
-                    .filter(|hours| (1..=24 * 30).contains(hours))
-                    .ok_or_else(|| format!("--hours {text:?} is not a number of hours from 1 to 720"))?;
+                options.since = parse_since(&text).ok_or_else(|| {
+                    format!("--since {text:?} is not a time back such as 7d, 24h or 30m (at most 400d)")
+                })?;
             }
             event if options.command == "trace" && options.event_id.is_none() && !event.starts_with("--") => {
                 options.event_id = Some(event.to_owned());
@@ -87,7 +91,7 @@ async fn main() -> ExitCode {
         }
     };
     match (options.command.as_str(), &options.event_id) {
-        ("trace", Some(event_id)) => trace(&environment, event_id, options.hours).await,
+        ("trace", Some(event_id)) => trace(&environment, event_id, options.since).await,
         ("redrive", None) => redrive(&environment).await,
         _ => {
             eprintln!("{USAGE}");
@@ -96,8 +100,26 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn trace(environment: &Environment, event_id: &str, hours: u64) -> ExitCode {
-    let since = SystemTime::now() - Duration::from_secs(hours * 3600);
+/// `7d`, `24h`, `30m`: a number and a unit.
+fn parse_since(text: &str) -> Option<Duration> {
+    let (number, unit) = text.split_at_checked(text.len().checked_sub(1)?)?;
+    let number: u64 = number.parse().ok().filter(|n| *n > 0)?;
+    let seconds = match unit {
+        "d" => 24 * 3600,
+        "h" => 3600,
+        "m" => 60,
+        _ => return None,
+    };
+    Some(Duration::from_secs(number.checked_mul(seconds)?)).filter(|since| *since <= MAX_SINCE)
+}
+
+async fn trace(environment: &Environment, event_id: &str, since: Duration) -> ExitCode {
+    // Stripe's ids are `evt_` and letters, digits or underscores; anything else is no event's.
+    if let Err(error) = webhook_event::EventId::parse(event_id) {
+        eprintln!("{event_id:?} is not a Stripe event id: {error}");
+        return ExitCode::from(64);
+    }
+    let since = SystemTime::now() - since;
     match story::gather(environment, event_id, since).await {
         Ok(story) => {
             print!("{}", render::story(&story, environment));
@@ -140,6 +162,20 @@ async fn redrive(environment: &Environment) -> ExitCode {
         Err(error) => {
             eprintln!("redrive failed: {error}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_a_number_and_a_unit() {
+        assert_eq!(parse_since("7d"), Some(DEFAULT_SINCE));
+        assert_eq!(parse_since("90m"), Some(Duration::from_secs(5400)));
+        for bad in ["", "d", "0h", "7", "7w", "-1d", "401d", "99999999999999999999d"] {
+            assert_eq!(parse_since(bad), None, "{bad}");
         }
     }
 }

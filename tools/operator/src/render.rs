@@ -1,11 +1,13 @@
-//! A story as the terminal shows it: the verdict, the record, where it was last seen, each trace
-//! as the demo's waterfall, and in AWS the console and Transaction Search links.
+//! A story as the terminal shows it: the verdict, the record, every stage from the log lines,
+//! where it was last seen, each trace as the demo's waterfall (or why there is none), and in AWS
+//! the console link and the queries to run by hand.
 
 use std::fmt::Write as _;
 
 use trace_reader::waterfall::{render_trace, xray_trace_id};
 
 use crate::environment::{Environment, Location, queue_name};
+use crate::logs::{LogLine, Stage, quoted};
 use crate::story::Story;
 
 /// The log group Transaction Search writes spans to.
@@ -23,14 +25,37 @@ pub fn story(story: &Story, environment: &Environment) -> String {
         verdict.describe()
     );
     record(&mut out, story);
+    stages(&mut out, story);
     dead_letter(&mut out, story, environment);
     deliveries(&mut out, story);
-    if let Some(problem) = &story.search_problem {
-        let _ = writeln!(out, "  note        the search by event id failed: {problem}");
+    if let Some(found) = story.searched_by_annotation {
+        let _ = writeln!(
+            out,
+            "  search      no record, log line or DLQ message named a trace; X-Ray's index by event id found {found}. It holds only a share of traces (1% by default with Transaction Search), so finding none there says little"
+        );
+    }
+    for problem in &story.problems {
+        let _ = writeln!(out, "  note        {problem}");
     }
     for trace in &story.traces {
         out.push('\n');
+        if trace.sampled == Some(false) {
+            let _ = writeln!(
+                out,
+                "── {} ── trace {} ──\n   not sampled: no trace recorded (API Gateway's sampling rule left this request out); its stages are the log lines above",
+                story.event_id,
+                xray_trace_id(&trace.trace_id)
+            );
+            continue;
+        }
         out.push_str(&render_trace(&story.event_id, &trace.trace_id, &trace.spans));
+        if trace.spans.is_empty() {
+            let _ = writeln!(
+                out,
+                "   read from {}; spans can take a minute or two to be readable after the event",
+                story.trace_source
+            );
+        }
     }
     if let Location::Aws { .. } = environment.location {
         out.push('\n');
@@ -73,6 +98,61 @@ fn record(out: &mut String, story: &Story) {
     }
 }
 
+/// One line per log line: when, which function, what happened, in which trace.
+fn stages(out: &mut String, story: &Story) {
+    if story.lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  stages      (from the functions' log lines)");
+    for line in &story.lines {
+        let trace = line
+            .trace_id()
+            .map(|id| {
+                let sampled = match line.sampled() {
+                    Some(false) => ", not sampled",
+                    _ => "",
+                };
+                format!("  [trace {}{sampled}]", xray_trace_id(&id))
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "    {}  {:<7} {}{trace}",
+            line.timestamp,
+            stage_name(line.stage),
+            what_happened(line)
+        );
+    }
+}
+
+fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Api => "api",
+        Stage::Worker => "worker",
+    }
+}
+
+/// `queued as message m-1`, `failed: dynamodb_throttled (receive 2)`, and so on.
+fn what_happened(line: &LogLine) -> String {
+    let receive = line
+        .field("receive_count")
+        .map(|count| format!(" (receive {count})"))
+        .unwrap_or_default();
+    let field = |name: &str| line.field(name).unwrap_or_else(|| "?".to_owned());
+    match line.outcome().as_deref() {
+        Some("queued") => format!("queued as message {}", field("message_id")),
+        Some("refused") => format!("refused ({})", field("code")),
+        Some("unavailable") => match line.field("cause") {
+            Some(cause) => format!("503, not queued ({}: {cause})", field("code")),
+            None => format!("503, not queued ({})", field("code")),
+        },
+        Some("failed") => format!("failed: {}{receive}", field("error.type")),
+        Some("not_started") => format!("not started: {}{receive}", field("reason")),
+        Some(outcome) => format!("{outcome}{receive}"),
+        None => line.field("message").unwrap_or_default(),
+    }
+}
+
 fn dead_letter(out: &mut String, story: &Story, environment: &Environment) {
     let dlq = queue_name(&environment.dlq_url);
     match &story.dead_letter {
@@ -110,13 +190,16 @@ fn dead_letter(out: &mut String, story: &Story, environment: &Environment) {
 }
 
 fn deliveries(out: &mut String, story: &Story) {
-    let attempts = story.message_spans();
+    let attempts: Vec<&LogLine> = story
+        .lines_of(Stage::Worker)
+        .filter(|line| line.outcome().as_deref() != Some("not_started"))
+        .collect();
     if attempts.len() <= 1 {
         return;
     }
     let failed = attempts
         .iter()
-        .filter(|span| matches!(span.status, trace_reader::span::SpanStatus::Error(_)))
+        .filter(|line| line.outcome().as_deref() == Some("failed"))
         .count();
     let _ = writeln!(
         out,
@@ -128,7 +211,7 @@ fn deliveries(out: &mut String, story: &Story) {
 
 fn links(out: &mut String, story: &Story, environment: &Environment) {
     let region = &environment.region;
-    for trace in &story.traces {
+    for trace in story.traces.iter().filter(|trace| trace.sampled != Some(false)) {
         let _ = writeln!(
             out,
             "  X-Ray       https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#xray:traces/{}",
@@ -137,14 +220,23 @@ fn links(out: &mut String, story: &Story, environment: &Environment) {
     }
     let _ = writeln!(
         out,
+        "  log lines   CloudWatch Logs Insights over {}:",
+        environment.log_groups.join(", ")
+    );
+    let _ = writeln!(out, "              {}", crate::logs::event_query(&story.event_id));
+    let _ = writeln!(
+        out,
         "  spans       CloudWatch Logs Insights over the log group {SPANS_LOG_GROUP} (Transaction Search):"
     );
-    let _ = writeln!(out, "              {}", insights_query(&story.event_id));
+    let _ = writeln!(out, "              {}", spans_query(&story.event_id));
 }
 
 /// The Logs Insights query that finds an event's spans through Transaction Search.
-pub fn insights_query(event_id: &str) -> String {
-    format!("fields @timestamp, name, traceId | filter @message like \"{event_id}\" | sort @timestamp asc")
+pub fn spans_query(event_id: &str) -> String {
+    format!(
+        "fields @timestamp, name, traceId | filter @message like {} | sort @timestamp asc",
+        quoted(event_id)
+    )
 }
 
 /// `2026-12-01T21:00:00.123Z` from Unix milliseconds.

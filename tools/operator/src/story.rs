@@ -1,16 +1,22 @@
-//! One event's story: its record, its traces, and where it was last seen.
+//! One event's story: its record, its log lines (one per stage, sampled or not), its traces,
+//! and where it was last seen.
+//!
+//! Trace ids come from what always exists: the record, the log lines, the DLQ message's
+//! context. A trace whose lines say it was not sampled is not read (there is none to read).
+//! Only when none of those names a trace does the search by event id run, the last resort: X-Ray
+//! indexes only a share of traces for it (1% by default with Transaction Search).
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use trace_reader::pipeline::is_message_span;
+use trace_reader::source::trace_start;
 use trace_reader::span::{SpanRecord, SpanStatus};
 use webhook_worker::store::keys::{self, StoredEventRecord};
 
 use crate::OperatorError;
 use crate::dead_letters::{self, DeadLetter};
 use crate::environment::Environment;
-
-/// The name of the worker's per-message span.
-const MESSAGE_SPAN: &str = "process-webhook";
+use crate::logs::{self, LogLine, Stage};
 
 /// Everything found about one event.
 #[derive(Debug, Clone)]
@@ -18,14 +24,20 @@ pub struct Story {
     pub event_id: String,
     /// Its record in DynamoDB: it was processed.
     pub record: Option<StoredEventRecord>,
+    /// Its log lines, oldest first: every stage it went through.
+    pub lines: Vec<LogLine>,
     /// Its message in the DLQ (looked for only without a record).
     pub dead_letter: Option<DeadLetter>,
     /// The DLQ scan stopped before the end of a very deep DLQ.
     pub dlq_scan_truncated: bool,
     /// Its traces, each with its spans: the one that stored it first.
     pub traces: Vec<Trace>,
-    /// Why the search by `webhook.event_id` could not run, when it could not.
-    pub search_problem: Option<String>,
+    /// The search by event id ran (nothing else named a trace), and what it found.
+    pub searched_by_annotation: Option<usize>,
+    /// What could not be read (the logs, a trace, the search), each in a sentence.
+    pub problems: Vec<String>,
+    /// Where traces were read: X-Ray or Transaction Search.
+    pub trace_source: String,
 }
 
 /// One trace the event appears in.
@@ -33,6 +45,8 @@ pub struct Story {
 pub struct Trace {
     pub trace_id: String,
     pub spans: Vec<SpanRecord>,
+    /// What the log lines in this trace say: `Some(false)` when the trace was not sampled.
+    pub sampled: Option<bool>,
 }
 
 /// What the story comes to.
@@ -44,18 +58,22 @@ pub enum Verdict {
     DeadLettered,
     /// Attempts failed and it is not stored; SQS may still redeliver it.
     Failing,
-    /// Seen (e.g. accepted by the API) but neither stored nor failed yet.
+    /// The API refused it (the code says why): nothing was queued.
+    Refused(String),
+    /// The API could not queue it (503): nothing was acknowledged, Stripe retries.
+    NotQueued(String),
+    /// Accepted but neither stored nor failed yet.
     InFlight,
-    /// No record, no trace, not in the DLQ.
+    /// No record, no log line, no trace, not in the DLQ.
     NotFound,
 }
 
 impl Verdict {
-    /// 0 processed, 2 failed or dead-lettered, 1 anything else (unknown, or still on its way).
+    /// 0 processed, 2 failed, refused or dead-lettered, 1 not found or still on its way.
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Processed(_) => 0,
-            Self::DeadLettered | Self::Failing => 2,
+            Self::DeadLettered | Self::Failing | Self::Refused(_) | Self::NotQueued(_) => 2,
             Self::InFlight | Self::NotFound => 1,
         }
     }
@@ -67,8 +85,14 @@ impl Verdict {
             Self::Failing => {
                 "failing: attempts failed and it is not stored; SQS redelivers it until the DLQ".to_owned()
             }
-            Self::InFlight => "not processed yet, and no attempt has failed".to_owned(),
-            Self::NotFound => "not found: no record, no trace, not in the DLQ".to_owned(),
+            Self::Refused(code) => format!("refused by the API ({code}): nothing was queued"),
+            Self::NotQueued(code) => {
+                format!(
+                    "not queued ({code}): the API answered 503 and acknowledged nothing; Stripe retries it"
+                )
+            }
+            Self::InFlight => "accepted, not processed yet, and no attempt has failed".to_owned(),
+            Self::NotFound => "not found: no record, no log line, no trace, not in the DLQ".to_owned(),
         }
     }
 }
@@ -81,17 +105,38 @@ impl Story {
         if self.dead_letter.is_some() {
             return Verdict::DeadLettered;
         }
-        let attempts = self.message_spans();
-        if attempts
+        let worker_failed = self
+            .lines_of(Stage::Worker)
+            .any(|line| line.outcome().as_deref() == Some("failed"));
+        let span_failed = self
+            .message_spans()
             .iter()
-            .any(|span| matches!(span.status, SpanStatus::Error(_)))
-        {
+            .any(|span| matches!(span.status, SpanStatus::Error(_)));
+        if worker_failed || span_failed {
             return Verdict::Failing;
         }
-        match self.traces.iter().any(|trace| !trace.spans.is_empty()) {
+        let api_outcomes: Vec<String> = self
+            .lines_of(Stage::Api)
+            .filter_map(|line| line.outcome())
+            .collect();
+        let queued = api_outcomes.iter().any(|outcome| outcome == "queued");
+        if !queued && let Some(last) = self.lines_of(Stage::Api).last() {
+            let code = last.field("code").unwrap_or_default();
+            match last.outcome().as_deref() {
+                Some("refused") => return Verdict::Refused(code),
+                Some("unavailable") => return Verdict::NotQueued(code),
+                _ => {}
+            }
+        }
+        let seen = !self.lines.is_empty() || self.traces.iter().any(|trace| !trace.spans.is_empty());
+        match seen {
             true => Verdict::InFlight,
             false => Verdict::NotFound,
         }
+    }
+
+    pub fn lines_of(&self, stage: Stage) -> impl Iterator<Item = &LogLine> {
+        self.lines.iter().filter(move |line| line.stage == stage)
     }
 
     /// The worker's spans for this event, every attempt, oldest first.
@@ -100,17 +145,16 @@ impl Story {
             .traces
             .iter()
             .flat_map(|trace| &trace.spans)
-            .filter(|span| span.name == MESSAGE_SPAN && self.is_about(span))
+            .filter(|span| is_message_span(span) && self.is_about(span))
             .collect();
         spans.sort_by_key(|span| span.start_unix_nanos);
         spans
     }
 
-    /// Deliveries found to be duplicates of one already stored.
+    /// Worker deliveries that found it a duplicate of one already stored.
     pub fn duplicates(&self) -> usize {
-        self.message_spans()
-            .iter()
-            .filter(|span| span.attribute("webhook.outcome") == Some("duplicate"))
+        self.lines_of(Stage::Worker)
+            .filter(|line| line.outcome().as_deref() == Some("duplicate"))
             .count()
     }
 
@@ -124,27 +168,29 @@ impl Story {
 
     fn is_about(&self, span: &SpanRecord) -> bool {
         span.attribute("webhook.event_id")
+            .or_else(|| span.attribute("webhook_event_id"))
             .is_none_or(|event_id| event_id == self.event_id)
     }
 }
 
-/// Gathers the story of `event_id`: its record; the traces that carry it since `since`; and,
-/// without a record, the DLQ.
+/// Gathers the story of `event_id` from `since` on: its record, its log lines, the DLQ
+/// (without a record), and the traces they name.
 pub async fn gather(
     environment: &Environment,
     event_id: &str,
     since: SystemTime,
 ) -> Result<Story, OperatorError> {
+    let now = SystemTime::now();
     let record = event_record(environment, event_id).await?;
-    let mut trace_ids: Vec<String> = record
-        .iter()
-        .filter_map(|record| record.trace_id.clone())
-        .collect();
-    let mut search_problem = None;
-    match environment.traces.traces_of_event(event_id, since).await {
-        Ok(found) => trace_ids.extend(found),
-        Err(error) => search_problem = Some(error.to_string()),
-    }
+    let mut problems = Vec::new();
+    let lines =
+        match logs::event_lines(&environment.logs(), &environment.log_groups, event_id, since, now).await {
+            Ok(lines) => lines,
+            Err(error) => {
+                problems.push(format!("the log lines could not be read: {error}"));
+                Vec::new()
+            }
+        };
     let (dead_letter, dlq_scan_truncated) = match &record {
         Some(_) => (None, false),
         None => {
@@ -152,30 +198,82 @@ pub async fn gather(
             (scan.find(event_id).cloned(), scan.truncated)
         }
     };
+
+    // Trace ids from what always exists, in the order they matter.
+    let mut trace_ids: Vec<String> = record
+        .iter()
+        .filter_map(|record| record.trace_id.clone())
+        .collect();
+    trace_ids.extend(lines.iter().filter_map(LogLine::trace_id));
     trace_ids.extend(dead_letter.iter().filter_map(|message| message.trace_id.clone()));
     let mut seen = std::collections::BTreeSet::new();
     trace_ids.retain(|id| seen.insert(id.clone()));
 
-    let mut traces = Vec::new();
-    for trace_id in trace_ids {
-        match environment.traces.trace(&trace_id).await {
-            Ok(spans) => traces.push(Trace { trace_id, spans }),
-            Err(error) => {
-                search_problem.get_or_insert(error.to_string());
-                traces.push(Trace {
-                    trace_id,
-                    spans: Vec::new(),
-                });
+    let mut searched_by_annotation = None;
+    if trace_ids.is_empty() {
+        match environment.traces.traces_of_event(event_id, since).await {
+            Ok(found) => {
+                searched_by_annotation = Some(found.len());
+                trace_ids = found;
             }
+            Err(error) => problems.push(format!("the search by event id failed: {error}")),
+        }
+    }
+
+    let sampled_of = |trace_id: &str| {
+        let flags: Vec<bool> = lines
+            .iter()
+            .filter(|line| line.trace_id().as_deref() == Some(trace_id))
+            .filter_map(LogLine::sampled)
+            .collect();
+        match (flags.contains(&true), flags.contains(&false)) {
+            (true, _) => Some(true),
+            (false, true) => Some(false),
+            (false, false) => None,
+        }
+    };
+    let mut traces: Vec<Trace> = trace_ids
+        .iter()
+        .map(|trace_id| Trace {
+            sampled: sampled_of(trace_id),
+            trace_id: trace_id.clone(),
+            spans: Vec::new(),
+        })
+        .collect();
+    let readable: Vec<String> = traces
+        .iter()
+        .filter(|trace| trace.sampled != Some(false))
+        .map(|trace| trace.trace_id.clone())
+        .collect();
+    if !readable.is_empty() {
+        // From a little before the earliest trace began (its id says when), else the window.
+        let start = readable
+            .iter()
+            .filter_map(|id| trace_start(id))
+            .min()
+            .map(|start| start - Duration::from_secs(300))
+            .map_or(since, |start| start.max(since));
+        match environment.traces.traces(&readable, start, now).await {
+            Ok(read) => {
+                for found in read {
+                    if let Some(trace) = traces.iter_mut().find(|trace| trace.trace_id == found.trace_id) {
+                        trace.spans = found.spans;
+                    }
+                }
+            }
+            Err(error) => problems.push(format!("the traces could not be read: {error}")),
         }
     }
     Ok(Story {
         event_id: event_id.to_owned(),
         record,
+        lines,
         dead_letter,
         dlq_scan_truncated,
         traces,
-        search_problem,
+        searched_by_annotation,
+        problems,
+        trace_source: environment.traces.describe().await,
     })
 }
 

@@ -7,14 +7,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_sqs::types::MessageAttributeValue;
 use emulator::process::{free_port, is_alive};
 use local_stack::stack::StackOptions;
 use local_stack::up::{UpDir, UpState, listening};
 use trace_reader::pipeline::missing_parts;
-use trace_reader::source::TraceSource;
+use trace_reader::source::{SegmentDestination, TraceSource};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -42,7 +42,8 @@ impl Up {
         )];
         for variable in [
             "LOCAL_STACK_MOTO_PORT",
-            "LOCAL_STACK_LAMBDA_PORT",
+            "LOCAL_STACK_GATEWAY_PORT",
+            "LOCAL_STACK_AWS_PORT",
             "LOCAL_STACK_OTLP_PORT",
             "LOCAL_STACK_XRAY_PORT",
         ] {
@@ -175,11 +176,34 @@ async fn up_send_trace_and_down_tell_each_event_s_story_and_leave_nothing_behind
         .and_then(|xray_id| xray_id.strip_prefix("1-"))
         .expect("the record's trace, in X-Ray form")
         .replace('-', "");
-    let spans = TraceSource::local_sink(&state.trace_sink_url)
-        .trace(&trace_id)
+    // Read back as AWS serves it: with Transaction Search, through a trace retrieval.
+    let aws = emulator::moto::sdk_config_for(&state.aws_endpoint).await;
+    let source = TraceSource::new(&aws);
+    assert_eq!(
+        source.destination().await.unwrap(),
+        SegmentDestination::CloudWatchLogs
+    );
+    let spans = source
+        .trace(
+            &trace_id,
+            SystemTime::now() - Duration::from_secs(600),
+            SystemTime::now(),
+        )
         .await
         .unwrap();
-    assert_eq!(missing_parts(&spans, false), [], "a connected trace: {spans:#?}");
+    assert_eq!(
+        missing_parts(&spans, true),
+        [],
+        "a connected trace from API Gateway on: {spans:#?}"
+    );
+    assert!(
+        story.contains("api     queued as message"),
+        "the API's stage: {story}"
+    );
+    assert!(
+        story.contains("worker  applied (receive 1)"),
+        "the worker's stage: {story}"
+    );
 
     // An unknown event: exit 1.
     let unknown = up.trace("evt_neverSent");
@@ -187,7 +211,7 @@ async fn up_send_trace_and_down_tell_each_event_s_story_and_leave_nothing_behind
     assert!(text(&unknown).contains("not found"));
 
     // A dead-lettered event: found in the DLQ, exit 2, and still there afterwards.
-    let sqs = aws_sdk_sqs::Client::new(&emulator::moto::sdk_config_for(&state.aws_endpoint).await);
+    let sqs = aws_sdk_sqs::Client::new(&aws);
     sqs.send_message()
         .queue_url(&state.dlq_url)
         .message_body(r#"{"id":"evt_deadLettered","object":"event"}"#)

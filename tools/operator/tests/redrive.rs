@@ -27,12 +27,13 @@ fn environment(
 ) -> Environment {
     Environment {
         location,
-        sdk,
         region: "us-east-1".to_owned(),
         table: "unused".to_owned(),
         queue_url: queue_url.to_owned(),
         dlq_url: dlq_url.to_owned(),
-        traces: TraceSource::local_sink("http://127.0.0.1:9"),
+        log_groups: Vec::new(),
+        traces: TraceSource::new(&sdk),
+        sdk,
     }
 }
 

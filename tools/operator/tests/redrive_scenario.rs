@@ -20,15 +20,18 @@ use trace_reader::span::{SpanKind, SpanStatus};
 const EVENT: &str = "evt_redriveAfterOutage";
 const CUSTOMER: &str = "cus_redriveAfterOutage";
 
-fn environment(stack: &LocalStack) -> Environment {
+/// The stack as the operator sees it: its AWS endpoint, as in AWS.
+async fn environment(stack: &LocalStack) -> Environment {
+    let sdk = stack.aws_sdk().await;
     Environment {
         location: Location::Local,
-        sdk: stack.sdk.clone(),
+        traces: TraceSource::new(&sdk),
+        sdk,
         region: emulator::moto::REGION.to_owned(),
         table: stack.provisioned.table_name.clone(),
         queue_url: stack.provisioned.queue_url.clone(),
         dlq_url: stack.provisioned.dlq_url.clone(),
-        traces: TraceSource::local_sink(stack.trace_sink_url()),
+        log_groups: stack.log_groups().to_vec(),
     }
 }
 
@@ -63,7 +66,7 @@ async fn a_message_dead_lettered_by_an_outage_is_redriven_and_stored_once_in_its
     })
     .await
     .unwrap();
-    let environment = environment(&stack);
+    let environment = environment(&stack).await;
     let before = gather(&environment, EVENT, std::time::UNIX_EPOCH).await.unwrap();
     assert_eq!(before.verdict(), Verdict::DeadLettered);
 

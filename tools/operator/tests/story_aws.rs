@@ -1,5 +1,6 @@
-//! `make trace ENV=...`'s AWS path: the record and the DLQ in moto (DynamoDB and SQS as in AWS),
-//! X-Ray from recorded answers (moto implements no filter expression), and the links printed.
+//! `make trace ENV=...` against AWS's answers: the record, the DLQ and the log groups in moto
+//! (DynamoDB, SQS and CloudWatch Logs as in AWS), X-Ray from recorded answers (segments in
+//! X-Ray's own store), and the console link and queries printed.
 
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -40,6 +41,10 @@ async fn aws(summaries: &str) -> (MotoServer, Provisioned, RecordedApi, Environm
     let settings = PipelineSettings::load(&local_stack::workspace_root().join("terraform"), "dev").unwrap();
     let provisioned = provision(&sdk, &settings, 30).await.unwrap();
     let xray = RecordedApi::start([
+        (
+            "/GetTraceSegmentDestination",
+            vec![Recorded::ok(r#"{"Destination":"XRay","Status":"ACTIVE"}"#)],
+        ),
         ("/TraceSummaries", vec![Recorded::ok(summaries.to_owned())]),
         ("/Traces", vec![batch_get_traces()]),
     ])
@@ -49,12 +54,15 @@ async fn aws(summaries: &str) -> (MotoServer, Provisioned, RecordedApi, Environm
         location: Location::Aws {
             environment: "dev".to_owned(),
         },
-        traces: TraceSource::xray(&emulator::moto::sdk_config_for(&xray.endpoint()).await),
+        traces: TraceSource::new(&emulator::moto::sdk_config_for(&xray.endpoint()).await),
         sdk,
         region: "eu-west-1".to_owned(),
         table: provisioned.table_name.clone(),
         queue_url: provisioned.queue_url.clone(),
         dlq_url: provisioned.dlq_url.clone(),
+        log_groups: [&settings.names.api_function, &settings.names.worker_function]
+            .map(|function| local_stack::lambda_service::log_group(function))
+            .to_vec(),
     };
     (moto, provisioned, xray, environment)
 }
@@ -92,11 +100,7 @@ async fn a_stored_event_is_told_with_its_record_its_x_ray_trace_and_the_links() 
     let story = gather(&environment, "evt_stored", an_hour_ago()).await.unwrap();
     assert_eq!(story.verdict(), Verdict::Processed("ignored".to_owned()));
     assert_eq!(story.verdict().exit_code(), 0);
-    assert_eq!(
-        story.traces.len(),
-        1,
-        "the record's trace and the search's are one"
-    );
+    assert_eq!(story.traces.len(), 1, "the record's trace");
     let text = render::story(&story, &environment);
     for expected in [
         "evt_stored in dev: processed (ignored)",
@@ -109,6 +113,22 @@ async fn a_stored_event_is_told_with_its_record_its_x_ray_trace_and_the_links() 
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
+    assert!(
+        !xray
+            .received()
+            .iter()
+            .any(|request| request.operation == "/TraceSummaries"),
+        "the record named the trace: no search by event id"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_event_is_not_found_and_a_dead_lettered_one_is_found_in_the_dlq() {
+    let (_moto, provisioned, xray, environment) = aws(r#"{"TraceSummaries":[]}"#).await;
+    let unknown = gather(&environment, "evt_unknown", an_hour_ago()).await.unwrap();
+    assert_eq!(unknown.verdict(), Verdict::NotFound);
+    assert_eq!(unknown.verdict().exit_code(), 1);
+    // Nothing named a trace: the last resort, which says how little it sees.
     let search = xray
         .received()
         .into_iter()
@@ -117,16 +137,13 @@ async fn a_stored_event_is_told_with_its_record_its_x_ray_trace_and_the_links() 
     let search: serde_json::Value = serde_json::from_str(&search.body).unwrap();
     assert_eq!(
         search["FilterExpression"],
-        r#"annotation.webhook_event_id = "evt_stored""#
+        r#"annotation.webhook_event_id = "evt_unknown""#
     );
-}
-
-#[tokio::test]
-async fn an_unknown_event_is_not_found_and_a_dead_lettered_one_is_found_in_the_dlq() {
-    let (_moto, provisioned, _xray, environment) = aws(r#"{"TraceSummaries":[]}"#).await;
-    let unknown = gather(&environment, "evt_unknown", an_hour_ago()).await.unwrap();
-    assert_eq!(unknown.verdict(), Verdict::NotFound);
-    assert_eq!(unknown.verdict().exit_code(), 1);
+    let text = render::story(&unknown, &environment);
+    assert!(
+        text.contains("found 0") && text.contains("1% by default"),
+        "{text}"
+    );
 
     let sqs = environment.sqs();
     sqs.send_message()

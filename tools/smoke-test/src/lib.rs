@@ -1,6 +1,7 @@
 //! The smoke test of a deployed pipeline (or of the local stack): one signed test event, posted
-//! with its own sampled X-Ray trace header, must be stored, and its trace must hold every part
-//! from the HTTP request to the DynamoDB write ([`trace_reader::pipeline`]).
+//! with its own sampled X-Ray trace header, must be stored, and its trace, read the way AWS
+//! serves it ([`trace_reader::source`]), must hold every part from API Gateway to the DynamoDB
+//! write ([`trace_reader::pipeline`]). A secret it cannot sign with fails it.
 //!
 //! The steps are functions so the tests can run each against the emulator:
 //! [`signing_secret`], [`post_test_event`], [`wait_for_record`], [`wait_for_trace`].
@@ -32,21 +33,37 @@ pub enum SmokeError {
     Table { table: String, detail: String },
     #[error("{event_id} was accepted but not stored within {waited:?}: check the worker's logs and the DLQ")]
     NotStored { event_id: String, waited: Duration },
-    #[error("the trace could not be read from {source_name}: {detail}")]
-    Trace { source_name: String, detail: String },
+    #[error("the trace could not be read: {0}")]
+    Trace(#[from] trace_reader::source::SourceError),
+    #[error(
+        "the signing secret {secret} has no value yet, so the smoke test cannot sign a webhook: put the Stripe endpoint's signing secret with\n  aws secretsmanager put-secret-value --secret-id {secret} --secret-string 'whsec_...'\n(terraform/bootstrap/README.md, \"The signing secrets\"), then run `make smoke` again"
+    )]
+    NoSigningSecret { secret: String },
 }
 
-/// The signing secret, or the news that it has none yet (the first deploy).
+/// The signing secret, or the news that it has none yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretState {
     /// The current secret (the first of a comma-separated rotation list).
     Value(String),
-    /// Terraform created the secret without a value; the operator puts it (see the README).
+    /// The secret exists without a value: nobody has put the Stripe endpoint's secret yet.
     NoValueYet,
 }
 
-/// Reads the signing secret. A secret that exists without a current value is not an error here:
-/// on an environment's first deploy nobody has put the value yet.
+impl SecretState {
+    /// The secret to sign with, or the error that names the command that puts it.
+    pub fn into_value(self, secret_id: &str) -> Result<String, SmokeError> {
+        match self {
+            Self::Value(value) => Ok(value),
+            Self::NoValueYet => Err(SmokeError::NoSigningSecret {
+                secret: secret_id.to_owned(),
+            }),
+        }
+    }
+}
+
+/// Reads the signing secret; a secret that exists without a current value is told apart from
+/// one that does not exist.
 pub async fn signing_secret(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
@@ -202,20 +219,19 @@ pub async fn wait_for_record(
     }
 }
 
-/// The trace, once it holds every part or the deadline passed: its spans and what it lacks.
+/// The trace, once it holds every part from API Gateway to the DynamoDB write or the deadline
+/// passed: its spans and what it lacks. Spans recorded from `since` on are read.
 pub async fn wait_for_trace(
     source: &TraceSource,
     trace_id: &str,
+    since: SystemTime,
     timeout: Duration,
 ) -> Result<(Vec<SpanRecord>, Vec<Part>), SmokeError> {
     let started = Instant::now();
     let mut pause = Duration::from_millis(500);
     loop {
-        let spans = source.trace(trace_id).await.map_err(|error| SmokeError::Trace {
-            source_name: source.describe(),
-            detail: error.to_string(),
-        })?;
-        let missing = missing_parts(&spans, source.has_api_gateway());
+        let spans = source.trace(trace_id, since, SystemTime::now()).await?;
+        let missing = missing_parts(&spans, true);
         if missing.is_empty() || started.elapsed() + pause > timeout {
             return Ok((spans, missing));
         }

@@ -1,6 +1,7 @@
-//! The smoke test against the emulator and the local stack: the signing secret's two states on
-//! a first deploy, and the real binary passing on a connected trace and failing, naming what is
-//! missing, when the worker's spans never arrive.
+//! The smoke test against the emulator and the local stack: the signing secret's two states, the
+//! real binary failing, naming the command that fixes it, when the secret has no value, passing
+//! on a connected trace read through a trace retrieval (Transaction Search, as AWS serves it),
+//! and failing, naming what is missing, when the worker's spans never arrive.
 
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -48,14 +49,18 @@ async fn a_secret_without_a_value_is_reported_as_such_and_a_value_is_read() {
     );
 }
 
-/// Runs the smoke-test binary against `stack`, reading traces from its sink.
+/// Runs the smoke-test binary against `stack` through its AWS endpoint, as against AWS.
 fn smoke(stack: &LocalStack, trace_timeout_secs: u64) -> Output {
+    smoke_with_secret(stack, &stack.provisioned.secret_arn, trace_timeout_secs)
+}
+
+fn smoke_with_secret(stack: &LocalStack, secret_arn: &str, trace_timeout_secs: u64) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_smoke-test"))
+        .env_clear()
         .envs(stack.aws_env())
         .args(["--endpoint", &stack.webhook_url()])
-        .args(["--secret-arn", &stack.provisioned.secret_arn])
+        .args(["--secret-arn", secret_arn])
         .args(["--table", &stack.provisioned.table_name])
-        .args(["--trace-source", &stack.trace_sink_url()])
         .args([
             "--timeout-secs",
             "60",
@@ -76,9 +81,35 @@ async fn the_smoke_test_passes_on_a_connected_trace_and_names_what_a_broken_one_
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("smoke test passed"), "{stdout}");
+    // X-Ray names the message's span after the queue's service; its role is kept.
     assert!(
-        stdout.contains("process-webhook") && stdout.contains("DynamoDB.TransactWriteItems"),
+        stdout.contains("CONSUMER") && stdout.contains("webhook.outcome=ignored"),
         "{stdout}"
+    );
+    assert!(stdout.contains("DynamoDB.TransactWriteItems"), "{stdout}");
+    assert!(
+        stdout.contains("Transaction Search (StartTraceRetrieval, ListRetrievedTraces)"),
+        "read as AWS serves it with Transaction Search: {stdout}"
+    );
+
+    // A secret without a value: nothing can be signed, so the run fails and says how to fix it.
+    let secrets = aws_sdk_secretsmanager::Client::new(&stack.sdk);
+    let empty = secrets
+        .create_secret()
+        .name("webhooks-local/no-value-yet")
+        .send()
+        .await
+        .unwrap();
+    let output = smoke_with_secret(&stack, empty.arn().unwrap(), 5);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("has no value yet")
+            && stderr.contains(&format!(
+                "aws secretsmanager put-secret-value --secret-id {}",
+                empty.arn().unwrap()
+            )),
+        "{stderr}"
     );
     stack.shutdown().await;
 

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use crate::span::{SpanRecord, SpanStatus};
 
 const BAR_WIDTH: usize = 32;
-const NAME_WIDTH: usize = 38;
+const NAME_WIDTH: usize = 46;
 /// Spans drawn per trace; a trace with more says how many it left out.
 pub const MAX_DRAWN: usize = 2000;
 /// Idle gaps collapsed per trace, the longest first; shorter ones are drawn to scale.
