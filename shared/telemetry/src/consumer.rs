@@ -19,9 +19,11 @@ use crate::sqs::UpstreamContext;
 /// attributes: a span's parent cannot change once it has started. The invocation span gets a
 /// link to the producer too, so a batch's fan-in is visible from either side.
 ///
-/// Parent mode: a present, sampled producer context is the parent; otherwise the span is a new
-/// root (an unsampled parent would hide the span and its errors) linked to what there is.
-/// Link mode: the invocation is the parent and the producer context a link.
+/// Parent mode: a present producer context is the parent, and its sampling decision holds: the
+/// request API Gateway's rule left out stays out, end to end (its spans are record-only, which
+/// Application Signals still counts, and its log lines say `sampled: false`). Without one the
+/// span is a new root linked to the invocation. Link mode: the invocation is the parent and the
+/// producer context a link.
 pub fn attach_upstream(
     message_span: &tracing::Span,
     invocation_span: &tracing::Span,
@@ -30,7 +32,7 @@ pub fn attach_upstream(
 ) -> Result<(), SetParentError> {
     let invocation = invocation_span.context();
     let connected = match mode {
-        TraceMode::Parent => upstream.can_be_parent(),
+        TraceMode::Parent => upstream.is_present(),
         TraceMode::Link => upstream.is_present(),
     };
     match mode {

@@ -183,14 +183,6 @@ impl UpstreamContext {
     pub fn is_present(&self) -> bool {
         self.context.span().span_context().is_valid()
     }
-
-    /// The producer context can be the parent of a recorded span: present and sampled. An
-    /// unsampled parent would make the consumer span (and its errors) invisible.
-    pub fn can_be_parent(&self) -> bool {
-        let span = self.context.span();
-        let span_context = span.span_context();
-        span_context.is_valid() && span_context.is_sampled()
-    }
 }
 
 /// Extracts one message's upstream context, in this order: the SQS message attributes
@@ -419,7 +411,7 @@ mod tests {
         let upstream = extract_upstream_context(&system_only, None, propagators.messages());
         assert_eq!(upstream.carrier(), UpstreamCarrier::AwsTraceHeader);
         assert_eq!(upstream.span_context().trace_id(), TraceId::from(0xabc));
-        assert!(upstream.can_be_parent());
+        assert!(upstream.span_context().is_sampled());
     }
 
     #[test]
@@ -473,7 +465,7 @@ mod tests {
         let _guard = remote(7, 8, true).attach();
         let upstream = extract_upstream_context(&message, None, default_propagators().messages());
         assert_eq!(upstream.carrier(), UpstreamCarrier::None);
-        assert!(!upstream.is_present() && !upstream.can_be_parent());
+        assert!(!upstream.is_present());
     }
 
     #[test]
@@ -562,7 +554,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unsampled_upstream_is_present_but_cannot_be_a_parent() {
+    fn an_unsampled_upstream_is_present_with_its_decision() {
         let outgoing = inject_into_sqs(
             &remote(3, 4, false),
             default_propagators().messages(),
@@ -571,6 +563,6 @@ mod tests {
         let upstream =
             extract_upstream_context(&delivered(&outgoing), None, default_propagators().messages());
         assert!(upstream.is_present());
-        assert!(!upstream.can_be_parent());
+        assert!(!upstream.span_context().is_sampled());
     }
 }

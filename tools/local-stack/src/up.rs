@@ -167,7 +167,7 @@ impl UpDir {
     }
 
     /// Written whole or not at all: readers never see half a file.
-    fn write(&self, state: &UpState) -> Result<(), UpError> {
+    pub fn write(&self, state: &UpState) -> Result<(), UpError> {
         std::fs::create_dir_all(&self.dir).map_err(io_error(&self.dir))?;
         let path = self.state_path();
         let partial = self.dir.join("state.json.partial");
@@ -290,7 +290,8 @@ async fn supervise(stack: &mut LocalStack, up: &UpDir) -> Result<(), UpError> {
     }
 }
 
-fn state_of(stack: &mut LocalStack) -> UpState {
+/// What `make up` records of a running stack, owned by this process.
+pub fn state_of(stack: &mut LocalStack) -> UpState {
     let processes = stack
         .process_table()
         .into_iter()

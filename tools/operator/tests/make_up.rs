@@ -161,11 +161,12 @@ async fn up_send_trace_and_down_tell_each_event_s_story_and_leave_nothing_behind
     assert!(event_id.starts_with("evt_local_"), "{line}");
     assert!(line.contains("HTTP 202"), "{line}");
 
-    // make trace: found, processed, with a connected waterfall.
+    // make trace: found, processed, with a connected waterfall (as X-Ray names its spans: the
+    // message's CONSUMER span after its queue's service).
     let story = up.trace_until(&event_id, 0);
     for expected in [
         format!("{event_id} in local: processed (applied)"),
-        "process-webhook".to_owned(),
+        "webhook.outcome=applied".to_owned(),
         "DynamoDB.TransactWriteItems".to_owned(),
     ] {
         assert!(story.contains(&expected), "missing {expected:?}:\n{story}");
