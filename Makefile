@@ -83,10 +83,15 @@ check-msrv: ## cargo check every crate with the rust-version Cargo.toml declares
 	rustup toolchain install $(MSRV) --profile minimal
 	cargo +$(MSRV) check --workspace --all-targets --locked
 
+# The demo samples half the requests (none a second by reservoir), so some events have no trace
+# and `make trace` tells their story from their log lines; SAMPLING_RATE=1 traces every one.
+DEMO_SAMPLING_RATE ?= 0.5
+
 .PHONY: demo
-demo: $(VENV_STAMP) ## run the whole pipeline locally, one stitched trace per webhook (TELEMETRY_TRANSPORT=adot-collector: via OTLP/HTTP; FAN_OUT=sns: through an SNS topic)
-	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack
-	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack demo
+demo: $(VENV_STAMP) ## run the whole pipeline locally, one stitched trace per sampled webhook, every event's story (TELEMETRY_TRANSPORT=adot-collector; FAN_OUT=sns; SAMPLING_RATE=1)
+	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack -p operator
+	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug SAMPLING_RATE=$(or $(SAMPLING_RATE),$(DEMO_SAMPLING_RATE)) SAMPLING_RESERVOIR=$(or $(SAMPLING_RESERVOIR),0) \
+		$(TARGET_DIR)/debug/local-stack demo
 
 # ── The local stack as a development environment ────────────────────────────────────────
 UP_STATE := $(TARGET_DIR)/local-stack/up/state.json

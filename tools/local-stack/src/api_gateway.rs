@@ -177,6 +177,10 @@ impl ApiGateway {
         self.address.port()
     }
 
+    pub fn rule(&self) -> SamplingRule {
+        self.gateway.config.sampling
+    }
+
     pub fn sampling(&self) -> SamplingCounts {
         SamplingCounts {
             sampled: self.gateway.sampled.load(Ordering::Relaxed),

@@ -218,6 +218,24 @@ async fn demo(options: StackOptions) -> ExitCode {
         settings.queue_visibility_timeout_seconds
     );
     println!("  webhooks: POST {}", stack.webhook_url());
+    let rule = stack.sampling_rule();
+    println!(
+        "  sampling: API Gateway's X-Ray rule for the route, {} request(s) a second then {:.0}% of the rest{}",
+        rule.reservoir_per_second,
+        rule.fixed_rate * 100.0,
+        match stack.options.sampling {
+            Some(_) => " (SAMPLING_RATE / SAMPLING_RESERVOIR)",
+            None => " (Terraform's)",
+        }
+    );
+    println!(
+        "  AWS:      {} for the tools (X-Ray reads {}; Logs Insights over the functions' log groups)",
+        stack.aws_endpoint(),
+        match stack.options.trace_storage.transaction_search {
+            true => "with Transaction Search on",
+            false => "with Transaction Search off",
+        }
+    );
     println!(
         "  traces:   {} (telemetry_transport = \"{}\")",
         stack.traces_destination(),
@@ -227,7 +245,7 @@ async fn demo(options: StackOptions) -> ExitCode {
 
     let outcome = match scenario::run(&mut stack).await {
         Ok(run) => {
-            let report = scenario::report(&stack, &run).await;
+            let report = scenario::report(&mut stack, &run).await;
             Ok((report.render(), report.passed()))
         }
         Err(error) => Err(error),

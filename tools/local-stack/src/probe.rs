@@ -27,6 +27,10 @@ pub struct Delivery {
     pub status: u16,
     pub message_id: Option<String>,
     pub error_code: Option<String>,
+    /// The trace API Gateway started for the request (32 hex digits), from its answer's
+    /// `X-Amzn-Trace-Id`, and whether its sampling rule recorded it.
+    pub trace_id: Option<String>,
+    pub sampled: Option<bool>,
 }
 
 /// One message put straight on the queue, bypassing the API.
@@ -58,6 +62,18 @@ pub async fn post(
         .await
         .map_err(|error| StackError::Scenario(format!("POST {}: {error}", stack.webhook_url())))?;
     let status = response.status().as_u16();
+    let trace_header = response
+        .headers()
+        .get("x-amzn-trace-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let header_field = |name: &str| {
+        trace_header
+            .split(';')
+            .find_map(|part| part.trim().strip_prefix(name))
+            .map(str::to_owned)
+    };
     let answer: Value = response.json().await.unwrap_or(Value::Null);
     Ok(Delivery {
         label: label.to_owned(),
@@ -66,6 +82,8 @@ pub async fn post(
         status,
         message_id: answer["message_id"].as_str().map(str::to_owned),
         error_code: answer["error"]["code"].as_str().map(str::to_owned),
+        trace_id: header_field("Root=").map(|root| trace_reader::xray::otel_trace_id(&root)),
+        sampled: header_field("Sampled=").map(|flag| flag == "1"),
     })
 }
 
@@ -250,6 +268,39 @@ pub async fn dlq_depth(stack: &StackView) -> u64 {
         ],
     )
     .await
+}
+
+/// Which function wrote a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStage {
+    Api,
+    Worker,
+}
+
+/// The JSON log lines of `stage` that contain `term` (an event id, an outcome), oldest first,
+/// from CloudWatch Logs: the record that exists whether or not an event was sampled.
+pub async fn log_lines(stack: &LocalStack, stage: LogStage, term: &str) -> Vec<Value> {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&stack.sdk);
+    let [api, worker] = stack.log_groups();
+    let group = match stage {
+        LogStage::Api => api,
+        LogStage::Worker => worker,
+    };
+    let mut lines = Vec::new();
+    let mut pages = logs
+        .filter_log_events()
+        .log_group_name(group)
+        .filter_pattern(format!("\"{term}\""))
+        .into_paginator()
+        .send();
+    while let Some(Ok(page)) = pages.next().await {
+        for event in page.events() {
+            if let Ok(line @ Value::Object(_)) = serde_json::from_str(event.message().unwrap_or_default()) {
+                lines.push(line);
+            }
+        }
+    }
+    lines
 }
 
 pub fn unix_now() -> i64 {

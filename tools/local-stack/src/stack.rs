@@ -334,6 +334,11 @@ impl LocalStack {
             .unwrap_or_default()
     }
 
+    /// The X-Ray sampling rule the front door applies.
+    pub fn sampling_rule(&self) -> SamplingRule {
+        self.gateway.rule()
+    }
+
     /// How many requests the front door sampled, and how many it did not.
     pub fn sampling(&self) -> SamplingCounts {
         self.gateway.sampling()
