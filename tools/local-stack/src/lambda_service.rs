@@ -137,6 +137,8 @@ struct Function {
     counters: Counters,
     /// The running sandbox's process id.
     pid: Mutex<Option<u32>>,
+    /// The task that reaps the running sandbox when it exits (and starts the next one).
+    watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Serialises sandbox starts (a timeout and an exit may both ask for one).
     starting: AsyncMutex<()>,
     stopping: AtomicBool,
@@ -176,6 +178,7 @@ impl LambdaService {
                 runtime,
                 counters: Counters::default(),
                 pid: Mutex::new(None),
+                watcher: Mutex::new(None),
                 starting: AsyncMutex::new(()),
                 stopping: AtomicBool::new(false),
                 next_request: AtomicU64::new(1),
@@ -358,7 +361,7 @@ impl Function {
             )));
         }
         let watched = Arc::clone(function);
-        tokio::spawn(async move {
+        let watcher = tokio::spawn(async move {
             let _ = child.wait().await;
             for reader in readers {
                 let _ = reader.await;
@@ -370,6 +373,9 @@ impl Function {
                 let _ = Function::start_sandbox(&watched).await;
             }
         });
+        if let Ok(mut slot) = function.watcher.lock() {
+            *slot = Some(watcher);
+        }
         Ok(())
     }
 

@@ -1,8 +1,10 @@
-//! The whole pipeline, end to end: the real function binaries under cargo-lambda's emulator,
-//! moto, the event source mapping and the OTLP sink, driven by the demo's scenario, with each
-//! transport, and with SNS fan-out in front of the queue (raw message delivery on and off). The
-//! assertions read the spans received over OTLP and the emulator's state directly, not the
-//! demo's own report, so a wrong check in the demo cannot hide a broken pipeline.
+//! The whole pipeline, end to end: the real function binaries under the local Lambda service,
+//! API Gateway's front door, moto, the event source mapping and the trace sink, driven by the
+//! demo's scenario, with each transport, and with SNS fan-out in front of the queue (raw message
+//! delivery on and off). The assertions read the spans received over OTLP and the emulator's
+//! state directly, not the demo's own report, so a wrong check in the demo cannot hide a broken
+//! pipeline. One more run samples half the requests, as `make demo` does, and holds the demo's
+//! report to every check, `make trace` of each event included.
 
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -59,6 +61,30 @@ async fn the_pipeline_keeps_every_promise_through_sns_with_the_notification_enve
         raw_message_delivery: false,
     };
     the_pipeline_keeps_every_promise(TelemetryTransport::AdotCollector, fan_out).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_half_the_requests_sampled_every_event_is_still_told_and_every_sampled_trace_connected() {
+    let _turn = ONE_STACK_AT_A_TIME.lock().await;
+    let mut options = StackOptions::for_workspace(&local_stack::workspace_root());
+    // OTLP exports sampled spans only: the unsampled events leave nothing but their log lines.
+    options.transport = Some(TelemetryTransport::AdotCollector);
+    options.sampling = Some(local_stack::api_gateway::SamplingRule {
+        reservoir_per_second: 0,
+        fixed_rate: 0.5,
+    });
+    let mut stack = LocalStack::start(options).await.expect("the local stack starts");
+    let run = scenario::run(&mut stack).await.expect("the pipeline drains");
+    let report = scenario::report(&mut stack, &run).await;
+    let sampling = stack.sampling();
+    stack.shutdown().await;
+    assert!(sampling.sampled > 0 && sampling.unsampled > 0, "{sampling:?}");
+    assert!(report.passed(), "{}", report.render());
+    assert!(
+        report.render().contains("not sampled: no trace recorded"),
+        "{}",
+        report.render()
+    );
 }
 
 /// The same assertions whichever way the spans travel and whichever hop is in front of the queue.
@@ -268,9 +294,10 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport, fan_out
     assert_eq!(run.forged.error_code.as_deref(), Some("signature_mismatch"));
     let sends = spans.iter().filter(|span| is_producer(span)).count();
     assert_eq!(sends, accepted.len(), "only accepted webhooks were sent on");
+    // The API function's span (API Gateway's own segment says 401 too).
     let refused: Vec<&SpanRecord> = spans
         .iter()
-        .filter(|span| span.attribute("http.response.status_code") == Some("401"))
+        .filter(|span| span.service == "webhook-api" && span.attribute("http.response.status_code") == Some("401"))
         .collect();
     assert_eq!(refused.len(), 1);
     assert!(
@@ -297,7 +324,11 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport, fan_out
     if transport == TelemetryTransport::XrayUdp {
         // Application Signals: every span names its service and operation, and the SQS and
         // DynamoDB calls name their remote service and resource.
-        for span in &spans {
+        // The functions' spans: API Gateway's own segments are not the functions' to annotate.
+        for span in spans
+            .iter()
+            .filter(|span| matches!(span.service.as_str(), "webhook-api" | "webhook-worker"))
+        {
             let function = match span.service.as_str() {
                 "webhook-api" => &stack.settings.names.api_function,
                 _ => &stack.settings.names.worker_function,
@@ -331,7 +362,7 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport, fan_out
     }
 
     // The demo's own report agrees.
-    let report = scenario::report(&stack, &run).await;
+    let report = scenario::report(&mut stack, &run).await;
     let failed: HashMap<&str, &str> = report
         .checks
         .iter()
