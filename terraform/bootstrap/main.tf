@@ -445,7 +445,8 @@ data "aws_iam_policy_document" "deploy" {
     sid = "ActionsWithoutResourceTypes"
     actions = [
       "logs:DescribeLogGroups", "sns:Unsubscribe", "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes",
-      "xray:PutResourcePolicy", "xray:ListResourcePolicies", "xray:DeleteResourcePolicy",
+      "xray:PutResourcePolicy", "xray:ListResourcePolicies", "xray:DeleteResourcePolicy", "xray:GetSamplingRules",
+      "logs:PutIndexPolicy", "logs:DescribeIndexPolicies", "logs:DeleteIndexPolicy",
     ]
     resources = ["*"]
 
@@ -492,20 +493,34 @@ data "aws_iam_policy_document" "deploy" {
     resources = ["arn:${local.partition}:sns:${var.region}:${local.account}:${var.project}-${each.key}-*"]
   }
 
+  # The secret is this root's (signing_secrets.tf): the environment reads it by name, and the
+  # smoke test signs with its value.
   statement {
     sid = "SigningSecret"
     actions = [
-      "secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret",
-      "secretsmanager:GetResourcePolicy", "secretsmanager:UpdateSecret", "secretsmanager:TagResource",
-      "secretsmanager:UntagResource", "secretsmanager:GetSecretValue",
+      "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "secretsmanager:GetSecretValue",
     ]
     resources = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account}:secret:${var.project}-${each.key}/*"]
   }
 
-  # The smoke test reads its event's trace back.
+  # The route's X-Ray sampling rule (modules/rest-api).
   statement {
-    sid       = "SmokeTestTraces"
-    actions   = ["xray:BatchGetTraces"]
+    sid = "SamplingRule"
+    actions = [
+      "xray:CreateSamplingRule", "xray:UpdateSamplingRule", "xray:DeleteSamplingRule", "xray:TagResource",
+      "xray:UntagResource", "xray:ListTagsForResource",
+    ]
+    resources = ["arn:${local.partition}:xray:${var.region}:${local.account}:sampling-rule/${var.project}-${each.key}-*"]
+  }
+
+  # The smoke test reads its event's trace back, as AWS serves it: where segments go, then
+  # BatchGetTraces or (Transaction Search) a trace retrieval.
+  statement {
+    sid = "SmokeTestTraces"
+    actions = [
+      "xray:GetTraceSegmentDestination", "xray:BatchGetTraces", "xray:StartTraceRetrieval",
+      "xray:ListRetrievedTraces",
+    ]
     resources = ["*"]
 
     condition {
@@ -608,8 +623,11 @@ data "aws_iam_policy_document" "plan" {
   }
 
   statement {
-    sid       = "ReadWithoutResourceTypes"
-    actions   = ["logs:DescribeLogGroups", "sns:GetSubscriptionAttributes", "xray:ListResourcePolicies"]
+    sid = "ReadWithoutResourceTypes"
+    actions = [
+      "logs:DescribeLogGroups", "sns:GetSubscriptionAttributes", "xray:ListResourcePolicies", "xray:GetSamplingRules",
+      "logs:DescribeIndexPolicies",
+    ]
     resources = ["*"]
 
     condition {
@@ -641,6 +659,12 @@ data "aws_iam_policy_document" "plan" {
     sid       = "ReadTopics"
     actions   = ["sns:GetTopicAttributes", "sns:ListTagsForResource"]
     resources = ["arn:${local.partition}:sns:${var.region}:${local.account}:${var.project}-${each.key}-*"]
+  }
+
+  statement {
+    sid       = "ReadSamplingRule"
+    actions   = ["xray:ListTagsForResource"]
+    resources = ["arn:${local.partition}:xray:${var.region}:${local.account}:sampling-rule/${var.project}-${each.key}-*"]
   }
 
   statement {

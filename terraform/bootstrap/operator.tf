@@ -1,7 +1,8 @@
 # What an operator needs to answer "what happened to this event?" in one environment and to
 # retry what failed: `make trace EVENT=... ENV=<env>` and `make redrive ENV=<env>`
-# (tools/operator), reading the dashboard, and searching spans with Transaction Search. Attach it
-# to the people or roles who operate the environment; it writes only what a redrive moves.
+# (tools/operator): the event's record, its log lines, its traces (read as AWS serves them), the
+# DLQ, and the dashboard. Attach it to the people or roles who operate the environment; it
+# writes only what a redrive moves.
 # tools/terraform-config checks it against the operator's calls in deploy-permissions.json
 # (every call allowed, no action unused).
 
@@ -31,10 +32,14 @@ data "aws_iam_policy_document" "operator" {
     resources = ["arn:${local.partition}:sqs:${var.region}:${local.account}:${var.project}-${each.key}-events"]
   }
 
+  # Every event's log lines, sampled or not: Logs Insights over the two functions' log groups.
   statement {
-    sid       = "SpanSearch"
-    actions   = ["logs:StartQuery", "logs:GetQueryResults"]
-    resources = ["arn:${local.partition}:logs:${var.region}:${local.account}:log-group:aws/spans:*"]
+    sid     = "EventLogLines"
+    actions = ["logs:StartQuery", "logs:GetQueryResults"]
+    resources = [
+      for function in ["webhook-api", "webhook-worker"] :
+      "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/lambda/${var.project}-${each.key}-${function}:*"
+    ]
   }
 
   statement {
@@ -47,7 +52,8 @@ data "aws_iam_policy_document" "operator" {
   statement {
     sid = "ReadWithoutResourceTypes"
     actions = [
-      "xray:BatchGetTraces", "xray:GetTraceSummaries", "cloudwatch:GetMetricData",
+      "xray:GetTraceSegmentDestination", "xray:BatchGetTraces", "xray:StartTraceRetrieval", "xray:ListRetrievedTraces",
+      "xray:GetTraceSummaries", "cloudwatch:GetMetricData",
     ]
     resources = ["*"]
 

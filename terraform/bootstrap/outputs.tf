@@ -14,6 +14,11 @@ output "plan_role_arns" {
 }
 
 output "operator_policy_arns" {
-  description = "Per environment: attach it to whoever operates the environment (make trace, make redrive, the dashboard, span search)."
+  description = "Per environment: attach it to whoever operates the environment (make trace, make redrive, the dashboard)."
   value       = { for env, policy in aws_iam_policy.operator : env => policy.arn }
+}
+
+output "signing_secret_arns" {
+  description = "Per environment: the secret to put the Stripe endpoint's signing secret in before its first deploy (README, \"The signing secrets\")."
+  value       = { for env, secret in aws_secretsmanager_secret.signing : env => secret.arn }
 }

@@ -52,3 +52,20 @@ variable "transaction_search_indexing_percentage" {
     error_message = "transaction_search_indexing_percentage is a percentage, from 0 to 100."
   }
 }
+
+variable "signing_secret_kms_key_arn" {
+  description = "Customer-managed KMS key for the environments' signing secrets; null uses the AWS-managed key (aws/secretsmanager)."
+  type        = string
+  default     = null
+}
+
+variable "signing_secret_recovery_window_days" {
+  description = "Days a deleted signing secret can be recovered. Secrets Manager accepts 0 (delete at once) or 7 to 30."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.signing_secret_recovery_window_days == 0 || (var.signing_secret_recovery_window_days >= 7 && var.signing_secret_recovery_window_days <= 30)
+    error_message = "signing_secret_recovery_window_days is 0 (delete at once) or 7 to 30."
+  }
+}

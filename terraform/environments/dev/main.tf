@@ -9,11 +9,9 @@ module "pipeline" {
   architecture        = var.architecture
   telemetry_transport = var.telemetry_transport
   deletion_protection = false
-  # Deleted at once, so `make destroy` and a new deploy can follow each other.
-  secret_recovery_window_days = 0
-  log_retention_days          = var.log_retention_days
-  alarm_actions               = var.alarm_actions
-  alarm_email                 = var.alarm_email
+  log_retention_days  = var.log_retention_days
+  alarm_actions       = var.alarm_actions
+  alarm_email         = var.alarm_email
   # Every dev request traced (prod keeps the module's default; the README has the costs).
   trace_sampling_rate = 1
 

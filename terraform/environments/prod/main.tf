@@ -3,16 +3,15 @@
 module "pipeline" {
   source = "../../modules/pipeline"
 
-  environment                 = "prod"
-  api_zip_path                = var.api_zip_path
-  worker_zip_path             = var.worker_zip_path
-  architecture                = var.architecture
-  telemetry_transport         = var.telemetry_transport
-  deletion_protection         = true
-  secret_recovery_window_days = 30
-  log_retention_days          = var.log_retention_days
-  alarm_actions               = var.alarm_actions
-  alarm_email                 = var.alarm_email
+  environment         = "prod"
+  api_zip_path        = var.api_zip_path
+  worker_zip_path     = var.worker_zip_path
+  architecture        = var.architecture
+  telemetry_transport = var.telemetry_transport
+  deletion_protection = true
+  log_retention_days  = var.log_retention_days
+  alarm_actions       = var.alarm_actions
+  alarm_email         = var.alarm_email
 
   fan_out                      = var.fan_out
   fan_out_raw_message_delivery = var.fan_out_raw_message_delivery

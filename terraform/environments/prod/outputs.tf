@@ -19,8 +19,13 @@ output "table_name" {
 }
 
 output "signing_secret_arn" {
-  description = "Put the Stripe signing secret here (aws secretsmanager put-secret-value)."
+  description = "The Stripe signing secret terraform/bootstrap created for this environment."
   value       = module.pipeline.signing_secret_arn
+}
+
+output "log_group_names" {
+  description = "The functions' log groups (webhook-api's, webhook-worker's): make trace queries them."
+  value       = module.pipeline.log_group_names
 }
 
 output "dashboard_url" {

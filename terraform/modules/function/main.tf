@@ -82,6 +82,13 @@ resource "aws_cloudwatch_log_group" "this" {
   tags              = var.tags
 }
 
+# The function writes one JSON line per event and stage, sampled or not: the record `make trace`
+# reads. Indexed fields let Logs Insights' `filterIndex` read only one event's lines.
+resource "aws_cloudwatch_log_index_policy" "this" {
+  log_group_name  = aws_cloudwatch_log_group.this.name
+  policy_document = jsonencode({ Fields = var.log_index_fields })
+}
+
 # AWSLambdaBasicExecutionRole, narrowed to this function's own log group.
 data "aws_iam_policy_document" "logs" {
   statement {

@@ -35,16 +35,21 @@ locals {
   })
 }
 
-# The secret's value is set outside Terraform (`aws secretsmanager put-secret-value`), so it
-# never lands in the state or in tfvars.
-resource "aws_secretsmanager_secret" "signing" {
-  #checkov:skip=CKV2_AWS_57:A Stripe endpoint secret is rotated in Stripe's dashboard, not by a Lambda rotation function; the API accepts several secrets during the switch.
-  name        = local.names.secret
-  description = "Stripe webhook endpoint signing secret(s) (whsec_...), comma-separated during rotation."
-  kms_key_id  = var.kms_key_arn
-  # 0 deletes at once, so a destroyed environment can be created again under the same name.
-  recovery_window_in_days = var.secret_recovery_window_days
-  tags                    = local.tags
+# The signing secret is created by terraform/bootstrap (per environment, without a value) and
+# given its value before the first deploy; the environment only reads it by name. Its value
+# never passes through Terraform, and the first pipeline run's smoke test can sign.
+data "aws_secretsmanager_secret" "signing" {
+  name = local.names.secret
+}
+
+# Created here before the bootstrap owned it: leave the secret (and its value) in place when it
+# leaves this state; `terraform import` in terraform/bootstrap adopts it (its README says how).
+removed {
+  from = aws_secretsmanager_secret.signing
+
+  lifecycle {
+    destroy = false
+  }
 }
 
 # Where alarms go when alarm_email is set: a topic with that address subscribed (AWS asks the
@@ -109,7 +114,7 @@ data "aws_iam_policy_document" "api" {
   statement {
     sid       = "ReadSigningSecret"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_secretsmanager_secret.signing.arn]
+    resources = [data.aws_secretsmanager_secret.signing.arn]
   }
 
   dynamic "statement" {
@@ -174,7 +179,7 @@ module "api" {
   environment = { for name, value in {
     WEBHOOK_QUEUE_URL         = local.fan_out_sns ? null : module.queue.queue_url
     WEBHOOK_TOPIC_ARN         = one(aws_sns_topic.events[*].arn)
-    STRIPE_WEBHOOK_SECRET_ARN = aws_secretsmanager_secret.signing.arn
+    STRIPE_WEBHOOK_SECRET_ARN = data.aws_secretsmanager_secret.signing.arn
   } : name => value if value != null }
 }
 

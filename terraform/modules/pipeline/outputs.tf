@@ -19,8 +19,8 @@ output "table_name" {
 }
 
 output "signing_secret_arn" {
-  description = "Secrets Manager secret to put the Stripe signing secret in."
-  value       = aws_secretsmanager_secret.signing.arn
+  description = "The Secrets Manager secret holding the Stripe signing secret (terraform/bootstrap creates it)."
+  value       = data.aws_secretsmanager_secret.signing.arn
 }
 
 output "api_function_name" {
@@ -46,4 +46,9 @@ output "topic_arn" {
 output "undeliverable_queue_url" {
   description = "Where SNS and EventBridge put what they could not deliver to the event queue; null when neither is used."
   value       = one(aws_sqs_queue.undeliverable[*].url)
+}
+
+output "log_group_names" {
+  description = "The functions' log groups, webhook-api's first: every event's lines, sampled or not (make trace queries them)."
+  value       = [module.api.log_group_name, module.worker.log_group_name]
 }

@@ -234,17 +234,6 @@ variable "record_ttl_days" {
   }
 }
 
-variable "secret_recovery_window_days" {
-  description = "Days a deleted signing secret can be recovered; 0 deletes it at once, so the environment can be destroyed and created again (dev). Secrets Manager accepts 0 or 7 to 30."
-  type        = number
-  default     = 30
-
-  validation {
-    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30)
-    error_message = "secret_recovery_window_days is 0 (delete at once) or 7 to 30."
-  }
-}
-
 variable "deletion_protection" {
   description = "Protect the table from deletion."
   type        = bool
@@ -258,7 +247,7 @@ variable "log_retention_days" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer-managed KMS key for the queue, the table and the secret; null uses AWS-managed keys."
+  description = "Customer-managed KMS key for the queue and the table; null uses AWS-managed keys."
   type        = string
   default     = null
 }

@@ -248,12 +248,10 @@ fn spans_complete(spans: &[SpanRecord], run: &ScenarioRun, max_receive_count: u3
                     .all(|process| spans.iter().any(|span| span.is_child_of(process)))
         });
     let forged_seen = run.forged.sampled == Some(false)
-        || spans
-            .iter()
-            .any(|span| {
-                span.service == "webhook-api"
-                    && span.attribute("http.response.status_code") == Some(&run.forged.status.to_string())
-            });
+        || spans.iter().any(|span| {
+            span.service == "webhook-api"
+                && span.attribute("http.response.status_code") == Some(&run.forged.status.to_string())
+        });
     accepted_complete
         && forged_seen
         && !with_message_id(spans, "process-webhook", &run.legacy.message_id).is_empty()

@@ -297,7 +297,9 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport, fan_out
     // The API function's span (API Gateway's own segment says 401 too).
     let refused: Vec<&SpanRecord> = spans
         .iter()
-        .filter(|span| span.service == "webhook-api" && span.attribute("http.response.status_code") == Some("401"))
+        .filter(|span| {
+            span.service == "webhook-api" && span.attribute("http.response.status_code") == Some("401")
+        })
         .collect();
     assert_eq!(refused.len(), 1);
     assert!(

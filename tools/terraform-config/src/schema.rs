@@ -349,6 +349,11 @@ impl ModuleChecker<'_> {
                 "terraform" => self.check_version_constraints(block, &location, violations),
                 _ => {}
             }
+            if block.identifier() == "removed" {
+                // `from` names what is no longer declared, by design; its lifecycle has no
+                // references to check.
+                continue;
+            }
             if block.identifier() == "variable" {
                 // `type` is a type constraint, not an expression with references.
                 for attribute in block.body().attributes().filter(|a| a.key() != "type") {

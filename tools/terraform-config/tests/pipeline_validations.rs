@@ -12,7 +12,8 @@ use std::path::Path;
 use broken_copy::{BrokenCopy, assert_caught, terraform_dir};
 use hcl::eval::{Context, Evaluate};
 use hcl::{Expression, Map, Value};
-use terraform_config::checks::{self, Tree};
+use terraform_config::checks;
+use terraform_config::pipeline::PipelineSettings;
 use terraform_config::{Module, attribute};
 use webhook_worker::config::WorkerConfig;
 
@@ -223,19 +224,46 @@ fn concurrency_tied_to_the_batch_size_is_caught() {
 }
 
 #[test]
-fn each_environment_chooses_its_secret_recovery_window() {
-    let tree = Tree::load(&terraform_dir()).unwrap();
-    for (environment, days) in [("dev", "0"), ("prod", "30")] {
-        let root = tree
-            .module(Path::new("environments").join(environment).as_path())
-            .unwrap();
-        let call = &root.module_calls()["pipeline"];
-        let value = attribute(call.body(), "secret_recovery_window_days").map(ToString::to_string);
-        assert_eq!(value.as_deref(), Some(days), "{environment}");
+fn each_environment_reads_the_signing_secret_bootstrap_creates_for_it() {
+    let bootstrap = Module::load(terraform_dir().join("bootstrap")).unwrap();
+    let secret = bootstrap.resources("aws_secretsmanager_secret")["signing"];
+    let name = attribute(secret.body(), "name").unwrap();
+    let mut variables = bootstrap.variable_defaults().unwrap();
+    variables.insert("region".to_owned(), Value::from("eu-west-1"));
+    for environment in ["dev", "prod"] {
+        let mut context = terraform_config::terraform_functions();
+        context.declare_var("var", Value::Object(variables.clone()));
+        let mut each = Map::new();
+        each.insert("key".to_owned(), Value::from(environment));
+        context.declare_var("each", Value::Object(each));
+        let created = name.evaluate(&context).unwrap();
+        let read = PipelineSettings::load(&terraform_dir(), environment)
+            .unwrap()
+            .names
+            .secret;
+        assert_eq!(
+            created,
+            Value::from(read),
+            "{environment}: the name bootstrap creates is the one the pipeline reads"
+        );
     }
-    let module = pipeline(&terraform_dir());
+    let pipeline = pipeline(&terraform_dir());
     assert!(
-        refused(&module, &[("secret_recovery_window_days", Value::from(3))])
+        pipeline.resources("aws_secretsmanager_secret").is_empty(),
+        "no environment creates it"
+    );
+    assert!(
+        pipeline
+            .blocks_of("data")
+            .any(|block| block.labels().first().map(|label| label.as_str())
+                == Some("aws_secretsmanager_secret"))
+    );
+    let mut bad = bootstrap.variable_defaults().unwrap();
+    bad.insert("signing_secret_recovery_window_days".to_owned(), Value::from(3));
+    assert!(
+        bootstrap
+            .failed_validations("signing_secret_recovery_window_days", &bad)
+            .unwrap()
             .iter()
             .any(|m| m.contains("0 (delete at once) or 7 to 30"))
     );
