@@ -129,8 +129,8 @@ operator-outputs: tf-init
 	@$(TERRAFORM) output -json > $(OPERATOR_OUTPUTS)
 
 .PHONY: trace
-trace: event-given operator-bin $(if $(ENV),operator-outputs) ## one event's story: record, trace waterfall, DLQ: make trace EVENT=evt_... [ENV=dev]
-	@$(OPERATOR) trace $(EVENT) $(OPERATOR_WHERE)
+trace: event-given operator-bin $(if $(ENV),operator-outputs) ## one event's story: record, every stage from its logs, its trace, DLQ: make trace EVENT=evt_... [ENV=dev] [SINCE=7d]
+	@$(OPERATOR) trace $(EVENT) $(OPERATOR_WHERE) $(if $(SINCE),--since $(SINCE))
 
 .PHONY: event-given
 event-given:
@@ -282,9 +282,8 @@ check-layers: check-credentials ## check that every ADOT collector layer in the 
 	exit $$status
 
 .PHONY: smoke
-smoke: tf-init ## post a signed test webhook to ENV's endpoint; check it is stored and its X-Ray trace connected
+smoke: tf-init ## post a signed test webhook to ENV's endpoint; check it is stored and its trace connected, read as AWS serves it
 	@outputs=$$($(TERRAFORM) output -json); \
 	value() { echo "$$outputs" | $(PYTHON) -c "import json,sys; print(json.load(sys.stdin)['$$1']['value'])"; }; \
 	$${SMOKE_TEST_BIN:-cargo run --quiet --locked -p smoke-test --} \
-		--endpoint "$$(value endpoint_url)" --secret-arn "$$(value signing_secret_arn)" --table "$$(value table_name)" \
-		--trace-source xray
+		--endpoint "$$(value endpoint_url)" --secret-arn "$$(value signing_secret_arn)" --table "$$(value table_name)"

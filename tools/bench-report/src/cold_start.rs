@@ -24,7 +24,7 @@ use local_runtime_api::{Answer, Invocation, LocalRuntimeApi};
 /// How long one cold start may take before it counts as hung.
 const RUN_DEADLINE: Duration = Duration::from_secs(30);
 /// Messages in the worker's first batch: the event source mapping's batch size.
-const BATCH_SIZE: usize = 10;
+pub const BATCH_SIZE: usize = 10;
 /// The floor's name in the samples and the report.
 pub const FLOOR: &str = "lambda-floor";
 
@@ -67,6 +67,10 @@ pub struct Sample {
     pub first_invocation_beyond_io_ms: f64,
     /// `VmHWM` once the invocation's spans were flushed.
     pub peak_rss_kib: u64,
+    /// Bytes of log lines the function wrote in the run (its init and the invocation).
+    pub log_bytes: u64,
+    /// The invocation's spans as Transaction Search stores them (OTLP JSON with the resource).
+    pub span_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +78,9 @@ pub struct Results {
     pub samples: Vec<Sample>,
     /// moto's latency for the `GetSecretValue` the API makes during init, for context.
     pub secret_fetch_ms: Vec<f64>,
+    /// The functions' memory sizes, as Terraform configures them.
+    pub api_memory_mb: u32,
+    pub worker_memory_mb: u32,
 }
 
 pub async fn measure(options: &Options) -> Result<Results, ColdStartError> {
@@ -184,6 +191,8 @@ pub async fn measure(options: &Options) -> Result<Results, ColdStartError> {
     Ok(Results {
         samples,
         secret_fetch_ms,
+        api_memory_mb: settings.api_memory_size,
+        worker_memory_mb: settings.worker_memory_size,
     })
 }
 
@@ -243,10 +252,19 @@ async fn one_cold_start(
     };
     check_response(function, &body)?;
     // The floor exports no spans: it does no I/O.
-    let io_ms = match function {
-        FLOOR => 0.0,
-        _ => io_wall_time_ms(&invocation_spans(sink, &invocation.request_id).await?),
+    let spans = match function {
+        FLOOR => Vec::new(),
+        _ => invocation_spans(sink, &invocation.request_id).await?,
     };
+    let io_ms = io_wall_time_ms(&spans);
+    let store = sink.store();
+    let span_bytes = spans
+        .iter()
+        .filter_map(|span| store.stored_bytes(&span.span_id))
+        .sum();
+    let log_bytes = std::fs::metadata(log)
+        .map(|metadata| metadata.len())
+        .unwrap_or_default();
     let first_invocation_ms = millis(responded.duration_since(first_next));
     Ok(Sample {
         function: function.to_owned(),
@@ -258,6 +276,8 @@ async fn one_cold_start(
         io_ms,
         first_invocation_beyond_io_ms: (first_invocation_ms - io_ms).max(0.0),
         peak_rss_kib,
+        log_bytes,
+        span_bytes,
     })
 }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod cold_start;
+mod cost;
 mod report;
 
 use report::{Report, Summary};
@@ -118,6 +119,33 @@ async fn main() -> ExitCode {
         micro_benchmarks_ns: micro,
         artifacts_bytes: artifacts,
         secret_fetch_ms: Summary::of(&results.secret_fetch_ms),
+        cost_inputs: None,
+        costs: Vec::new(),
+    };
+    let measured = cost::Measured::of(
+        &results.samples,
+        "xray-udp",
+        cold_start::BATCH_SIZE,
+        results.api_memory_mb,
+        results.worker_memory_mb,
+    );
+    let report = Report {
+        costs: measured
+            .iter()
+            .flat_map(|measured| {
+                [
+                    (1.0, true),
+                    (0.1, true),
+                    (0.05, true),
+                    (1.0, false),
+                    (0.1, false),
+                    (0.05, false),
+                ]
+                .map(|(sampling, search)| cost::per_million_events(measured, sampling, search))
+            })
+            .collect(),
+        cost_inputs: measured,
+        ..report
     };
 
     let markdown = report::render_markdown(&report);

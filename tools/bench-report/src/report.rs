@@ -95,6 +95,9 @@ pub struct Report {
     /// `bootstrap.zip` sizes in bytes, by function.
     pub artifacts_bytes: BTreeMap<String, u64>,
     pub secret_fetch_ms: Option<Summary>,
+    /// What was measured per event, and what a million events cost at each sampling rate.
+    pub cost_inputs: Option<crate::cost::Measured>,
+    pub costs: Vec<crate::cost::CostTable>,
 }
 
 /// The criterion benchmarks the report reads, with what each measures.
@@ -385,7 +388,87 @@ pub fn render_markdown(report: &Report) -> String {
     render_cold_starts(&mut out, report);
     render_micro_benchmarks(&mut out, report);
     render_artifacts(&mut out, report);
+    render_costs(&mut out, report);
     out
+}
+
+/// Dollars per million events, by service, at each sampling rate (Transaction Search on), and
+/// the tracing line with it off; then every price's source.
+fn render_costs(out: &mut String, report: &Report) {
+    let Some(measured) = &report.cost_inputs else {
+        return;
+    };
+    let _ = writeln!(out, "\n## Cost per million events (us-east-1 list prices)\n");
+    let _ = writeln!(
+        out,
+        "From this run's medians (xray-udp): the API's invocation {:.1} ms at {} MB, the worker's batch of {} {:.0} ms at {} MB (against moto on this machine: AWS's own latencies differ), {:.0} bytes of log lines and {:.0} bytes of spans (OTLP JSON with the resource, as Transaction Search stores them) per event. API Gateway's and Lambda's own segments are not in the span bytes.\n",
+        measured.api_invocation_ms,
+        measured.api_memory_mb,
+        measured.batch_size,
+        measured.worker_batch_ms,
+        measured.worker_memory_mb,
+        measured.log_bytes_per_event,
+        measured.span_bytes_per_event,
+    );
+    let searched: Vec<&crate::cost::CostTable> = report
+        .costs
+        .iter()
+        .filter(|table| table.transaction_search)
+        .collect();
+    let Some(first) = searched.first() else {
+        return;
+    };
+    let header: Vec<String> = searched
+        .iter()
+        .map(|table| format!("{:.0}% traced", table.sampling * 100.0))
+        .collect();
+    let _ = writeln!(out, "| service | {} | how |", header.join(" | "));
+    let _ = writeln!(out, "| --- |{} --- |", " ---: |".repeat(searched.len()));
+    for (index, line) in first.lines.iter().enumerate() {
+        let cells: Vec<String> = searched
+            .iter()
+            .map(|table| format!("${:.2}", table.lines[index].usd_per_million_events))
+            .collect();
+        let service = match line.service.starts_with("Tracing") {
+            true => "Tracing: Transaction Search spans".to_owned(),
+            false => line.service.clone(),
+        };
+        let _ = writeln!(out, "| {service} | {} | {} |", cells.join(" | "), line.how);
+    }
+    let totals: Vec<String> = searched
+        .iter()
+        .map(|table| format!("**${:.2}**", table.total))
+        .collect();
+    let _ = writeln!(out, "| **total** | {} | |", totals.join(" | "));
+    let xray: Vec<String> = report
+        .costs
+        .iter()
+        .filter(|table| !table.transaction_search)
+        .map(|table| {
+            format!(
+                "{:.0}%: ${:.2}",
+                table.sampling * 100.0,
+                table
+                    .lines
+                    .last()
+                    .map(|line| line.usd_per_million_events)
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nWith Transaction Search off, the tracing line is X-Ray's traces recorded instead: {}. Reading a trace back (`make trace`, `make smoke`) is $0.50 per million traces retrieved; a `make trace` query over one event's indexed log lines scans a few kB at $0.005 per GB.\n",
+        xray.join(", ")
+    );
+    let _ = writeln!(out, "| price | USD | per | source |\n| --- | ---: | --- | --- |");
+    for (name, price) in crate::cost::PRICES {
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} |",
+            price.usd, price.per, price.source
+        );
+    }
 }
 
 fn render_header(out: &mut String, report: &Report) {
@@ -546,6 +629,8 @@ mod tests {
             micro_benchmarks_ns: BTreeMap::new(),
             artifacts_bytes: BTreeMap::new(),
             secret_fetch_ms: None,
+            cost_inputs: None,
+            costs: Vec::new(),
         };
         assert!(render_markdown(&report).contains("| x | ≤ 2.00 µs | 3.00 µs | no, 50% over | bench |"));
     }

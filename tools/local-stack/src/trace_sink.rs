@@ -26,6 +26,9 @@ use trace_reader::span::{SpanKind, SpanRecord, SpanStatus};
 pub struct SpanStore {
     spans: Arc<Mutex<Vec<SpanRecord>>>,
     rejected: Arc<Mutex<Vec<String>>>,
+    /// Each received span's size as one OTLP JSON document with its resource, by span id: what
+    /// Transaction Search stores of it (`make bench` prices span ingestion with it).
+    stored_bytes: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
 impl SpanStore {
@@ -37,6 +40,25 @@ impl SpanStore {
         if let Ok(mut store) = self.spans.lock() {
             store.extend(spans);
         }
+    }
+
+    /// The stored size of span `span_id` (see the field), if it was received over OTLP.
+    pub fn stored_bytes(&self, span_id: &str) -> Option<u64> {
+        self.stored_bytes.lock().ok()?.get(span_id).copied()
+    }
+
+    /// Records `export`'s spans, each with its stored size.
+    fn receive(&self, export: ExportTraceServiceRequest, sampled: bool) {
+        if let Ok(mut sizes) = self.stored_bytes.lock() {
+            for resource_spans in &export.resource_spans {
+                let resource = serde_json::to_string(&resource_spans.resource).map_or(0, |json| json.len());
+                for span in resource_spans.scope_spans.iter().flat_map(|scope| &scope.spans) {
+                    let own = serde_json::to_string(span).map_or(0, |json| json.len());
+                    sizes.insert(hex(&span.span_id), (resource + own) as u64);
+                }
+            }
+        }
+        self.extend(records(export, sampled));
     }
 
     /// Exports that could not be decoded: each would be spans lost in production.
@@ -117,7 +139,7 @@ async fn receive_datagrams(socket: UdpSocket, store: SpanStore) {
     loop {
         match socket.recv(&mut buffer).await {
             Ok(length) => match decode_daemon_datagram(&buffer[..length]) {
-                Ok((sampled, export)) => store.extend(records(export, sampled)),
+                Ok((sampled, export)) => store.receive(export, sampled),
                 Err(reason) => store.reject(format!("UDP datagram of {length} bytes: {reason}")),
             },
             Err(error) => store.reject(format!("UDP receive failed: {error}")),
@@ -190,7 +212,7 @@ async fn handle(request: Request<Incoming>, store: SpanStore) -> Result<Response
     match decoded {
         Ok(export) => {
             // The OTLP exporter sends only the spans that were sampled.
-            store.extend(records(export, true));
+            store.receive(export, true);
             Ok(if json {
                 reply(StatusCode::OK, "application/json", "{}")
             } else {
