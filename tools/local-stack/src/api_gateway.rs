@@ -30,6 +30,7 @@ use hyper::{Request, StatusCode};
 use tokio::net::TcpListener;
 use trace_reader::span::{SpanKind, SpanRecord, SpanStatus};
 
+use crate::draws::FixedSeedDraws;
 use crate::http::{HttpResponse, reply, serve};
 use crate::lambda_service::{InvokeError, LambdaService};
 use crate::trace_sink::SpanStore;
@@ -58,7 +59,7 @@ struct Sampler {
     rule: SamplingRule,
     second: u64,
     taken_this_second: u32,
-    draws: u64,
+    draws: FixedSeedDraws,
 }
 
 impl Sampler {
@@ -67,7 +68,7 @@ impl Sampler {
             rule,
             second: 0,
             taken_this_second: 0,
-            draws: 0,
+            draws: FixedSeedDraws::default(),
         }
     }
 
@@ -81,17 +82,7 @@ impl Sampler {
             self.taken_this_second += 1;
             return true;
         }
-        self.draw() < self.rule.fixed_rate
-    }
-
-    /// The next number in [0, 1) of a fixed-seed splitmix64 sequence.
-    fn draw(&mut self) -> f64 {
-        self.draws = self.draws.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.draws;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1_u64 << 53) as f64
+        self.draws.draw() < self.rule.fixed_rate
     }
 }
 

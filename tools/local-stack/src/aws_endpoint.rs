@@ -99,9 +99,7 @@ impl Router {
         {
             return json_answer(answer.status, answer.error_type, &answer.body, "application/json");
         }
-        forward(&self.http, &self.moto, &parts, body)
-            .await
-            .unwrap_or_else(|error| reply(StatusCode::BAD_GATEWAY, "text/plain", error))
+        forward(&self.http, &self.moto, &parts, body).await
     }
 }
 

@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use tokio::net::TcpListener;
 
+use crate::draws::FixedSeedDraws;
 use crate::http::{HttpResponse, forward, reply, serve};
 
 /// The AWS service a request is for.
@@ -106,7 +107,7 @@ struct State {
     injected: BTreeMap<AwsService, u64>,
     delayed: BTreeMap<AwsService, u64>,
     forwarded: BTreeMap<AwsService, u64>,
-    draws: u64,
+    draws: FixedSeedDraws,
 }
 
 impl State {
@@ -124,7 +125,7 @@ impl State {
                 continue;
             }
             let (rate, fault) = (rule.rate, rule.fault);
-            if rate < 1.0 && self.draw() >= rate {
+            if rate < 1.0 && self.draws.draw() >= rate {
                 continue;
             }
             self.rules[index].1 += 1;
@@ -136,16 +137,6 @@ impl State {
             return Some(fault);
         }
         None
-    }
-
-    /// The next number in [0, 1) of a fixed-seed splitmix64 sequence.
-    fn draw(&mut self) -> f64 {
-        self.draws = self.draws.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.draws;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1_u64 << 53) as f64
     }
 }
 
@@ -267,9 +258,7 @@ impl Forward {
         if let Ok(mut state) = self.state.lock() {
             *state.forwarded.entry(service).or_default() += 1;
         }
-        forward(&self.http, &self.upstream, &parts, body)
-            .await
-            .unwrap_or_else(|error| reply(StatusCode::BAD_GATEWAY, "text/plain", error))
+        forward(&self.http, &self.upstream, &parts, body).await
     }
 }
 

@@ -44,8 +44,19 @@ pub fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> 
 }
 
 /// Sends the request (`parts`, `body`) to `upstream` (`http://host:port`) unchanged and hands
-/// back its answer; a connection failure is the error's text.
+/// back its answer; one it could not get is a `502` with the reason.
 pub async fn forward(
+    http: &reqwest::Client,
+    upstream: &str,
+    parts: &hyper::http::request::Parts,
+    body: Bytes,
+) -> HttpResponse {
+    send_on(http, upstream, parts, body)
+        .await
+        .unwrap_or_else(|error| reply(StatusCode::BAD_GATEWAY, "text/plain", error))
+}
+
+async fn send_on(
     http: &reqwest::Client,
     upstream: &str,
     parts: &hyper::http::request::Parts,

@@ -31,6 +31,8 @@ use emulator::moto::{ACCOUNT_ID, REGION};
 const MAX_EVENTS_PER_PUT: usize = 1000;
 /// How long a log line may wait to be sent with others.
 const LOG_BATCH_WINDOW: Duration = Duration::from_millis(100);
+/// A sandbox that lived less than this before exiting is replaced only after as long.
+const RESTART_BACKOFF: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LambdaError {
@@ -361,6 +363,7 @@ impl Function {
             )));
         }
         let watched = Arc::clone(function);
+        let started = tokio::time::Instant::now();
         let watcher = tokio::spawn(async move {
             let _ = child.wait().await;
             for reader in readers {
@@ -369,6 +372,10 @@ impl Function {
             watched
                 .runtime
                 .fail_in_flight("Runtime.ExitError", "the runtime exited before answering");
+            // A runtime that cannot even initialise is not restarted in a tight loop.
+            if !watched.stopping.load(Ordering::SeqCst) && started.elapsed() < RESTART_BACKOFF {
+                tokio::time::sleep(RESTART_BACKOFF).await;
+            }
             if !watched.stopping.load(Ordering::SeqCst) {
                 let _ = Function::start_sandbox(&watched).await;
             }

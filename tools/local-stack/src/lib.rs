@@ -12,6 +12,7 @@
 
 pub mod api_gateway;
 pub mod aws_endpoint;
+pub mod draws;
 pub mod event_source;
 pub mod fault_proxy;
 pub mod http;

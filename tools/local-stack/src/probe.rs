@@ -87,6 +87,35 @@ pub async fn post(
     })
 }
 
+/// A payment failure of `event_id` for its own `customer`, so each event's effect can be counted.
+pub fn payment_failure(event_id: &str, customer: &str) -> Vec<u8> {
+    serde_json::json!({
+        "id": event_id, "object": "event", "type": "payment_intent.payment_failed",
+        "created": unix_now(), "livemode": false,
+        "data": {"object": {"id": format!("pi_{event_id}"), "object": "payment_intent", "customer": customer,
+                             "last_payment_error": {"message": "Card declined."}}},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Posts [`payment_failure`] to the API, signed with the stack's secret.
+pub async fn post_payment_failure(
+    stack: &LocalStack,
+    event_id: &str,
+    customer: &str,
+) -> Result<Delivery, StackError> {
+    let secret = stack.provisioned.signing_secret.clone();
+    post(
+        stack,
+        &reqwest::Client::new(),
+        event_id,
+        payment_failure(event_id, customer),
+        &secret,
+    )
+    .await
+}
+
 /// Puts `body` straight on the queue, without trace context (a legacy producer).
 pub async fn send_direct(
     stack: &LocalStack,

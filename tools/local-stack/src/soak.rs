@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
-use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::fault_proxy::{AwsService, Fault, FaultRule};
@@ -286,16 +285,9 @@ async fn count_results(stack: &LocalStack, report: &mut SoakReport) -> Result<()
 
 /// Posts webhook `index` until it is accepted; the number of retries it took, or `None`.
 async fn send_until_accepted(http: &reqwest::Client, url: &str, secret: &str, index: usize) -> Option<usize> {
-    let body = json!({
-        "id": format!("evt_soak{index:06}"), "object": "event", "type": "payment_intent.payment_failed",
-        "created": unix_now(), "livemode": false,
-        "data": {"object": {"id": format!("pi_soak{index:06}"), "object": "payment_intent",
-                             "customer": format!("cus_soak{index:06}"),
-                             "last_payment_error": {"message": "Card declined."}}},
-    })
-    .to_string();
+    let body = crate::probe::payment_failure(&format!("evt_soak{index:06}"), &format!("cus_soak{index:06}"));
     for attempt in 0..5 {
-        let signature = stripe_signature::sign(secret, unix_now(), body.as_bytes());
+        let signature = stripe_signature::sign(secret, unix_now(), &body);
         let response = http
             .post(url)
             .header("content-type", "application/json")

@@ -2,24 +2,24 @@
 //! demo shows and the end-to-end test checks. It takes both transports: OTLP/HTTP
 //! (`POST /v1/traces`, protobuf or JSON; the ADOT collector's receiver) and OTLP over UDP in the
 //! X-Ray daemon's datagram format (what `OTEL_AWS_APPLICATION_SIGNALS_ENABLED=true` sends).
-//! Other processes read the spans back over HTTP (the local trace source of `trace-reader`):
-//! `GET /traces/<trace id>` and `GET /spans?webhook.event_id=<id>`, as JSON.
+//! Tools read the spans back through X-Ray's API on the stack's AWS endpoint (`xray_api`), as
+//! they read them in AWS.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::{Request, StatusCode};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
 use tokio::net::{TcpListener, UdpSocket};
 use trace_reader::span::{SpanKind, SpanRecord, SpanStatus};
+
+use crate::http::{HttpResponse, reply, serve};
 
 /// Spans received so far, and why any export was refused.
 #[derive(Debug, Clone, Default)]
@@ -95,7 +95,10 @@ impl TraceSink {
         let udp_address = socket.local_addr()?;
         let store = SpanStore::default();
         let tasks = [
-            tokio::spawn(serve(listener, store.clone())),
+            tokio::spawn(serve(listener, {
+                let store = store.clone();
+                move |request| handle(request, store.clone())
+            })),
             tokio::spawn(receive_datagrams(socket, store.clone())),
         ];
         Ok(Self {
@@ -175,35 +178,22 @@ pub fn decode_daemon_datagram(datagram: &[u8]) -> Result<(bool, ExportTraceServi
     Ok((sampled, export))
 }
 
-async fn serve(listener: TcpListener, store: SpanStore) {
-    while let Ok((stream, _)) = listener.accept().await {
-        let store = store.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| handle(request, store.clone()));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-async fn handle(request: Request<Incoming>, store: SpanStore) -> Result<Response<Full<Bytes>>, hyper::Error> {
-    if request.method() == hyper::Method::GET {
-        return Ok(query(request.uri(), &store));
-    }
+async fn handle(request: Request<Incoming>, store: SpanStore) -> HttpResponse {
     if request.method() != hyper::Method::POST || request.uri().path() != "/v1/traces" {
-        return Ok(reply(
+        return reply(
             StatusCode::NOT_FOUND,
             "text/plain",
             "OTLP traces go to POST /v1/traces",
-        ));
+        );
     }
     let json = request
         .headers()
         .get("content-type")
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/json"));
-    let body = request.into_body().collect().await?.to_bytes();
+    let Ok(body) = request.into_body().collect().await.map(|body| body.to_bytes()) else {
+        return reply(StatusCode::BAD_REQUEST, "text/plain", "unreadable request body");
+    };
     let decoded = if json {
         serde_json::from_slice::<ExportTraceServiceRequest>(&body).map_err(|e| e.to_string())
     } else {
@@ -213,56 +203,16 @@ async fn handle(request: Request<Incoming>, store: SpanStore) -> Result<Response
         Ok(export) => {
             // The OTLP exporter sends only the spans that were sampled.
             store.receive(export, true);
-            Ok(if json {
-                reply(StatusCode::OK, "application/json", "{}")
-            } else {
-                reply(StatusCode::OK, "application/x-protobuf", "")
-            })
+            match json {
+                true => reply(StatusCode::OK, "application/json", "{}"),
+                false => reply(StatusCode::OK, "application/x-protobuf", ""),
+            }
         }
         Err(error) => {
             store.reject(format!("OTLP/HTTP export: {error}"));
-            Ok(reply(StatusCode::BAD_REQUEST, "text/plain", &error))
+            reply(StatusCode::BAD_REQUEST, "text/plain", error)
         }
     }
-}
-
-/// `GET /traces/<trace id>` or `GET /spans?<attribute>=<value>`: the matching spans as JSON.
-fn query(uri: &hyper::Uri, store: &SpanStore) -> Response<Full<Bytes>> {
-    let spans = store.spans();
-    let matching: Vec<&SpanRecord> = match (uri.path().strip_prefix("/traces/"), uri.path(), uri.query()) {
-        (Some(trace_id), _, _) => spans.iter().filter(|span| span.trace_id == trace_id).collect(),
-        (None, "/spans", Some(query)) => {
-            let (key, value) = query.split_once('=').unwrap_or((query, ""));
-            spans
-                .iter()
-                .filter(|span| span.attribute(key) == Some(value))
-                .collect()
-        }
-        _ => {
-            return reply(
-                StatusCode::NOT_FOUND,
-                "text/plain",
-                "GET /traces/<trace id> or /spans?<attribute>=<value>",
-            );
-        }
-    };
-    match serde_json::to_string(&matching) {
-        Ok(json) => reply(StatusCode::OK, "application/json", &json),
-        Err(error) => reply(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "text/plain",
-            &error.to_string(),
-        ),
-    }
-}
-
-fn reply(status: StatusCode, content_type: &str, body: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
-    *response.status_mut() = status;
-    if let Ok(value) = content_type.parse() {
-        response.headers_mut().insert("content-type", value);
-    }
-    response
 }
 
 /// Flattens an OTLP export into span records.

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use local_stack::fault_proxy::{AwsService, Fault, FaultRule};
 use local_stack::probe::{
-    Delivery, StackView, all_stored, dlq_depth, notification_count, post, queue_depth, wait_for,
+    Delivery, StackView, all_stored, dlq_depth, notification_count, post_payment_failure, queue_depth,
+    wait_for,
 };
 use local_stack::stack::{LocalStack, StackOptions, TelemetryTransport};
-use serde_json::json;
 use trace_reader::span::{SpanRecord, SpanStatus};
 
 /// One stack at a time: two would compete for the machine's two cores and its timings.
@@ -25,29 +25,10 @@ async fn start(configure: impl FnOnce(&mut StackOptions)) -> LocalStack {
     LocalStack::start(options).await.expect("the local stack starts")
 }
 
-/// A payment failure for its own customer, so each event's effect can be counted.
-fn payment_failed(event_id: &str, customer: &str) -> Vec<u8> {
-    json!({
-        "id": event_id, "object": "event", "type": "payment_intent.payment_failed",
-        "created": local_stack::probe::unix_now(), "livemode": false,
-        "data": {"object": {"id": "pi_fault", "object": "payment_intent", "customer": customer,
-                             "last_payment_error": {"message": "Card declined."}}},
-    })
-    .to_string()
-    .into_bytes()
-}
-
 async fn send(stack: &LocalStack, event_id: &str, customer: &str) -> Delivery {
-    let secret = stack.provisioned.signing_secret.clone();
-    post(
-        stack,
-        &reqwest::Client::new(),
-        event_id,
-        payment_failed(event_id, customer),
-        &secret,
-    )
-    .await
-    .expect("the API answers")
+    post_payment_failure(stack, event_id, customer)
+        .await
+        .expect("the API answers")
 }
 
 /// Waits until every event is stored and the queue is empty.

@@ -7,13 +7,12 @@
 
 use local_stack::fault_proxy::{AwsService, Fault, FaultRule};
 use local_stack::probe::{
-    StackView, dlq_depth, event_record, notification_count, post, queue_depth, wait_for,
+    StackView, dlq_depth, event_record, notification_count, post_payment_failure, queue_depth, wait_for,
 };
 use local_stack::stack::{LocalStack, StackOptions};
 use operator::environment::{Environment, Location};
 use operator::redrive::{Mover, Pace, redrive};
 use operator::story::{Verdict, gather};
-use serde_json::json;
 use trace_reader::source::TraceSource;
 use trace_reader::span::{SpanKind, SpanStatus};
 
@@ -45,21 +44,7 @@ async fn a_message_dead_lettered_by_an_outage_is_redriven_and_stored_once_in_its
         .unwrap()
         .add(FaultRule::always(AwsService::DynamoDb, Fault::Unavailable));
 
-    let body = json!({
-        "id": EVENT, "object": "event", "type": "payment_intent.payment_failed",
-        "created": local_stack::probe::unix_now(), "livemode": false,
-        "data": {"object": {"id": "pi_outage", "object": "payment_intent", "customer": CUSTOMER}},
-    });
-    let secret = stack.provisioned.signing_secret.clone();
-    let sent = post(
-        &stack,
-        &reqwest::Client::new(),
-        EVENT,
-        serde_json::to_vec(&body).unwrap(),
-        &secret,
-    )
-    .await
-    .unwrap();
+    let sent = post_payment_failure(&stack, EVENT, CUSTOMER).await.unwrap();
     assert_eq!(sent.status, 202, "{sent:?}");
     wait_for(&mut stack, "the message to be dead-lettered", |view| async move {
         dlq_depth(&view).await == 1 && queue_depth(&view).await == 0

@@ -6,10 +6,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use local_stack::api_gateway::SamplingRule;
-use local_stack::probe::{StackView, event_record, post, wait_for};
+use local_stack::probe::{StackView, event_record, post_payment_failure, wait_for};
 use local_stack::stack::{LocalStack, StackOptions};
 use local_stack::up::{UpDir, state_of};
-use serde_json::json;
 
 const EVENT: &str = "evt_unsampledButTold";
 
@@ -22,21 +21,9 @@ async fn an_unsampled_event_is_told_from_its_logs_and_record_and_labelled_not_sa
         fixed_rate: 0.0,
     });
     let mut stack = LocalStack::start(options).await.expect("the local stack starts");
-    let body = json!({
-        "id": EVENT, "object": "event", "type": "payment_intent.payment_failed",
-        "created": local_stack::probe::unix_now(), "livemode": false,
-        "data": {"object": {"id": "pi_unsampled", "object": "payment_intent", "customer": "cus_unsampled"}},
-    });
-    let secret = stack.provisioned.signing_secret.clone();
-    let sent = post(
-        &stack,
-        &reqwest::Client::new(),
-        EVENT,
-        serde_json::to_vec(&body).unwrap(),
-        &secret,
-    )
-    .await
-    .unwrap();
+    let sent = post_payment_failure(&stack, EVENT, "cus_unsampled")
+        .await
+        .unwrap();
     assert_eq!(sent.status, 202, "{sent:?}");
     wait_for(&mut stack, "the event to be stored", |view| async move {
         event_record(&view, EVENT).await.is_some()
