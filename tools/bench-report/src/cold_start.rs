@@ -91,6 +91,13 @@ pub async fn measure(options: &Options) -> Result<Results, ColdStartError> {
     let terraform_dir = options.workspace_root.join("terraform");
     let settings = PipelineSettings::load(&terraform_dir, "local")
         .map_err(|e| setup("Terraform settings")(e.to_string()))?;
+    // Logs are appended to, and a sample's log bytes are its file's size: start from none.
+    match std::fs::remove_dir_all(&options.log_dir) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(setup("clearing the previous run's logs")(error.to_string()));
+        }
+        _ => {}
+    }
     let (root, moto_log) = (options.workspace_root.clone(), options.log_dir.join("moto.log"));
     let moto = tokio::task::spawn_blocking(move || MotoServer::start_with(&root, None, &moto_log))
         .await
