@@ -1,9 +1,9 @@
-# One-time account set-up for deploying from GitHub Actions: the Terraform state bucket, the
-# GitHub OIDC provider, per environment a plan role (read-only, assumable by the GitHub
-# environment <env>-plan) and a deploy role (assumable only by the GitHub environment <env>,
-# allowed only what the pipeline needs, on that environment's resources), and API Gateway's
-# account-wide CloudWatch logging role. Its own state stays local: it is applied once, by an
-# administrator, and rarely changes.
+# One-time account set-up for deploying from GitHub Actions: per environment a Terraform state
+# bucket, a plan role (read-only, assumable by the GitHub environment <env>-plan), a deploy role
+# (assumable only by the GitHub environment <env>, allowed only what the pipeline needs, on that
+# environment's resources) and a smoke-test role (<env>-smoke: the signing secret, the record,
+# the trace); the GitHub OIDC provider; and what is one per account (account.tf). Its own state
+# stays local: it is applied once per account, by an administrator, and rarely changes.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -15,18 +15,30 @@ locals {
   oidc_arn = var.create_github_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : (
     "arn:${local.partition}:iam::${local.account}:oidc-provider/${local.oidc_url}"
   )
+  environments = toset(var.environments)
+  # Several environments in one account: the few actions IAM cannot hold to one environment's
+  # resources are then granted to none of them (README, "One account or several").
+  shared_account = length(var.environments) > 1
+  # The tag every environment's resources carry (the pipeline module's tags), which the policies
+  # check where a resource's name cannot tell its environment (API Gateway ids, mapping UUIDs).
+  environment_tag = "Environment"
 }
 
+# One bucket per environment: no role of one environment can list, read or lock the other's
+# state, and a plan may list its own bucket (Terraform's first plan needs a 404 for the missing
+# state object, which S3 gives only to a caller who may list).
 resource "aws_s3_bucket" "state" {
   #checkov:skip=CKV_AWS_144:Cross-region replication of a small state bucket is a disaster-recovery choice left to the account owner; versioning protects against overwrites.
   #checkov:skip=CKV_AWS_18:Access logs for the state bucket would need a second bucket; CloudTrail records who reads and writes state.
   #checkov:skip=CKV2_AWS_62:No consumer needs event notifications for state changes.
   #checkov:skip=CKV_AWS_145:SSE-S3 encrypts the state at rest; a customer key can be set with a bucket encryption override.
-  bucket = var.state_bucket_name
+  for_each = local.environments
+  bucket   = "${var.state_bucket_prefix}-${each.key}"
 }
 
 resource "aws_s3_bucket_versioning" "state" {
-  bucket = aws_s3_bucket.state.id
+  for_each = local.environments
+  bucket   = aws_s3_bucket.state[each.key].id
 
   versioning_configuration {
     status = "Enabled"
@@ -34,7 +46,8 @@ resource "aws_s3_bucket_versioning" "state" {
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
-  bucket = aws_s3_bucket.state.id
+  for_each = local.environments
+  bucket   = aws_s3_bucket.state[each.key].id
 
   rule {
     apply_server_side_encryption_by_default {
@@ -44,7 +57,8 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
 }
 
 resource "aws_s3_bucket_public_access_block" "state" {
-  bucket                  = aws_s3_bucket.state.id
+  for_each                = local.environments
+  bucket                  = aws_s3_bucket.state[each.key].id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
@@ -52,7 +66,8 @@ resource "aws_s3_bucket_public_access_block" "state" {
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "state" {
-  bucket = aws_s3_bucket.state.id
+  for_each = local.environments
+  bucket   = aws_s3_bucket.state[each.key].id
 
   rule {
     id     = "expire-old-state-versions"
@@ -71,11 +86,13 @@ resource "aws_s3_bucket_lifecycle_configuration" "state" {
 }
 
 data "aws_iam_policy_document" "state_tls_only" {
+  for_each = local.environments
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
-    resources = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
+    resources = [aws_s3_bucket.state[each.key].arn, "${aws_s3_bucket.state[each.key].arn}/*"]
 
     principals {
       type        = "AWS"
@@ -91,8 +108,9 @@ data "aws_iam_policy_document" "state_tls_only" {
 }
 
 resource "aws_s3_bucket_policy" "state" {
-  bucket = aws_s3_bucket.state.id
-  policy = data.aws_iam_policy_document.state_tls_only.json
+  for_each = local.environments
+  bucket   = aws_s3_bucket.state[each.key].id
+  policy   = data.aws_iam_policy_document.state_tls_only[each.key].json
 }
 
 resource "aws_iam_openid_connect_provider" "github" {
@@ -101,13 +119,20 @@ resource "aws_iam_openid_connect_provider" "github" {
   client_id_list = ["sts.amazonaws.com"]
 }
 
-# The GitHub environment a role's jobs run in: <env> (reviewers, for prod) applies, <env>-plan
-# (no reviewers) plans.
+# The GitHub environment each role's jobs run in: <env>-plan plans (no reviewers), <env> applies
+# (prod's reviewers approve here), <env>-smoke runs the smoke test (the only job that may read
+# the signing secret).
 locals {
   github_environments = merge(
     { for env in var.environments : "deploy-${env}" => env },
     { for env in var.environments : "plan-${env}" => "${env}-plan" },
+    { for env in var.environments : "smoke-${env}" => "${env}-smoke" },
   )
+  # The subject GitHub issues once the repository's OIDC subject template includes
+  # job_workflow_ref (README, "Who can deploy"): a job in that GitHub environment, running the
+  # deploy workflow as it is on main. Another workflow, or this one from another branch, is
+  # refused even in the same GitHub environment.
+  deploy_workflow = "${var.github_repository}/.github/workflows/deploy-environment.yml@refs/heads/main"
 }
 
 data "aws_iam_policy_document" "github_trust" {
@@ -127,24 +152,23 @@ data "aws_iam_policy_document" "github_trust" {
       values   = ["sts.amazonaws.com"]
     }
 
-    # Only jobs running in that GitHub environment (with its reviewers and branch rules).
     condition {
       test     = "StringEquals"
       variable = "${local.oidc_url}:sub"
-      values   = ["repo:${var.github_repository}:environment:${each.value}"]
+      values   = ["repo:${var.github_repository}:environment:${each.value}:job_workflow_ref:${local.deploy_workflow}"]
     }
   }
 }
 
 resource "aws_iam_role" "deploy" {
-  for_each             = toset(var.environments)
+  for_each             = local.environments
   name                 = "${var.project}-${each.key}-github-deploy"
   assume_role_policy   = data.aws_iam_policy_document.github_trust["deploy-${each.key}"].json
   max_session_duration = 3600
 }
 
 resource "aws_iam_role" "plan" {
-  for_each             = toset(var.environments)
+  for_each             = local.environments
   name                 = "${var.project}-${each.key}-github-plan"
   assume_role_policy   = data.aws_iam_policy_document.github_trust["plan-${each.key}"].json
   max_session_duration = 3600
@@ -235,29 +259,23 @@ resource "aws_iam_policy" "function_boundary" {
   policy      = data.aws_iam_policy_document.function_boundary[each.key].json
 }
 
-# What `terraform apply` of one environment needs, on that environment's resources only, plus
-# what the post-deploy smoke test reads (the signing secret, one table item, the trace).
+# What `terraform apply` of one environment needs, on that environment's resources only.
 # terraform/bootstrap/deploy-permissions.json lists, per resource type, the calls the AWS
-# provider makes; tools/terraform-config's tests check this policy against it.
+# provider makes; tools/terraform-config's tests check this policy against it, and check that
+# each call is denied on the other environment's resources.
 data "aws_iam_policy_document" "deploy" {
-  for_each = toset(var.environments)
+  for_each = local.environments
 
   statement {
     sid       = "StateList"
     actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.state.arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.project}/${each.key}/*"]
-    }
+    resources = [aws_s3_bucket.state[each.key].arn]
   }
 
   statement {
     sid       = "StateObjects"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${aws_s3_bucket.state.arn}/${var.project}/${each.key}/*"]
+    resources = ["${aws_s3_bucket.state[each.key].arn}/${var.project}/${each.key}/*"]
   }
 
   statement {
@@ -267,7 +285,7 @@ data "aws_iam_policy_document" "deploy" {
       "lambda:GetFunctionCodeSigningConfig", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
       "lambda:ListVersionsByFunction", "lambda:TagResource", "lambda:UntagResource", "lambda:ListTags",
       "lambda:AddPermission", "lambda:RemovePermission", "lambda:GetPolicy", "lambda:PutFunctionConcurrency",
-      "lambda:DeleteFunctionConcurrency", "lambda:GetFunctionConcurrency",
+      "lambda:DeleteFunctionConcurrency",
     ]
     resources = ["arn:${local.partition}:lambda:${var.region}:${local.account}:function:${var.project}-${each.key}-*"]
   }
@@ -278,7 +296,8 @@ data "aws_iam_policy_document" "deploy" {
     resources = ["arn:${local.partition}:lambda:${var.region}:901920570463:layer:aws-otel-collector-*"]
   }
 
-  # CreateEventSourceMapping has no resource type: narrowed by the function it targets.
+  # CreateEventSourceMapping has no resource type: narrowed by the function it targets, and the
+  # mapping must be created with the environment's tag, which the statements below check.
   statement {
     sid       = "CreateEventSourceMappings"
     actions   = ["lambda:CreateEventSourceMapping"]
@@ -288,6 +307,12 @@ data "aws_iam_policy_document" "deploy" {
       test     = "ArnLike"
       variable = "lambda:FunctionArn"
       values   = ["arn:${local.partition}:lambda:${var.region}:${local.account}:function:${var.project}-${each.key}-*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${local.environment_tag}"
+      values   = [each.key]
     }
   }
 
@@ -305,15 +330,38 @@ data "aws_iam_policy_document" "deploy" {
     }
   }
 
-  # Reading a mapping and its tags (every refresh, because of default_tags), and tagging it at
-  # creation: on the mapping's ARN without the function condition, which IAM may not evaluate
-  # for these actions. A mapping's ARN is a random UUID, so it cannot be narrowed by name.
+  # Reading a mapping and its tags (every refresh), and removing tags: a mapping's ARN is a
+  # random UUID, so the environment is told by the mapping's own tag.
   statement {
-    sid = "ReadAndTagEventSourceMappings"
-    actions = [
-      "lambda:GetEventSourceMapping", "lambda:ListTags", "lambda:TagResource", "lambda:UntagResource",
-    ]
+    sid       = "ReadEventSourceMappings"
+    actions   = ["lambda:GetEventSourceMapping", "lambda:ListTags", "lambda:UntagResource"]
     resources = ["arn:${local.partition}:lambda:${var.region}:${local.account}:event-source-mapping:*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.environment_tag}"
+      values   = [each.key]
+    }
+  }
+
+  # Tagging carries the environment's tag, on a mapping that has it or has no tags yet (its
+  # creation): another environment's mapping can never be re-tagged into this one.
+  statement {
+    sid       = "TagEventSourceMappings"
+    actions   = ["lambda:TagResource"]
+    resources = ["arn:${local.partition}:lambda:${var.region}:${local.account}:event-source-mapping:*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${local.environment_tag}"
+      values   = [each.key]
+    }
+
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/${local.environment_tag}"
+      values   = [each.key]
+    }
   }
 
   # Function roles live under /<project>/<env>/ (never where the deploy role is) and are created
@@ -380,7 +428,7 @@ data "aws_iam_policy_document" "deploy" {
     }
   }
 
-  # Belt and braces: whatever an allow above grows into, the deploy roles and the boundaries are
+  # Belt and braces: whatever an allow above grows into, the GitHub roles and the boundaries are
   # never changed, and no role's boundary is ever removed.
   statement {
     sid    = "NeverTheDeployRolesOrBoundaries"
@@ -393,7 +441,7 @@ data "aws_iam_policy_document" "deploy" {
       "iam:TagPolicy", "iam:UntagPolicy",
     ]
     resources = [
-      "arn:${local.partition}:iam::${local.account}:role/${var.project}-*-github-deploy",
+      "arn:${local.partition}:iam::${local.account}:role/${var.project}-*-github-*",
       "arn:${local.partition}:iam::${local.account}:policy/${var.project}-*-function-boundary",
     ]
   }
@@ -403,6 +451,21 @@ data "aws_iam_policy_document" "deploy" {
     effect    = "Deny"
     actions   = ["iam:DeleteRolePermissionsBoundary"]
     resources = ["arn:${local.partition}:iam::${local.account}:role/*"]
+  }
+
+  # The environment's tag is what the tag-checked statements read: it is set when a resource is
+  # created and never removed.
+  statement {
+    sid       = "NeverUntagTheEnvironment"
+    effect    = "Deny"
+    actions   = ["lambda:UntagResource", "logs:UntagResource"]
+    resources = ["*"]
+
+    condition {
+      test     = "ForAnyValue:StringEquals"
+      variable = "aws:TagKeys"
+      values   = [local.environment_tag]
+    }
   }
 
   statement {
@@ -420,7 +483,7 @@ data "aws_iam_policy_document" "deploy" {
       "dynamodb:CreateTable", "dynamodb:DeleteTable", "dynamodb:DescribeTable", "dynamodb:UpdateTable",
       "dynamodb:DescribeTimeToLive", "dynamodb:UpdateTimeToLive", "dynamodb:DescribeContinuousBackups",
       "dynamodb:UpdateContinuousBackups", "dynamodb:ListTagsOfResource", "dynamodb:TagResource",
-      "dynamodb:UntagResource", "dynamodb:GetItem",
+      "dynamodb:UntagResource",
     ]
     resources = ["arn:${local.partition}:dynamodb:${var.region}:${local.account}:table/${var.project}-${each.key}-*"]
   }
@@ -429,31 +492,79 @@ data "aws_iam_policy_document" "deploy" {
     sid = "LogGroups"
     actions = [
       "logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy",
-      "logs:TagResource", "logs:UntagResource", "logs:ListTagsForResource", "logs:ListTagsLogGroup", "logs:TagLogGroup",
-      "logs:AssociateKmsKey", "logs:DisassociateKmsKey",
+      "logs:TagResource", "logs:UntagResource", "logs:ListTagsForResource", "logs:AssociateKmsKey",
+      "logs:DisassociateKmsKey",
     ]
-    # API Gateway names its execution log group after the API's random id.
     resources = [
       "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/lambda/${var.project}-${each.key}-*",
       "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/apigateway/${var.project}-${each.key}/*",
-      "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:API-Gateway-Execution-Logs_*",
     ]
   }
 
-  # Actions IAM defines no resource type for: `*`, held to the environment's region.
+  # API Gateway names its execution log group after the API's random id: the group is created
+  # with the environment's tag and changed only while it carries it.
   statement {
-    sid = "ActionsWithoutResourceTypes"
+    sid       = "CreateExecutionLogGroups"
+    actions   = ["logs:CreateLogGroup", "logs:TagResource"]
+    resources = ["arn:${local.partition}:logs:${var.region}:${local.account}:log-group:API-Gateway-Execution-Logs_*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${local.environment_tag}"
+      values   = [each.key]
+    }
+
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/${local.environment_tag}"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid = "ExecutionLogGroups"
     actions = [
-      "logs:DescribeLogGroups", "sns:Unsubscribe", "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes",
-      "xray:PutResourcePolicy", "xray:ListResourcePolicies", "xray:DeleteResourcePolicy", "xray:GetSamplingRules",
-      "logs:PutIndexPolicy", "logs:DescribeIndexPolicies", "logs:DeleteIndexPolicy",
+      "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy", "logs:UntagResource",
+      "logs:ListTagsForResource", "logs:AssociateKmsKey", "logs:DisassociateKmsKey",
     ]
+    resources = ["arn:${local.partition}:logs:${var.region}:${local.account}:log-group:API-Gateway-Execution-Logs_*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.environment_tag}"
+      values   = [each.key]
+    }
+  }
+
+  # Reads IAM defines no resource type for: `*`, held to the environment's region. In one
+  # account they see every environment's (README, "One account or several").
+  statement {
+    sid       = "ReadsWithoutResourceTypes"
+    actions   = ["logs:DescribeLogGroups", "sns:GetSubscriptionAttributes", "xray:GetSamplingRules"]
     resources = ["*"]
 
     condition {
       test     = "StringEquals"
       variable = "aws:RequestedRegion"
       values   = [var.region]
+    }
+  }
+
+  # Changing or removing a topic's subscription: IAM defines no resource type or condition key
+  # for either, so they reach every subscription in the account. Granted only to an environment
+  # with its account to itself; in a shared account an administrator makes these changes.
+  dynamic "statement" {
+    for_each = local.shared_account ? [] : ["subscriptions"]
+    content {
+      sid       = "SubscriptionChanges"
+      actions   = ["sns:SetSubscriptionAttributes", "sns:Unsubscribe"]
+      resources = ["*"]
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestedRegion"
+        values   = [var.region]
+      }
     }
   }
 
@@ -473,33 +584,56 @@ data "aws_iam_policy_document" "deploy" {
     resources = ["arn:${local.partition}:cloudwatch::${local.account}:dashboard/${var.project}-${each.key}-*"]
   }
 
-  # The rule that routes Stripe's partner event bus to the queue (stripe_event_bus_name); a
-  # rule's ARN holds its bus's name.
-  statement {
-    sid = "StripeEventRule"
-    actions = [
-      "events:PutRule", "events:DescribeRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets",
-      "events:ListTargetsByRule", "events:ListTagsForResource", "events:TagResource", "events:UntagResource",
-    ]
-    resources = ["arn:${local.partition}:events:${var.region}:${local.account}:rule/aws.partner/stripe.com/*/${var.project}-${each.key}-*"]
+  # The rule that routes the environment's own Stripe partner event bus (stripe_event_bus_names)
+  # to its queue; a rule's ARN holds its bus's name. Targets are held to the environment's
+  # queues: every target of the request, and at least one.
+  dynamic "statement" {
+    for_each = { for env, bus in var.stripe_event_bus_names : env => bus if env == each.key }
+    content {
+      sid = "StripeEventRule"
+      actions = [
+        "events:PutRule", "events:DescribeRule", "events:DeleteRule", "events:RemoveTargets",
+        "events:ListTargetsByRule", "events:ListTagsForResource", "events:TagResource", "events:UntagResource",
+      ]
+      resources = ["arn:${local.partition}:events:${var.region}:${local.account}:rule/${statement.value}/${var.project}-${each.key}-*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = { for env, bus in var.stripe_event_bus_names : env => bus if env == each.key }
+    content {
+      sid       = "StripeEventTargets"
+      actions   = ["events:PutTargets"]
+      resources = ["arn:${local.partition}:events:${var.region}:${local.account}:rule/${statement.value}/${var.project}-${each.key}-*"]
+
+      condition {
+        test     = "ForAllValues:ArnLike"
+        variable = "events:TargetArn"
+        values   = ["arn:${local.partition}:sqs:${var.region}:${local.account}:${var.project}-${each.key}-*"]
+      }
+
+      condition {
+        test     = "Null"
+        variable = "events:TargetArn"
+        values   = ["false"]
+      }
+    }
   }
 
   statement {
     sid = "Topics"
     actions = [
       "sns:CreateTopic", "sns:DeleteTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:Subscribe",
-      "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource", "sns:TagResource", "sns:UntagResource",
+      "sns:ListTagsForResource", "sns:TagResource", "sns:UntagResource",
     ]
     resources = ["arn:${local.partition}:sns:${var.region}:${local.account}:${var.project}-${each.key}-*"]
   }
 
-  # The secret is this root's (signing_secrets.tf): the environment reads it by name, and the
-  # smoke test signs with its value.
+  # The secret is this root's (signing_secrets.tf): the environment reads its metadata by name.
+  # Its value is read only by the smoke-test role (smoke.tf).
   statement {
-    sid = "SigningSecret"
-    actions = [
-      "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "secretsmanager:GetSecretValue",
-    ]
+    sid       = "SigningSecret"
+    actions   = ["secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy"]
     resources = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account}:secret:${var.project}-${each.key}/*"]
   }
 
@@ -513,68 +647,63 @@ data "aws_iam_policy_document" "deploy" {
     resources = ["arn:${local.partition}:xray:${var.region}:${local.account}:sampling-rule/${var.project}-${each.key}-*"]
   }
 
-  # The smoke test reads its event's trace back, as AWS serves it: where segments go, then
-  # BatchGetTraces or (Transaction Search) a trace retrieval.
+  # A REST API's id is random: it is created with the environment's tag, and it and everything
+  # under it (which inherit the API's tags for access control) are changed only while it carries
+  # that tag. Tags are never changed afterwards (IAM defines no tag key for /tags/<arn>), so the
+  # API's tag cannot be rewritten into another environment's.
   statement {
-    sid = "SmokeTestTraces"
-    actions = [
-      "xray:GetTraceSegmentDestination", "xray:BatchGetTraces", "xray:StartTraceRetrieval",
-      "xray:ListRetrievedTraces",
-    ]
-    resources = ["*"]
+    sid       = "CreateRestApis"
+    actions   = ["apigateway:POST"]
+    resources = ["arn:${local.partition}:apigateway:${var.region}::/restapis"]
 
     condition {
       test     = "StringEquals"
-      variable = "aws:RequestedRegion"
-      values   = [var.region]
+      variable = "aws:RequestTag/${local.environment_tag}"
+      values   = [each.key]
     }
   }
 
   statement {
-    sid     = "RestApis"
-    actions = ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"]
-    resources = [
-      "arn:${local.partition}:apigateway:${var.region}::/restapis",
-      "arn:${local.partition}:apigateway:${var.region}::/restapis/*",
-      "arn:${local.partition}:apigateway:${var.region}::/tags/*",
-    ]
+    sid       = "RestApis"
+    actions   = ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"]
+    resources = ["arn:${local.partition}:apigateway:${var.region}::/restapis/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.environment_tag}"
+      values   = [each.key]
+    }
   }
 }
 
 # Plans run before prod's approval, so they use a role that can read what a refresh reads and
 # write nothing but the state lock: approving a plan is the only way to change an environment.
 data "aws_iam_policy_document" "plan" {
-  for_each = toset(var.environments)
+  for_each = local.environments
 
   statement {
     sid       = "StateList"
     actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.state.arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.project}/${each.key}/*"]
-    }
+    resources = [aws_s3_bucket.state[each.key].arn]
   }
 
   statement {
     sid       = "StateRead"
     actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.state.arn}/${var.project}/${each.key}/*"]
+    resources = ["${aws_s3_bucket.state[each.key].arn}/${var.project}/${each.key}/*"]
   }
 
   statement {
     sid       = "StateLock"
     actions   = ["s3:PutObject", "s3:DeleteObject"]
-    resources = ["${aws_s3_bucket.state.arn}/${var.project}/${each.key}/*.tflock"]
+    resources = ["${aws_s3_bucket.state[each.key].arn}/${var.project}/${each.key}/*.tflock"]
   }
 
   statement {
     sid = "ReadFunctions"
     actions = [
       "lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:GetFunctionCodeSigningConfig",
-      "lambda:ListVersionsByFunction", "lambda:ListTags", "lambda:GetPolicy", "lambda:GetFunctionConcurrency",
+      "lambda:ListVersionsByFunction", "lambda:ListTags", "lambda:GetPolicy",
     ]
     resources = ["arn:${local.partition}:lambda:${var.region}:${local.account}:function:${var.project}-${each.key}-*"]
   }
@@ -583,6 +712,12 @@ data "aws_iam_policy_document" "plan" {
     sid       = "ReadEventSourceMappings"
     actions   = ["lambda:GetEventSourceMapping", "lambda:ListTags"]
     resources = ["arn:${local.partition}:lambda:${var.region}:${local.account}:event-source-mapping:*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.environment_tag}"
+      values   = [each.key]
+    }
   }
 
   statement {
@@ -618,16 +753,24 @@ data "aws_iam_policy_document" "plan" {
     resources = [
       "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/lambda/${var.project}-${each.key}-*",
       "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/apigateway/${var.project}-${each.key}/*",
-      "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:API-Gateway-Execution-Logs_*",
     ]
   }
 
   statement {
-    sid = "ReadWithoutResourceTypes"
-    actions = [
-      "logs:DescribeLogGroups", "sns:GetSubscriptionAttributes", "xray:ListResourcePolicies", "xray:GetSamplingRules",
-      "logs:DescribeIndexPolicies",
-    ]
+    sid       = "ReadExecutionLogGroups"
+    actions   = ["logs:ListTagsForResource"]
+    resources = ["arn:${local.partition}:logs:${var.region}:${local.account}:log-group:API-Gateway-Execution-Logs_*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.environment_tag}"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid       = "ReadsWithoutResourceTypes"
+    actions   = ["logs:DescribeLogGroups", "sns:GetSubscriptionAttributes", "xray:GetSamplingRules"]
     resources = ["*"]
 
     condition {
@@ -649,10 +792,13 @@ data "aws_iam_policy_document" "plan" {
     resources = ["arn:${local.partition}:cloudwatch::${local.account}:dashboard/${var.project}-${each.key}-*"]
   }
 
-  statement {
-    sid       = "ReadStripeEventRule"
-    actions   = ["events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource"]
-    resources = ["arn:${local.partition}:events:${var.region}:${local.account}:rule/aws.partner/stripe.com/*/${var.project}-${each.key}-*"]
+  dynamic "statement" {
+    for_each = { for env, bus in var.stripe_event_bus_names : env => bus if env == each.key }
+    content {
+      sid       = "ReadStripeEventRule"
+      actions   = ["events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource"]
+      resources = ["arn:${local.partition}:events:${var.region}:${local.account}:rule/${statement.value}/${var.project}-${each.key}-*"]
+    }
   }
 
   statement {
@@ -674,13 +820,15 @@ data "aws_iam_policy_document" "plan" {
   }
 
   statement {
-    sid     = "ReadRestApis"
-    actions = ["apigateway:GET"]
-    resources = [
-      "arn:${local.partition}:apigateway:${var.region}::/restapis",
-      "arn:${local.partition}:apigateway:${var.region}::/restapis/*",
-      "arn:${local.partition}:apigateway:${var.region}::/tags/*",
-    ]
+    sid       = "ReadRestApis"
+    actions   = ["apigateway:GET"]
+    resources = ["arn:${local.partition}:apigateway:${var.region}::/restapis/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.environment_tag}"
+      values   = [each.key]
+    }
   }
 }
 
@@ -696,31 +844,4 @@ resource "aws_iam_role_policy" "deploy" {
   name     = "deploy-${each.key}"
   role     = aws_iam_role.deploy[each.key].id
   policy   = data.aws_iam_policy_document.deploy[each.key].json
-}
-
-# API Gateway writes access logs with an account-wide role: set once here, not per environment.
-data "aws_iam_policy_document" "apigateway_trust" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["apigateway.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "apigateway_logs" {
-  name               = "${var.project}-apigateway-cloudwatch"
-  assume_role_policy = data.aws_iam_policy_document.apigateway_trust.json
-}
-
-resource "aws_iam_role_policy_attachment" "apigateway_logs" {
-  role       = aws_iam_role.apigateway_logs.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
-}
-
-resource "aws_api_gateway_account" "this" {
-  cloudwatch_role_arn = aws_iam_role.apigateway_logs.arn
-  depends_on          = [aws_iam_role_policy_attachment.apigateway_logs]
 }

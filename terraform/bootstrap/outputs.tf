@@ -1,11 +1,16 @@
-output "state_bucket" {
-  description = "Put this in each environment's backend.hcl (bucket = ...)."
-  value       = aws_s3_bucket.state.bucket
+output "state_buckets" {
+  description = "Per environment: its state bucket, the TF_STATE_BUCKET variable of the GitHub environments <env>-plan and <env>."
+  value       = { for env, bucket in aws_s3_bucket.state : env => bucket.bucket }
 }
 
 output "deploy_role_arns" {
   description = "Per environment: set it as the AWS_ROLE_ARN variable of the GitHub environment of the same name (it applies)."
   value       = { for env, role in aws_iam_role.deploy : env => role.arn }
+}
+
+output "smoke_role_arns" {
+  description = "Per environment: set it as the AWS_ROLE_ARN variable of the GitHub environment <env>-smoke (the smoke test, the only job that reads the signing secret)."
+  value       = { for env, role in aws_iam_role.smoke : env => role.arn }
 }
 
 output "plan_role_arns" {

@@ -82,11 +82,15 @@ resource "aws_cloudwatch_log_group" "this" {
   tags              = var.tags
 }
 
-# The function writes one JSON line per event and stage, sampled or not: the record `make trace`
-# reads. Indexed fields let Logs Insights' `filterIndex` read only one event's lines.
-resource "aws_cloudwatch_log_index_policy" "this" {
-  log_group_name  = aws_cloudwatch_log_group.this.name
-  policy_document = jsonencode({ Fields = var.log_index_fields })
+# The log group's fields are indexed by the account's field index policy (terraform/bootstrap),
+# which the deploy role cannot write. A per-group policy from an earlier version stays in place
+# when it leaves this state (it indexes the same fields).
+removed {
+  from = aws_cloudwatch_log_index_policy.this
+
+  lifecycle {
+    destroy = false
+  }
 }
 
 # AWSLambdaBasicExecutionRole, narrowed to this function's own log group.

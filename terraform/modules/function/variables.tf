@@ -158,14 +158,3 @@ variable "permissions_boundary_arn" {
   type        = string
   default     = null
 }
-
-variable "log_index_fields" {
-  description = "JSON fields of the function's log lines that CloudWatch Logs indexes (field index policy), so Logs Insights' filterIndex reads only the matching lines."
-  type        = list(string)
-  default     = ["webhook.event_id", "trace_id"]
-
-  validation {
-    condition     = length(var.log_index_fields) >= 1 && length(var.log_index_fields) <= 20
-    error_message = "A field index policy names 1 to 20 fields."
-  }
-}

@@ -87,35 +87,15 @@ resource "aws_sns_topic_subscription" "queue" {
   depends_on = [aws_sqs_queue_policy.delivery]
 }
 
-# With active tracing SNS writes its own segments to X-Ray, which needs this resource policy.
-data "aws_iam_policy_document" "sns_xray" {
-  count = local.fan_out_sns && var.fan_out_topic_tracing == "Active" ? 1 : 0
+# With active tracing SNS writes its own segments to X-Ray, which X-Ray's resource policy must
+# allow: terraform/bootstrap sets it for every environment's event topic (the deploy role cannot
+# write it). A policy this module made in an earlier version stays when it leaves this state.
+removed {
+  from = aws_xray_resource_policy.sns
 
-  statement {
-    sid       = "SnsActiveTracing"
-    actions   = ["xray:PutTraceSegments", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["sns.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-    condition {
-      test     = "ArnLike"
-      variable = "aws:SourceArn"
-      values   = [aws_sns_topic.events[0].arn]
-    }
+  lifecycle {
+    destroy = false
   }
-}
-
-resource "aws_xray_resource_policy" "sns" {
-  count           = local.fan_out_sns && var.fan_out_topic_tracing == "Active" ? 1 : 0
-  policy_name     = "${local.name_prefix}-sns-tracing"
-  policy_document = data.aws_iam_policy_document.sns_xray[0].json
 }
 
 # Stripe's events on its partner event bus, all of them, into the event queue.

@@ -232,6 +232,8 @@ resource "aws_lambda_event_source_mapping" "worker" {
   batch_size                         = var.batch_size
   maximum_batching_window_in_seconds = var.fifo ? null : var.batching_window_seconds # FIFO mappings take none
   function_response_types            = ["ReportBatchItemFailures"]
+  # The deploy role reads and changes a mapping only while it carries the environment's tag.
+  tags = local.tags
 
   # FIFO queues scale by message group instead.
   dynamic "scaling_config" {

@@ -16,8 +16,8 @@ variable "environment" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.environment))
-    error_message = "environment is 2-16 lowercase letters, digits and '-', starting with a letter."
+    condition     = length(regexall("^[a-z][a-z0-9]{1,15}$", var.environment)) > 0
+    error_message = "environment is 2-16 lowercase letters and digits, starting with a letter (no '-': <project>-dev-* must not match an environment named dev-x)."
   }
 }
 

@@ -12,8 +12,11 @@ resource "aws_api_gateway_rest_api" "this" {
 
   tags = var.tags
 
+  # The deploy role may set the API's tags only when it creates it (its Environment tag is what
+  # the role's access to the API is checked against): later tag changes are an administrator's.
   lifecycle {
     create_before_destroy = true
+    ignore_changes        = [tags, tags_all]
   }
 }
 
@@ -110,6 +113,11 @@ resource "aws_api_gateway_stage" "this" {
   }
 
   tags = var.tags
+
+  # Tags are set at creation only, like the API's.
+  lifecycle {
+    ignore_changes = [tags, tags_all]
+  }
 }
 
 # Which requests X-Ray traces. API Gateway applies the account's sampling rules to each request

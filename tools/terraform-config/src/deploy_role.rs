@@ -1,342 +1,62 @@
-//! The deploy role of `terraform/bootstrap`, checked offline against what the environments
-//! need and against taking over the account:
+//! The roles of `terraform/bootstrap`, checked offline against the deploy-permissions table
+//! (`permissions`) and against reaching what is not theirs:
 //!
-//! - **coverage**: `terraform/bootstrap/deploy-permissions.json` lists, per resource and data
-//!   source type the environments manage, the IAM actions the AWS provider calls (create, read,
-//!   update, delete, tag, list tags) on a sample ARN. Each must be allowed by the deploy policy
-//!   rendered for an environment, on an ARN that fits the action's resource types, with only
-//!   condition keys the action supports (`parliament`'s data); every type in use needs a row.
-//! - **plan coverage**: the plan role allows every read and tag listing (and the state lock),
-//!   and none of the writes.
-//! - **no self-escalation**: the policy can never write to the deploy roles or the boundary
-//!   policies, pass a deploy role, remove a boundary, or create or change a role that does not
-//!   carry the environment's boundary.
+//! - **coverage**: each role allows every call the table lists for it, on an ARN that fits the
+//!   action's resource types, with only condition keys IAM evaluates for the action
+//!   (`parliament`'s data); the deploy role's rows cover every resource type in use, and the plan
+//!   role is allowed none of the writes.
+//! - **least privilege**: every action and resource an allow grants is used by some call.
+//! - **cross-environment**: every call, resolved for another environment (its ARNs, its tags, its
+//!   Stripe bus, its queues), is denied; a call that names no environment (a resource `*`, a
+//!   collection) may only read.
+//! - **boundary**: each function's runtime calls are allowed by its role's policy and by the
+//!   environment's permissions boundary.
+//! - **no self-escalation**: the deploy policy can never write to the GitHub roles or the
+//!   boundary policies, pass a deploy role, remove a boundary, or create or change a role that
+//!   does not carry the environment's boundary.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use hcl::eval::{Context, Evaluate};
 use hcl::{Map, Value};
-use serde::Deserialize;
 
 use crate::checks::{Tree, Violation};
-use crate::iam::{Decision, Effect, IamDefinitions, PolicyDocument, Request, glob};
-use crate::{ConfigError, Module, attribute, label};
+use crate::iam::{Decision, Effect, IamDefinitions, PolicyDocument, Request, RequestContext, glob};
+use crate::permissions::{DeployPermissions, Resolved, Role, RoleCall};
+use crate::{ConfigError, Module, attribute, label, terraform_functions};
 
-const COVERAGE: &str = "deploy-role-coverage";
-const PLAN: &str = "plan-role-read-only";
 const ESCALATION: &str = "deploy-role-self-escalation";
-const OPERATOR: &str = "operator-least-privilege";
+const PLAN: &str = "plan-role-read-only";
+const CROSS_ENVIRONMENT: &str = "cross-environment";
+const BOUNDARY: &str = "function-boundary";
 
-/// The deploy-permissions table.
-#[derive(Debug, Deserialize)]
-pub struct DeployPermissions {
-    /// Values for the `{placeholders}` of every ARN and context value.
-    pub sample: BTreeMap<String, String>,
-    pub types: Vec<TypeRow>,
-    pub state: StateRows,
-    pub smoke: Operation,
-    /// What an operator's commands call (`make trace`, `make redrive`).
-    pub operator: Operation,
+/// Whether the account holds one environment or several: what the deploy role may be granted
+/// depends on it (`own_account_only` calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Account {
+    Shared,
+    Own,
 }
 
-#[derive(Debug, Deserialize)]
-pub struct TypeRow {
-    /// A resource type, or `data.<type>` for a data source.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub arn: String,
-    pub source: String,
-    pub create: Vec<Call>,
-    pub read: Vec<Call>,
-    pub update: Vec<Call>,
-    pub delete: Vec<Call>,
-    pub tag: Vec<Call>,
-    pub list_tags: Vec<Call>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct StateRows {
-    pub source: String,
-    /// What an apply does to the state.
-    pub apply: Vec<Call>,
-    /// What a plan does: read the state, hold its lock.
-    pub plan: Vec<Call>,
-    /// What a plan must never do.
-    pub plan_must_not: Vec<Call>,
-}
-
-/// Calls made outside Terraform (the smoke test after an apply).
-#[derive(Debug, Deserialize)]
-pub struct Operation {
-    pub source: String,
-    pub actions: Vec<Call>,
-}
-
-/// One IAM action: on the row's ARN without request context, or spelled out.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Call {
-    Action(String),
-    Detailed {
-        action: String,
-        arn: Option<String>,
-        #[serde(default)]
-        context: BTreeMap<String, String>,
-    },
-}
-
-impl DeployPermissions {
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        serde_json::from_str(&text).map_err(|error| ConfigError::Unexpected {
-            module: path.display().to_string(),
-            what: "the deploy-permissions table".to_owned(),
-            detail: error.to_string(),
-        })
-    }
-
-    /// `text` with every `{placeholder}` of the sample filled in.
-    pub fn fill(&self, text: &str) -> String {
-        self.sample.iter().fold(text.to_owned(), |text, (key, value)| {
-            text.replace(&format!("{{{key}}}"), value)
-        })
-    }
-
-    pub fn environment(&self) -> &str {
-        self.sample
-            .get("environment")
-            .map(String::as_str)
-            .unwrap_or_default()
-    }
-
-    /// The sample ARN of the first row of `kind`.
-    pub fn sample_arn(&self, kind: &str) -> Option<String> {
-        self.types
-            .iter()
-            .find(|row| row.kind == kind)
-            .map(|row| self.fill(&row.arn))
+fn coverage_rule(role: &Role) -> &'static str {
+    match role {
+        Role::Deploy => "deploy-role-coverage",
+        Role::Plan => "plan-role-coverage",
+        Role::Smoke => "smoke-role-coverage",
+        Role::Operator => "operator-coverage",
+        Role::Function(_) => BOUNDARY,
     }
 }
 
-impl TypeRow {
-    fn operations(&self) -> [(&'static str, &[Call]); 6] {
-        [
-            ("create", &self.create),
-            ("read", &self.read),
-            ("update", &self.update),
-            ("delete", &self.delete),
-            ("tag", &self.tag),
-            ("list tags", &self.list_tags),
-        ]
+fn least_privilege_rule(role: &Role) -> &'static str {
+    match role {
+        Role::Deploy => "deploy-role-least-privilege",
+        Role::Plan => "plan-role-least-privilege",
+        Role::Smoke => "smoke-role-least-privilege",
+        Role::Operator => "operator-least-privilege",
+        Role::Function(_) => BOUNDARY,
     }
-}
-
-/// A call resolved against the sample: action, ARN, request context.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Resolved {
-    location: String,
-    action: String,
-    arn: String,
-    context: BTreeMap<String, String>,
-}
-
-fn resolve(table: &DeployPermissions, call: &Call, kind: &str, operation: &str, row_arn: &str) -> Resolved {
-    let (action, arn, context) = match call {
-        Call::Action(action) => (action.clone(), table.fill(row_arn), BTreeMap::new()),
-        Call::Detailed { action, arn, context } => (
-            action.clone(),
-            table.fill(arn.as_deref().unwrap_or(row_arn)),
-            context.iter().map(|(k, v)| (k.clone(), table.fill(v))).collect(),
-        ),
-    };
-    let operation = if operation.is_empty() {
-        String::new()
-    } else {
-        format!(" ({operation})")
-    };
-    Resolved {
-        location: format!("{kind}{operation}: {action} on {arn}"),
-        action,
-        arn,
-        context,
-    }
-}
-
-/// Every way `policy` (the deploy role's) fails the table, and every type in use without a row
-/// (or row without use).
-pub fn coverage(
-    table: &DeployPermissions,
-    policy: &PolicyDocument,
-    iam: &IamDefinitions,
-    types_in_use: &BTreeSet<String>,
-) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    let state = [
-        ("state", table.state.apply.as_slice()),
-        ("smoke test", table.smoke.actions.as_slice()),
-    ]
-    .into_iter()
-    .flat_map(|(what, calls)| calls.iter().map(move |call| resolve(table, call, what, "", "")));
-    let rows = table.types.iter().flat_map(|row| {
-        row.operations().into_iter().flat_map(move |(operation, calls)| {
-            calls
-                .iter()
-                .map(move |call| resolve(table, call, &row.kind, operation, &row.arn))
-        })
-    });
-    for call in state.chain(rows) {
-        check_allowed(&call, policy, iam, &mut violations);
-    }
-    let rows: BTreeSet<&str> = table.types.iter().map(|row| row.kind.as_str()).collect();
-    for kind in types_in_use {
-        if !rows.contains(kind.as_str()) {
-            violations.push(violation(
-                COVERAGE,
-                kind.clone(),
-                "the environments use this type, and the table has no row for it",
-            ));
-        }
-    }
-    for kind in rows {
-        if !types_in_use.contains(kind) {
-            violations.push(violation(
-                COVERAGE,
-                kind.to_owned(),
-                "the table has a row for a type no environment uses",
-            ));
-        }
-    }
-    violations
-}
-
-/// Every operator call `policy` (the operator policy's) does not allow, and every action or
-/// resource it grants that no call needs.
-pub fn operator_coverage(
-    table: &DeployPermissions,
-    policy: &PolicyDocument,
-    iam: &IamDefinitions,
-) -> Vec<Violation> {
-    let calls: Vec<Resolved> = table
-        .operator
-        .actions
-        .iter()
-        .map(|call| resolve(table, call, "operator", "", ""))
-        .collect();
-    let mut violations = Vec::new();
-    for call in &calls {
-        check_allowed(call, policy, iam, &mut violations);
-    }
-    for violation in &mut violations {
-        violation.rule = OPERATOR;
-    }
-    for statement in policy.statements.iter().filter(|s| s.effect == Effect::Allow) {
-        for action in &statement.actions {
-            let used = calls.iter().any(|call| {
-                glob(&action.to_ascii_lowercase(), &call.action.to_ascii_lowercase())
-                    && statement.covers(&call.action, &call.arn)
-            });
-            if !used {
-                violations.push(violation(
-                    OPERATOR,
-                    format!("statement {}", statement.sid),
-                    &format!("grants {action}, which no operator call needs"),
-                ));
-            }
-        }
-        for resource in &statement.resources {
-            let used = calls
-                .iter()
-                .any(|call| glob(resource, &call.arn) && statement.covers(&call.action, &call.arn));
-            if !used {
-                violations.push(violation(
-                    OPERATOR,
-                    format!("statement {}", statement.sid),
-                    &format!("grants on {resource}, which no operator call needs"),
-                ));
-            }
-        }
-        // The same call on another environment's resource must not be allowed.
-        let own = table.fill("{project}-{environment}");
-        let elsewhere = table.fill("{project}-elsewhere");
-        for call in &calls {
-            let foreign = call.arn.replace(&own, &elsewhere);
-            if foreign != call.arn && statement.covers(&call.action, &foreign) {
-                violations.push(violation(
-                    OPERATOR,
-                    format!("statement {}", statement.sid),
-                    &format!("grants {} on {foreign}, another environment's", call.action),
-                ));
-            }
-        }
-    }
-    violations
-}
-
-/// Every way `policy` (the plan role's) fails to read what a refresh reads, or could write.
-pub fn plan_coverage(
-    table: &DeployPermissions,
-    policy: &PolicyDocument,
-    iam: &IamDefinitions,
-) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    let mut reads = Vec::new();
-    let mut writes = Vec::new();
-    for row in &table.types {
-        for (operation, calls) in row.operations() {
-            let target = if matches!(operation, "read" | "list tags") {
-                &mut reads
-            } else {
-                &mut writes
-            };
-            target.extend(
-                calls
-                    .iter()
-                    .map(|call| resolve(table, call, &row.kind, operation, &row.arn)),
-            );
-        }
-    }
-    reads.extend(
-        table
-            .state
-            .plan
-            .iter()
-            .map(|call| resolve(table, call, "state", "plan", "")),
-    );
-    // A write that is also a read (API Gateway's GET after a POST) stays allowed.
-    writes.retain(|write| {
-        !reads
-            .iter()
-            .any(|read| read.action == write.action && read.arn == write.arn)
-    });
-    writes.extend(
-        table
-            .state
-            .plan_must_not
-            .iter()
-            .map(|call| resolve(table, call, "state", "write", "")),
-    );
-    for call in &reads {
-        check_allowed(call, policy, iam, &mut violations);
-    }
-    for call in &writes {
-        let request = Request {
-            action: &call.action,
-            resource: &call.arn,
-            context: &call.context,
-        };
-        if let Decision::Allowed(sids) = policy.decide(&request) {
-            violations.push(violation(
-                PLAN,
-                call.location.clone(),
-                &format!("the plan role may write (allowed by {})", sids.join(", ")),
-            ));
-        }
-    }
-    violations
 }
 
 fn violation(rule: &'static str, location: String, message: &str) -> Violation {
@@ -347,15 +67,228 @@ fn violation(rule: &'static str, location: String, message: &str) -> Violation {
     }
 }
 
+/// Every call of `role` that `policy` does not allow (the plan role's writes that it does), and
+/// every action or resource it grants that no call of the role needs.
+pub fn coverage(
+    table: &DeployPermissions,
+    role: &Role,
+    policy: &PolicyDocument,
+    iam: &IamDefinitions,
+    account: Account,
+) -> Vec<Violation> {
+    let calls = table.calls(role);
+    let mut violations = Vec::new();
+    for call in &calls {
+        if call.must_not {
+            let request = request(&call.own);
+            if let Decision::Allowed(sids) = policy.decide(&request) {
+                violations.push(violation(
+                    PLAN,
+                    call.own.location.clone(),
+                    &format!("the {role} role may write (allowed by {})", sids.join(", ")),
+                ));
+            }
+        } else if !(call.own_account_only && account == Account::Shared) {
+            check_allowed(coverage_rule(role), &call.own, policy, iam, &mut violations);
+        }
+    }
+    let used: Vec<&Resolved> = calls
+        .iter()
+        .filter(|call| !call.must_not)
+        .map(|call| &call.own)
+        .collect();
+    violations.extend(unused_grants(least_privilege_rule(role), role, policy, &used));
+    violations
+}
+
+/// Resource types the environments use without a row in the table, and rows no type uses.
+pub fn rows_for_types(table: &DeployPermissions, types_in_use: &BTreeSet<String>) -> Vec<Violation> {
+    let rule = coverage_rule(&Role::Deploy);
+    let rows: BTreeSet<&str> = table.types.iter().map(|row| row.kind.as_str()).collect();
+    let mut violations = Vec::new();
+    for kind in types_in_use {
+        if !rows.contains(kind.as_str()) {
+            violations.push(violation(
+                rule,
+                kind.clone(),
+                "the environments use this type, and the table has no row for it",
+            ));
+        }
+    }
+    for kind in rows {
+        if !types_in_use.contains(kind) {
+            violations.push(violation(
+                rule,
+                kind.to_owned(),
+                "the table has a row for a type no environment uses",
+            ));
+        }
+    }
+    violations
+}
+
+/// Every grant of an allow statement that no call uses: an action, or a resource.
+fn unused_grants(
+    rule: &'static str,
+    role: &Role,
+    policy: &PolicyDocument,
+    calls: &[&Resolved],
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for statement in policy.statements.iter().filter(|s| s.effect == Effect::Allow) {
+        let location = format!("{role} role, statement {}", statement.sid);
+        for action in &statement.actions {
+            let used = calls.iter().any(|call| {
+                glob(&action.to_ascii_lowercase(), &call.action.to_ascii_lowercase())
+                    && statement.covers(&call.action, &call.arn)
+            });
+            if !used {
+                violations.push(violation(
+                    rule,
+                    location.clone(),
+                    &format!("grants {action}, which no {role} call needs"),
+                ));
+            }
+        }
+        for resource in &statement.resources {
+            let used = calls
+                .iter()
+                .any(|call| glob(resource, &call.arn) && statement.covers(&call.action, &call.arn));
+            if !used {
+                violations.push(violation(
+                    rule,
+                    location.clone(),
+                    &format!("grants on {resource}, which no {role} call needs"),
+                ));
+            }
+        }
+    }
+    violations
+}
+
+/// Every call of `role` that `policy` would allow on another environment's resources, and every
+/// write it allows that names no environment at all.
+pub fn cross_environment(
+    table: &DeployPermissions,
+    role: &Role,
+    policy: &PolicyDocument,
+    iam: &IamDefinitions,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for RoleCall { own, elsewhere, .. } in table.calls(role) {
+        if !matches!(policy.decide(&request(&own)), Decision::Allowed(_)) {
+            continue;
+        }
+        let differing: Vec<&(String, Resolved)> = elsewhere
+            .iter()
+            .filter(|(_, other)| other.arn != own.arn || other.context != own.context)
+            .collect();
+        if differing.is_empty() {
+            let reads = iam.access_level(&own.action).is_some_and(|level| level.reads());
+            if !reads {
+                violations.push(violation(
+                    CROSS_ENVIRONMENT,
+                    format!("{role} role, {}", own.location),
+                    "the request names no environment (IAM defines no resource or key that could), so allowing this write allows it on every environment's",
+                ));
+            }
+            continue;
+        }
+        for (why, other) in differing {
+            if let Decision::Allowed(sids) = policy.decide(&request(other)) {
+                violations.push(violation(
+                    CROSS_ENVIRONMENT,
+                    format!("{role} role, {}", own.location),
+                    &format!(
+                        "also allowed on {} with {} ({why}; by {})",
+                        other.arn,
+                        describe(&other.context),
+                        sids.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    violations
+}
+
+fn describe(context: &RequestContext) -> String {
+    if context.is_empty() {
+        return "no request context".to_owned();
+    }
+    context
+        .iter()
+        .map(|(key, values)| format!("{key}={}", values.join("|")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every runtime call of `function` that its role's policies (`identity`, and the AWS managed
+/// policies it `attached`) or the environment's permissions boundary do not allow: what is
+/// allowed is their intersection.
+pub fn boundary_coverage(
+    table: &DeployPermissions,
+    function: &str,
+    identity: &[PolicyDocument],
+    attached: &BTreeSet<String>,
+    boundary: &PolicyDocument,
+    iam: &IamDefinitions,
+) -> Vec<Violation> {
+    let role = Role::Function(function.to_owned());
+    let calls = table.calls(&role);
+    let mut violations = Vec::new();
+    if calls.is_empty() {
+        violations.push(violation(
+            BOUNDARY,
+            format!("function {function}"),
+            "the table lists no runtime calls for this function",
+        ));
+    }
+    for call in &calls {
+        let allowed =
+            |policy: &PolicyDocument| matches!(policy.decide(&request(&call.own)), Decision::Allowed(_));
+        if let Some(managed) = &call.managed_policy {
+            if !attached.contains(managed) {
+                violations.push(violation(
+                    BOUNDARY,
+                    call.own.location.clone(),
+                    &format!("the {function} role does not attach {managed}, which grants it"),
+                ));
+            }
+        } else if !identity.iter().any(allowed) {
+            violations.push(violation(
+                BOUNDARY,
+                call.own.location.clone(),
+                &format!("no policy of the {function} role allows it"),
+            ));
+        }
+        let mut by_boundary = Vec::new();
+        check_allowed(BOUNDARY, &call.own, boundary, iam, &mut by_boundary);
+        for mut found in by_boundary {
+            found.message = format!("the permissions boundary: {}", found.message);
+            violations.push(found);
+        }
+    }
+    violations
+}
+
+fn request(call: &Resolved) -> Request<'_> {
+    Request {
+        action: &call.action,
+        resource: &call.arn,
+        context: &call.context,
+    }
+}
+
 /// `call` must be a real action on an ARN of its resource types, allowed by `policy` with only
 /// condition keys IAM evaluates for it.
 fn check_allowed(
+    rule: &'static str,
     call: &Resolved,
     policy: &PolicyDocument,
     iam: &IamDefinitions,
     violations: &mut Vec<Violation>,
 ) {
-    let rule = COVERAGE;
     let location = &call.location;
     if !iam.knows(&call.action) {
         violations.push(violation(rule, location.clone(), "IAM has no such action"));
@@ -378,12 +311,7 @@ fn check_allowed(
             ));
         }
     }
-    let request = Request {
-        action: &call.action,
-        resource: &call.arn,
-        context: &call.context,
-    };
-    match policy.decide(&request) {
+    match policy.decide(&request(call)) {
         Decision::Allowed(sids) => {
             for sid in sids {
                 let Some(statement) = policy.statement(&sid) else {
@@ -414,6 +342,37 @@ fn check_allowed(
             "no statement of the policy allows it",
         )),
     }
+}
+
+/// Every condition of a deny statement must be a key IAM evaluates for each action it lists:
+/// a deny on a key the request never carries never applies.
+pub fn deny_conditions(role: &Role, policy: &PolicyDocument, iam: &IamDefinitions) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for statement in policy.statements.iter().filter(|s| s.effect == Effect::Deny) {
+        for action in &statement.actions {
+            if !iam.knows(action) {
+                continue;
+            }
+            for condition in &statement.conditions {
+                if !iam.supports_condition_key(action, "*", &condition.variable)
+                    && !statement
+                        .resources
+                        .iter()
+                        .any(|resource| iam.supports_condition_key(action, resource, &condition.variable))
+                {
+                    violations.push(violation(
+                        least_privilege_rule(role),
+                        format!("{role} role, statement {}", statement.sid),
+                        &format!(
+                            "denies {action} on condition {}, a key IAM never evaluates for it: the deny never applies",
+                            condition.variable
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    violations
 }
 
 /// IAM actions that change a role.
@@ -495,9 +454,10 @@ pub fn self_escalation(policy: &PolicyDocument, targets: &EscalationTargets) -> 
     let other_boundary = "arn:aws:iam::123456789012:policy/AdministratorAccess".to_owned();
     for action in BOUNDED {
         for boundary in [None, Some(&other_boundary)] {
-            let mut context = BTreeMap::from([("iam:PolicyARN".to_owned(), managed_policy.clone())]);
+            let mut context =
+                RequestContext::from([("iam:PolicyARN".to_owned(), vec![managed_policy.clone()])]);
             if let Some(boundary) = boundary {
-                context.insert("iam:PermissionsBoundary".to_owned(), boundary.clone());
+                context.insert("iam:PermissionsBoundary".to_owned(), vec![boundary.clone()]);
             }
             let request = Request {
                 action,
@@ -550,10 +510,13 @@ pub fn environment_types(tree: &Tree) -> BTreeSet<String> {
 }
 
 /// What bootstrap's policies are evaluated with: its variables, locals, `each.key` and the
-/// attributes they refer to, from the sample.
+/// attributes they refer to, from the sample. `Account::Shared` is the default set-up (every
+/// environment in one account); `Account::Own` bootstraps an account for the sample's
+/// environment alone.
 pub fn bootstrap_context(
     bootstrap: &Module,
     table: &DeployPermissions,
+    account_setup: Account,
 ) -> Result<Context<'static>, ConfigError> {
     let sample =
         |key: &str| {
@@ -567,14 +530,27 @@ pub fn bootstrap_context(
     variables.insert("region".to_owned(), Value::from(sample("region")?));
     variables.insert("project".to_owned(), Value::from(sample("project")?));
     variables.insert(
-        "state_bucket_name".to_owned(),
-        Value::from(sample("state_bucket")?),
+        "state_bucket_prefix".to_owned(),
+        Value::from(sample("state_bucket_prefix")?),
     );
     variables.insert(
         "github_repository".to_owned(),
-        Value::from("my-org/traced-webhooks"),
+        Value::from(sample("github_repository")?),
     );
-    let mut context = Context::new();
+    variables.insert(
+        "stripe_event_bus_names".to_owned(),
+        object([(
+            environment.as_str(),
+            Value::from(table.fill("aws.partner/stripe.com/{stripe_bus}")),
+        )]),
+    );
+    if account_setup == Account::Own {
+        variables.insert(
+            "environments".to_owned(),
+            Value::Array(vec![Value::from(environment.clone())]),
+        );
+    }
+    let mut context = terraform_functions();
     context.declare_var("var", Value::Object(variables));
     context.declare_var(
         "data",
@@ -611,8 +587,11 @@ pub fn bootstrap_context(
         object([(
             "state",
             object([(
-                "arn",
-                Value::from(format!("arn:{partition}:s3:::{}", sample("state_bucket")?)),
+                environment.as_str(),
+                object([(
+                    "arn",
+                    Value::from(table.fill("arn:{partition}:s3:::{state_bucket_prefix}-{environment}")),
+                )]),
             )]),
         )]),
     );

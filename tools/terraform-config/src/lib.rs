@@ -14,6 +14,7 @@ pub mod checks;
 pub mod deploy_role;
 pub mod docs;
 pub mod iam;
+pub mod permissions;
 pub mod pipeline;
 pub mod schema;
 
@@ -241,8 +242,9 @@ impl Module {
     }
 }
 
-/// A context with the few Terraform functions the project's validations use beyond hcl-rs's
-/// own operators: `contains` and `length`.
+/// A context with the few Terraform functions the project's validations and policies use beyond
+/// hcl-rs's own operators: `alltrue`, `contains`, `length`, `merge`, `regexall` and `toset` (a
+/// list stays a list here).
 pub fn terraform_functions() -> Context<'static> {
     use hcl::eval::{FuncArgs, FuncDef, ParamType};
     fn contains(args: FuncArgs) -> Result<Value, String> {
@@ -269,7 +271,70 @@ pub fn terraform_functions() -> Context<'static> {
             .build(contains),
     );
     context.declare_func("length", FuncDef::builder().param(ParamType::Any).build(length));
+    context.declare_func("toset", FuncDef::builder().param(ParamType::Any).build(toset));
+    context.declare_func("alltrue", FuncDef::builder().param(ParamType::Any).build(alltrue));
+    context.declare_func(
+        "regexall",
+        FuncDef::builder()
+            .param(ParamType::String)
+            .param(ParamType::String)
+            .build(regexall),
+    );
+    context.declare_func(
+        "merge",
+        FuncDef::builder().variadic_param(ParamType::Any).build(merge),
+    );
     context
+}
+
+fn alltrue(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    match args.into_values().as_slice() {
+        [Value::Array(items)] => Ok(Value::Bool(items.iter().all(|item| *item == Value::Bool(true)))),
+        _ => Err("alltrue(list of booleans)".to_owned()),
+    }
+}
+
+/// Terraform's `regexall`: every match of the pattern (RE2 syntax, which the regex crate shares).
+fn regexall(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    match args.into_values().as_slice() {
+        [Value::String(pattern), Value::String(text)] => {
+            let pattern = regex::Regex::new(pattern).map_err(|error| error.to_string())?;
+            Ok(Value::Array(
+                pattern
+                    .find_iter(text)
+                    .map(|found| Value::from(found.as_str()))
+                    .collect(),
+            ))
+        }
+        _ => Err("regexall(pattern, string)".to_owned()),
+    }
+}
+
+fn merge(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    let mut merged = Map::new();
+    for value in args.into_values() {
+        match value {
+            Value::Object(map) => merged.extend(map),
+            Value::Null => {}
+            other => return Err(format!("merge(objects...), got {other}")),
+        }
+    }
+    Ok(Value::Object(merged))
+}
+
+fn toset(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    match args.into_values().as_slice() {
+        [Value::Array(items)] => {
+            let mut unique: Vec<Value> = Vec::with_capacity(items.len());
+            for item in items {
+                if !unique.contains(item) {
+                    unique.push(item.clone());
+                }
+            }
+            Ok(Value::Array(unique))
+        }
+        _ => Err("toset(list)".to_owned()),
+    }
 }
 
 /// A block's `index`th label.

@@ -574,7 +574,13 @@ impl ModuleChecker<'_> {
             self.check_references(attribute.expr(), scope, location, violations);
         }
         for nested in body.blocks() {
-            if nested.identifier() == "dynamic" {
+            if nested.identifier() == "lifecycle" {
+                // `ignore_changes` names the resource's own arguments, not references.
+                for attribute in nested.body().attributes().filter(|a| a.key() != "ignore_changes") {
+                    self.check_references(attribute.expr(), scope, location, violations);
+                }
+                self.check_references_in_body_blocks(nested.body(), scope, location, violations);
+            } else if nested.identifier() == "dynamic" {
                 let name = attribute(nested.body(), "iterator")
                     .and_then(|expression| match expression {
                         Expression::Variable(variable) => Some(variable.to_string()),
@@ -592,6 +598,18 @@ impl ModuleChecker<'_> {
             } else {
                 self.check_references_in_body(nested.body(), scope, location, violations);
             }
+        }
+    }
+
+    fn check_references_in_body_blocks(
+        &self,
+        body: &Body,
+        scope: &Scope,
+        location: &str,
+        violations: &mut Vec<Violation>,
+    ) {
+        for nested in body.blocks() {
+            self.check_references_in_body(nested.body(), scope, location, violations);
         }
     }
 

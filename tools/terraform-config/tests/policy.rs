@@ -168,11 +168,11 @@ fn wildcard_actions_and_resources_are_caught() {
 
 #[test]
 fn a_wildcard_resource_without_a_condition_is_caught() {
-    // The deploy role's event source mapping statement is `*` narrowed by a condition.
+    // The deploy role's reads without resource types are `*` held to the region by a condition.
     let unconditioned = BrokenCopy::new("unconditioned").edit(
         "bootstrap/main.tf",
-        "    condition {\n      test     = \"ArnLike\"\n      variable = \"lambda:FunctionArn\"\n      values   = [\"arn:${local.partition}:lambda:${var.region}:${local.account}:function:${var.project}-${each.key}-*\"]\n    }\n",
-        "",
+        "    resources = [\"*\"]\n\n    condition {\n      test     = \"StringEquals\"\n      variable = \"aws:RequestedRegion\"\n      values   = [var.region]\n    }\n",
+        "    resources = [\"*\"]\n",
     );
     assert_caught(
         checks::iam_statements_are_specific(&unconditioned.tree()),
