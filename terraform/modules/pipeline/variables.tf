@@ -293,7 +293,7 @@ variable "fan_out_raw_message_delivery" {
 }
 
 variable "fan_out_topic_tracing" {
-  description = "With fan_out = \"sns\": the topic's tracing_config. \"PassThrough\" hands the publisher's X-Ray header on to the subscriptions; \"Active\" also sends SNS's own segments to X-Ray (the X-Ray resource policy lets it)."
+  description = "With fan_out = \"sns\": the topic's tracing_config. \"PassThrough\" hands the publisher's X-Ray header on to the subscriptions; \"Active\" also sends SNS's own segments to X-Ray (the X-Ray resource policy terraform/bootstrap sets lets it)."
   type        = string
   default     = "PassThrough"
 

@@ -5,8 +5,9 @@
 //! - a deploy runs only after every CI job of the same run passed, only for a push to main, and
 //!   each deploy job first checks that its commit is still main's head (a re-run never rolls
 //!   back);
-//! - per environment, the plan is made and uploaded before the environment's gate, and the job
-//!   behind the gate applies exactly that plan, then runs the smoke test.
+//! - per environment, the plan is made and uploaded before the environment's gate, the job
+//!   behind the gate applies exactly that plan, and a job of its own in `<env>-smoke` (the only
+//!   GitHub environment whose role reads the signing secret) then runs the smoke test.
 //!
 //! actionlint and zizmor (in `make check-workflows`) check the rest.
 
@@ -262,7 +263,8 @@ pub fn deploys_follow_ci_on_main(workflows: &Workflows) -> Vec<Violation> {
 }
 
 /// In the deploy workflow: a plan job outside the environment's gate saves and uploads the plan;
-/// the job inside the gate needs it, downloads it, applies exactly it, and smoke-tests.
+/// the job inside the gate needs it, downloads it and applies exactly it; the smoke job, alone in
+/// `<env>-smoke`, needs the apply.
 pub fn plans_come_before_the_gate(workflows: &Workflows) -> Vec<Violation> {
     let rule = "plan-before-gate";
     let mut violations = Vec::new();
@@ -336,13 +338,52 @@ pub fn plans_come_before_the_gate(workflows: &Workflows) -> Vec<Violation> {
             "makes a plan of its own instead of applying the reviewed one",
         );
     }
-    let commands = runs(apply);
-    let smoke_after_apply = commands
-        .find("make tf-apply-plan")
-        .zip(commands.find("make smoke"))
-        .is_some_and(|(apply, smoke)| smoke > apply);
-    if !smoke_after_apply {
-        fail(&location, "does not run the smoke test after the apply");
+    let apply_runs = runs(apply);
+    let runs_smoke_test = apply_runs.contains("smoke-test")
+        || apply_runs
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .any(|words| words == ["make", "smoke"]);
+    if runs_smoke_test {
+        fail(
+            &location,
+            "runs the smoke test: its role would read the signing secret",
+        );
+    }
+    let smoke = jobs.iter().find(|(_, job)| runs(job).contains("smoke-test"));
+    let Some((smoke_name, smoke)) = smoke else {
+        fail(
+            DEPLOY_WORKFLOW,
+            "has no job that runs the smoke test after the apply",
+        );
+        return violations;
+    };
+    let location = format!("{DEPLOY_WORKFLOW}: job {smoke_name}");
+    let apply_name = jobs
+        .iter()
+        .find(|(_, job)| runs(job).contains("make tf-apply-plan"))
+        .map(|(name, _)| *name)
+        .unwrap_or_default();
+    if !needs(smoke).contains(&apply_name) {
+        fail(
+            &location,
+            "does not need the apply job: it could run before the apply",
+        );
+    }
+    if environment(smoke) != format!("{gate}-smoke") {
+        fail(
+            &location,
+            "does not run in the environment <env>-smoke, whose role alone reads the signing secret",
+        );
+    }
+    for (name, job) in &jobs {
+        if *name != *smoke_name && environment(job) == format!("{gate}-smoke") {
+            fail(
+                &format!("{DEPLOY_WORKFLOW}: job {name}"),
+                "runs in <env>-smoke, the smoke test's environment, whose role reads the signing secret",
+            );
+        }
     }
     violations
 }

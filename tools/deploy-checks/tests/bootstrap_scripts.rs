@@ -1,6 +1,8 @@
-//! `terraform/bootstrap/transaction-search.sh`, which the bootstrap's terraform_data runs, against
-//! a stand-in `aws` that records each call: it switches the destination only when needed, sets
-//! the indexing rule, and waits until the destination is active, or fails saying why.
+//! The scripts the bootstrap's terraform_data resources run, against a stand-in `aws` that
+//! records each call. `transaction-search.sh` switches the destination only when needed, sets
+//! the indexing rule, and waits until the destination is active, or fails saying why;
+//! `service-linked-roles.sh` creates API Gateway's role only where it is missing and starts
+//! Application Signals' discovery.
 
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -107,4 +109,81 @@ fn a_destination_that_never_becomes_active_fails_saying_so() {
     let (output, _) = run("XRay", 100, 3);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("still PENDING in eu-west-1"));
+}
+
+/// `service-linked-roles.sh` against a stand-in `aws` whose API Gateway role exists when
+/// `$FAKE_ROLE_EXISTS` is 1.
+fn run_service_linked_roles(role_exists: bool) -> (Output, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aws");
+    std::fs::write(
+        &path,
+        r#"#!/bin/sh
+echo "$*" >> "$FAKE_DIR/calls.log"
+case "$*" in
+  "iam get-role --role-name AWSServiceRoleForAPIGateway") [ "$FAKE_ROLE_EXISTS" = 1 ] || { echo "NoSuchEntity" >&2; exit 254; } ;;
+  "iam create-service-linked-role --aws-service-name ops.apigateway.amazonaws.com") echo '{}' ;;
+  "application-signals start-discovery --region eu-west-1") echo '{}' ;;
+  *) echo "unexpected aws $*" >&2; exit 1 ;;
+esac
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../terraform/bootstrap/service-linked-roles.sh");
+    let output = std::process::Command::new(script)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                dir.path().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("FAKE_DIR", dir.path())
+        .env("FAKE_ROLE_EXISTS", if role_exists { "1" } else { "0" })
+        .env("AWS_REGION", "eu-west-1")
+        .output()
+        .unwrap();
+    let calls = std::fs::read_to_string(dir.path().join("calls.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (output, calls)
+}
+
+#[test]
+fn the_service_linked_roles_are_created_once_and_discovery_started() {
+    let (output, calls) = run_service_linked_roles(false);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        calls,
+        [
+            "iam get-role --role-name AWSServiceRoleForAPIGateway",
+            "iam create-service-linked-role --aws-service-name ops.apigateway.amazonaws.com",
+            "application-signals start-discovery --region eu-west-1",
+        ]
+    );
+    let (output, calls) = run_service_linked_roles(true);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|call| call.contains("create-service-linked-role")),
+        "an existing role is left as it is: {calls:#?}"
+    );
+    assert!(
+        calls.iter().any(|call| call.contains("start-discovery")),
+        "{calls:#?}"
+    );
 }

@@ -166,3 +166,29 @@ fn a_plan_behind_the_gate_or_an_apply_without_it_is_caught() {
     );
     assert_caught(unseen.violations(), "plan-before-gate", "step summary");
 }
+
+#[test]
+fn a_smoke_test_in_the_apply_job_or_outside_its_environment_is_caught() {
+    let in_apply = BrokenCopy::new("smoke-in-apply").edit(
+        "deploy-environment.yml",
+        "        run: make smoke-inputs ENV=\"$ENV\" >> \"$GITHUB_OUTPUT\"",
+        "        run: make smoke-inputs ENV=\"$ENV\" >> \"$GITHUB_OUTPUT\" && make smoke ENV=\"$ENV\"",
+    );
+    assert_caught(
+        in_apply.violations(),
+        "plan-before-gate",
+        "would read the signing secret",
+    );
+    let elsewhere = BrokenCopy::new("smoke-env").edit(
+        "deploy-environment.yml",
+        "    environment: ${{ inputs.environment }}-smoke",
+        "    environment: ${{ inputs.environment }}",
+    );
+    assert_caught(elsewhere.violations(), "plan-before-gate", "<env>-smoke");
+    let early = BrokenCopy::new("smoke-early").edit(
+        "deploy-environment.yml",
+        "    needs: apply\n",
+        "    needs: plan\n",
+    );
+    assert_caught(early.violations(), "plan-before-gate", "before the apply");
+}

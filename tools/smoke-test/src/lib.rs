@@ -62,11 +62,47 @@ impl SecretState {
     }
 }
 
+/// Whether the secret's values are hidden from the log it runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Masks {
+    /// In a GitHub Actions job: print `::add-mask::` for every value before anything else.
+    GitHubActions,
+    Off,
+}
+
+impl Masks {
+    /// GitHub Actions sets `GITHUB_ACTIONS=true` in every job.
+    pub fn from_environment() -> Self {
+        match std::env::var("GITHUB_ACTIONS").as_deref() {
+            Ok("true") => Self::GitHubActions,
+            _ => Self::Off,
+        }
+    }
+}
+
+/// The workflow commands that make GitHub Actions print `***` for the secret string and for
+/// each secret of a rotation list in it.
+pub fn github_masks(raw: &str) -> Vec<String> {
+    let mut values = vec![raw.trim()];
+    for part in raw.split(|c: char| c == ',' || c.is_whitespace()) {
+        if !part.is_empty() && !values.contains(&part) {
+            values.push(part);
+        }
+    }
+    values
+        .into_iter()
+        .filter(|value| !value.is_empty())
+        .map(|value| format!("::add-mask::{value}"))
+        .collect()
+}
+
 /// Reads the signing secret; a secret that exists without a current value is told apart from
-/// one that does not exist.
+/// one that does not exist. With `Masks::GitHubActions` its values are masked in the job's log
+/// as soon as they are read.
 pub async fn signing_secret(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
+    masks: Masks,
 ) -> Result<SecretState, SmokeError> {
     let failed = |detail: String| SmokeError::Secret {
         secret: secret_id.to_owned(),
@@ -90,6 +126,11 @@ pub async fn signing_secret(
         }
     };
     let value = output.secret_string().unwrap_or_default();
+    if masks == Masks::GitHubActions {
+        for mask in github_masks(value) {
+            println!("{mask}");
+        }
+    }
     if SigningSecrets::parse(value).is_none() {
         return Ok(SecretState::NoValueYet);
     }
@@ -243,6 +284,20 @@ pub async fn wait_for_trace(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_secret_of_a_rotation_list_is_masked() {
+        assert_eq!(github_masks("whsec_a"), vec!["::add-mask::whsec_a"]);
+        assert_eq!(
+            github_masks("whsec_a, whsec_b"),
+            vec![
+                "::add-mask::whsec_a, whsec_b",
+                "::add-mask::whsec_a",
+                "::add-mask::whsec_b"
+            ]
+        );
+        assert!(github_masks("  ").is_empty());
+    }
 
     #[test]
     fn trace_headers_are_sampled_x_ray_roots() {

@@ -72,9 +72,13 @@ async fn main() -> ExitCode {
 async fn run(options: Options) -> Result<ExitCode, SmokeError> {
     let aws = sdk_config::load().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
-    let secret = smoke_test::signing_secret(&secrets, &options.secret_arn)
-        .await?
-        .into_value(&options.secret_arn)?;
+    let secret = smoke_test::signing_secret(
+        &secrets,
+        &options.secret_arn,
+        smoke_test::Masks::from_environment(),
+    )
+    .await?
+    .into_value(&options.secret_arn)?;
     let started = SystemTime::now();
     let trace = TraceHeader::new(started);
     let event_id = post(&options, &secret, &trace).await?;

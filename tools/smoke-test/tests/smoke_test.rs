@@ -29,7 +29,9 @@ async fn a_secret_without_a_value_is_reported_as_such_and_a_value_is_read() {
         .expect("created without a value, as Terraform does");
     let arn = created.arn().unwrap().to_owned();
 
-    let state = smoke_test::signing_secret(&client, &arn).await.expect("readable");
+    let state = smoke_test::signing_secret(&client, &arn, smoke_test::Masks::Off)
+        .await
+        .expect("readable");
     assert_eq!(state, SecretState::NoValueYet);
 
     client
@@ -39,10 +41,13 @@ async fn a_secret_without_a_value_is_reported_as_such_and_a_value_is_read() {
         .send()
         .await
         .unwrap();
-    let state = smoke_test::signing_secret(&client, &arn).await.expect("readable");
+    let state = smoke_test::signing_secret(&client, &arn, smoke_test::Masks::Off)
+        .await
+        .expect("readable");
     assert_eq!(state, SecretState::Value("whsec_current".to_owned()));
 
-    let missing = smoke_test::signing_secret(&client, "webhooks-local/no-such-secret").await;
+    let missing =
+        smoke_test::signing_secret(&client, "webhooks-local/no-such-secret", smoke_test::Masks::Off).await;
     assert!(
         missing.is_err(),
         "a secret that does not exist is an error, not a first deploy"
@@ -55,7 +60,14 @@ fn smoke(stack: &LocalStack, trace_timeout_secs: u64) -> Output {
 }
 
 fn smoke_with_secret(stack: &LocalStack, secret_arn: &str, trace_timeout_secs: u64) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_smoke-test"))
+    smoke_command(stack, secret_arn, trace_timeout_secs)
+        .output()
+        .expect("the smoke-test binary runs")
+}
+
+fn smoke_command(stack: &LocalStack, secret_arn: &str, trace_timeout_secs: u64) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_smoke-test"));
+    command
         .env_clear()
         .envs(stack.aws_env())
         .args(["--endpoint", &stack.webhook_url()])
@@ -66,9 +78,8 @@ fn smoke_with_secret(stack: &LocalStack, secret_arn: &str, trace_timeout_secs: u
             "60",
             "--trace-timeout-secs",
             &trace_timeout_secs.to_string(),
-        ])
-        .output()
-        .expect("the smoke-test binary runs")
+        ]);
+    command
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -76,11 +87,30 @@ async fn the_smoke_test_passes_on_a_connected_trace_and_names_what_a_broken_one_
     let stack = LocalStack::start(StackOptions::for_workspace(&workspace()))
         .await
         .expect("the local stack starts");
-    let output = smoke(&stack, 60);
+    // As in the pipeline's smoke job: the secret is masked before anything else is printed.
+    let output = smoke_command(&stack, &stack.provisioned.secret_arn, 60)
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .expect("the smoke-test binary runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("smoke test passed"), "{stdout}");
+    let secret = &stack.provisioned.signing_secret;
+    assert_eq!(
+        stdout.lines().next(),
+        Some(format!("::add-mask::{secret}").as_str()),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout
+            .lines()
+            .chain(stderr.lines())
+            .filter(|line| line.contains(secret.as_str()))
+            .count(),
+        1,
+        "only the mask command names the secret: {stdout}{stderr}"
+    );
     // X-Ray names the message's span after the queue's service; its role is kept.
     assert!(
         stdout.contains("CONSUMER") && stdout.contains("webhook.outcome=ignored"),

@@ -4,6 +4,10 @@
 //!   `shared/*` use each other only. A shared test crate that reaches into a tool drags the tool's
 //!   dependencies into every service's test build, and a service that uses another couples two
 //!   deployables.
+//! - **Installed tools are hash-pinned.** Every requirement of `tools/python/*.txt` names one
+//!   version and the hash of each of its files, and every `pip install` of the Makefile installs
+//!   from such a file with `--require-hashes`: cargo-lambda and zig build the zips that are
+//!   deployed, so a substituted package could change what runs in AWS.
 //! - **The repository is self-contained.** No file names a path that leaves the checkout
 //!   (`../..` past its root) or a Markdown document that does not exist in it: a reader who
 //!   clones it must be able to follow every reference.
@@ -329,4 +333,110 @@ mod tests {
         let tokens: Vec<&str> = path_tokens(line).collect();
         assert_eq!(tokens, ["../shared/DESIGN.md", "docs/architecture.md"]);
     }
+}
+
+/// Every requirement of `requirements` (a pip requirements file's text) that is not pinned to
+/// one version with at least one sha256 hash, by line.
+pub fn unhashed_requirements(requirements: &str) -> Vec<(usize, String)> {
+    logical_lines(requirements)
+        .filter(|(_, line)| !line.starts_with('#') && !line.is_empty())
+        .filter(|(_, line)| {
+            let mut words = line.split_whitespace();
+            let pinned = words.next().is_some_and(|spec| {
+                spec.split_once("==")
+                    .is_some_and(|(name, version)| !name.is_empty() && !version.is_empty())
+            });
+            let hashed = line.split_whitespace().any(|word| {
+                word.strip_prefix("--hash=sha256:")
+                    .is_some_and(|hex| hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+            });
+            !(pinned && hashed)
+        })
+        .map(|(number, line)| {
+            (
+                number,
+                line.split_whitespace().next().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Every `pip install` of `makefile` (a Makefile's text) that does not install from a
+/// requirements file with `--require-hashes`, by line.
+pub fn unhashed_installs(makefile: &str) -> Vec<(usize, String)> {
+    logical_lines(makefile)
+        .filter(|(_, line)| line.contains("pip install"))
+        .filter(|(_, line)| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let from_file = words
+                .windows(2)
+                .any(|pair| pair[0] == "-r" && pair[1].ends_with(".txt"));
+            let loose = words
+                .iter()
+                .skip_while(|word| **word != "install")
+                .skip(1)
+                .any(|word| !word.starts_with('-') && !word.starts_with('$') && !word.ends_with(".txt"));
+            !(words.contains(&"--require-hashes") && from_file) || loose
+        })
+        .map(|(number, line)| (number, line))
+        .collect()
+}
+
+/// Lines joined across trailing backslashes, each with the number of its first line.
+fn logical_lines(text: &str) -> impl Iterator<Item = (usize, String)> + '_ {
+    let mut lines = text.lines().enumerate().peekable();
+    std::iter::from_fn(move || {
+        let (index, first) = lines.next()?;
+        let mut joined = first.trim().to_owned();
+        while joined.ends_with('\\') {
+            joined.pop();
+            match lines.next() {
+                Some((_, next)) => {
+                    joined.push(' ');
+                    joined.push_str(next.trim());
+                }
+                None => break,
+            }
+        }
+        Some((index + 1, joined.trim().to_owned()))
+    })
+}
+
+/// Both rules on the repository at `root`: its requirements files and its Makefile.
+pub fn unpinned_tools(root: &Path) -> Result<Vec<Violation>, RuleError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| RuleError::Read {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let mut violations = Vec::new();
+    let dir = root.join("tools/python");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|source| RuleError::Read {
+            path: dir.display().to_string(),
+            source,
+        })?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "txt"))
+        .collect();
+    files.sort();
+    for file in files {
+        for (line, requirement) in unhashed_requirements(&read(&file)?) {
+            violations.push(Violation {
+                location: format!("{}:{line}", file.strip_prefix(root).unwrap_or(&file).display()),
+                message: format!("{requirement} is not pinned to one version with its hashes (pip install --require-hashes refuses it)"),
+            });
+        }
+    }
+    for (line, install) in unhashed_installs(&read(&root.join("Makefile"))?) {
+        violations.push(Violation {
+            location: format!("Makefile:{line}"),
+            message: format!(
+                "`{install}` does not install only from a hashed requirements file with --require-hashes"
+            ),
+        });
+    }
+    Ok(violations)
 }

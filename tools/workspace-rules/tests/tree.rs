@@ -5,7 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use workspace_rules::{Layer, dependency_violations, outside_references, workspace_crates};
+use workspace_rules::{
+    Layer, dependency_violations, outside_references, unhashed_installs, unhashed_requirements,
+    unpinned_tools, workspace_crates,
+};
 
 fn repository_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -117,5 +120,43 @@ fn a_reference_outside_the_repository_is_reported() {
             "Cargo.toml:1: \"DESIGN.md\" is not a document in the repository",
             "shared/telemetry/src/lib.rs:1: \"../../../../shared/DESIGN.md\" leaves the repository",
         ]
+    );
+}
+
+#[test]
+fn every_installed_tool_is_pinned_with_its_hashes() {
+    let violations =
+        unpinned_tools(&repository_root()).expect("the requirements and the Makefile are readable");
+    assert!(violations.is_empty(), "{}", one_per_line(&violations));
+}
+
+#[test]
+fn a_requirement_or_an_install_without_hashes_is_caught() {
+    let requirements =
+        std::fs::read_to_string(repository_root().join("tools/python/requirements.txt")).unwrap();
+    assert!(unhashed_requirements(&requirements).is_empty());
+    // The requirements file as it was: pinned versions, no hashes.
+    let unhashed = "# pinned, as before\nmoto==5.2.5\ncargo-lambda==1.9.2 \\\n    --hash=sha256:05efdab4db99fd976f5718b67bb4e72089335d1aab209168f2dfe20907b0e341\nziglang>=0.17\n";
+    assert_eq!(
+        unhashed_requirements(unhashed),
+        vec![(2, "moto==5.2.5".to_owned()), (5, "ziglang>=0.17".to_owned())]
+    );
+    let makefile = std::fs::read_to_string(repository_root().join("Makefile")).unwrap();
+    assert!(unhashed_installs(&makefile).is_empty());
+    let loose = makefile.replacen(
+        " --require-hashes -r tools/python/requirements.txt",
+        " -r tools/python/requirements.txt",
+        1,
+    );
+    assert_ne!(
+        loose, makefile,
+        "the Makefile no longer installs requirements.txt: update this test"
+    );
+    assert_eq!(unhashed_installs(&loose).len(), 1);
+    let named = "\t$(VENV)/bin/pip install --require-hashes -r tools/python/requirements.txt uv\n";
+    assert_eq!(
+        unhashed_installs(named).len(),
+        1,
+        "a package named on the command line has no hash"
     );
 }
