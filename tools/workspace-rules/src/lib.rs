@@ -283,58 +283,6 @@ fn normalise(path: &Path) -> PathBuf {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn krate(name: &str, layer: Layer, dependencies: &[&str]) -> WorkspaceCrate {
-        WorkspaceCrate {
-            name: name.to_owned(),
-            layer,
-            dependencies: dependencies.iter().map(|d| d.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn layers_come_from_the_first_directory() {
-        assert_eq!(Layer::of(Path::new("services/webhook-api")), Layer::Service);
-        assert_eq!(Layer::of(Path::new("shared/telemetry")), Layer::Shared);
-        assert_eq!(Layer::of(Path::new("tools/local-stack")), Layer::Tool);
-        assert_eq!(Layer::of(Path::new("fuzz")), Layer::Other);
-    }
-
-    #[test]
-    fn only_dependencies_against_the_layering_are_reported() {
-        let crates = [
-            krate("emulator", Layer::Shared, &["sdk-config"]),
-            krate("sdk-config", Layer::Shared, &[]),
-            krate("api", Layer::Service, &["sdk-config", "emulator"]),
-            krate("stack", Layer::Tool, &["api", "emulator"]),
-            krate("test-support", Layer::Shared, &["stack"]),
-            krate("worker", Layer::Service, &["api", "stack"]),
-        ];
-        let found: Vec<String> = dependency_violations(&crates)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(
-            found,
-            [
-                "test-support (shared): depends on stack (tools); shared may depend on shared crates only",
-                "worker (services): depends on api (services); services may depend on shared crates only",
-                "worker (services): depends on stack (tools); services may depend on shared crates only",
-            ]
-        );
-    }
-
-    #[test]
-    fn tokens_are_relative_paths_and_document_names() {
-        let line = "see ../shared/DESIGN.md, docs/architecture.md and https://x.io/README.md.";
-        let tokens: Vec<&str> = path_tokens(line).collect();
-        assert_eq!(tokens, ["../shared/DESIGN.md", "docs/architecture.md"]);
-    }
-}
-
 /// Every requirement of `requirements` (a pip requirements file's text) that is not pinned to
 /// one version with at least one sha256 hash, by line.
 pub fn unhashed_requirements(requirements: &str) -> Vec<(usize, String)> {
@@ -378,7 +326,6 @@ pub fn unhashed_installs(makefile: &str) -> Vec<(usize, String)> {
                 .any(|word| !word.starts_with('-') && !word.starts_with('$') && !word.ends_with(".txt"));
             !(words.contains(&"--require-hashes") && from_file) || loose
         })
-        .map(|(number, line)| (number, line))
         .collect()
 }
 
@@ -439,4 +386,56 @@ pub fn unpinned_tools(root: &Path) -> Result<Vec<Violation>, RuleError> {
         });
     }
     Ok(violations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn krate(name: &str, layer: Layer, dependencies: &[&str]) -> WorkspaceCrate {
+        WorkspaceCrate {
+            name: name.to_owned(),
+            layer,
+            dependencies: dependencies.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn layers_come_from_the_first_directory() {
+        assert_eq!(Layer::of(Path::new("services/webhook-api")), Layer::Service);
+        assert_eq!(Layer::of(Path::new("shared/telemetry")), Layer::Shared);
+        assert_eq!(Layer::of(Path::new("tools/local-stack")), Layer::Tool);
+        assert_eq!(Layer::of(Path::new("fuzz")), Layer::Other);
+    }
+
+    #[test]
+    fn only_dependencies_against_the_layering_are_reported() {
+        let crates = [
+            krate("emulator", Layer::Shared, &["sdk-config"]),
+            krate("sdk-config", Layer::Shared, &[]),
+            krate("api", Layer::Service, &["sdk-config", "emulator"]),
+            krate("stack", Layer::Tool, &["api", "emulator"]),
+            krate("test-support", Layer::Shared, &["stack"]),
+            krate("worker", Layer::Service, &["api", "stack"]),
+        ];
+        let found: Vec<String> = dependency_violations(&crates)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "test-support (shared): depends on stack (tools); shared may depend on shared crates only",
+                "worker (services): depends on api (services); services may depend on shared crates only",
+                "worker (services): depends on stack (tools); services may depend on shared crates only",
+            ]
+        );
+    }
+
+    #[test]
+    fn tokens_are_relative_paths_and_document_names() {
+        let line = "see ../shared/DESIGN.md, docs/architecture.md and https://x.io/README.md.";
+        let tokens: Vec<&str> = path_tokens(line).collect();
+        assert_eq!(tokens, ["../shared/DESIGN.md", "docs/architecture.md"]);
+    }
 }
