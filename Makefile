@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-# Two pinned virtualenvs: the local stack's tools (moto, cargo-lambda), and the static checks
+# Two pinned virtualenvs: the local pipeline's tools (moto, cargo-lambda), and the static checks
 # (checkov, zizmor, actionlint), whose pins must not steer the emulator's versions.
 VENV ?= .venv
 CHECKS_VENV ?= .venv-checks
@@ -73,7 +73,7 @@ check-workflows: $(CHECKS_STAMP) ## zizmor (nothing at medium or above) and acti
 
 .PHONY: docs
 docs: ## regenerate the inputs/outputs reference in each Terraform module README
-	cargo run --quiet --locked -p terraform-config --bin module-reference -- terraform/modules/*
+	cargo run --quiet --locked -p checks --bin module-reference -- terraform/modules/*
 
 # The minimum supported Rust version, declared once, in Cargo.toml.
 MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
@@ -89,29 +89,29 @@ DEMO_SAMPLING_RATE ?= 0.5
 
 .PHONY: demo
 demo: $(VENV_STAMP) ## run the whole pipeline locally, one stitched trace per sampled webhook, every event's story (TELEMETRY_TRANSPORT=adot-collector; FAN_OUT=sns; SAMPLING_RATE=1)
-	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack -p operator
-	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug SAMPLING_RATE=$(or $(SAMPLING_RATE),$(DEMO_SAMPLING_RATE)) SAMPLING_RESERVOIR=$(or $(SAMPLING_RESERVOIR),0) \
-		$(TARGET_DIR)/debug/local-stack demo
+	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-pipeline -p operator
+	LOCAL_PIPELINE_BIN_DIR=$(TARGET_DIR)/debug SAMPLING_RATE=$(or $(SAMPLING_RATE),$(DEMO_SAMPLING_RATE)) SAMPLING_RESERVOIR=$(or $(SAMPLING_RESERVOIR),0) \
+		$(TARGET_DIR)/debug/local-pipeline demo
 
-# ── The local stack as a development environment ────────────────────────────────────────
-UP_STATE := $(TARGET_DIR)/local-stack/up/state.json
+# ── The local pipeline as a development environment ────────────────────────────────────────
+UP_STATE := $(TARGET_DIR)/local-pipeline/up/state.json
 OPERATOR := $(TARGET_DIR)/debug/operator
 
 .PHONY: up
-up: $(VENV_STAMP) ## start the local stack in the background (fixed ports); prints the endpoint, secret and a curl line
-	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack
-	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack up
+up: $(VENV_STAMP) ## start the local pipeline in the background (fixed ports); prints the endpoint, secret and a curl line
+	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-pipeline
+	LOCAL_PIPELINE_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-pipeline up
 
 .PHONY: down
 down: ## stop exactly what make up started, by PID, and say what was stopped
-	@test -x $(TARGET_DIR)/debug/local-stack || { echo "No local stack has been built here."; exit 0; }
-	$(TARGET_DIR)/debug/local-stack down
+	@test -x $(TARGET_DIR)/debug/local-pipeline || { echo "No local pipeline has been built here."; exit 0; }
+	$(TARGET_DIR)/debug/local-pipeline down
 
 .PHONY: send
 send: ## sign and post a Stripe event file to the make up stack: make send EVENT=events/stripe/<file>.json [KEEP_ID=1]
 	@test -n "$(EVENT)" || { echo "set EVENT to a Stripe event file: make send EVENT=events/stripe/invoice.payment_failed.json" >&2; exit 2; }
-	@test -x $(TARGET_DIR)/debug/local-stack || { echo "run make up first" >&2; exit 2; }
-	@$(TARGET_DIR)/debug/local-stack send $(EVENT) $(if $(KEEP_ID),--keep-id)
+	@test -x $(TARGET_DIR)/debug/local-pipeline || { echo "run make up first" >&2; exit 2; }
+	@$(TARGET_DIR)/debug/local-pipeline send $(EVENT) $(if $(KEEP_ID),--keep-id)
 
 # With ENV, against that environment's Terraform outputs and AWS credentials; without, the
 # make up stack. The operator exits 0 processed, 1 not found, 2 failed or dead-lettered (make
@@ -142,13 +142,13 @@ redrive: operator-bin $(if $(ENV),operator-outputs) ## move the DLQ's messages b
 
 .PHONY: emulator
 emulator: $(VENV_STAMP) ## moto with the queue, table and secret only, for one function under cargo lambda watch (README)
-	cargo build --locked --bins -p local-stack
-	$(TARGET_DIR)/debug/local-stack emulator
+	cargo build --locked --bins -p local-pipeline
+	$(TARGET_DIR)/debug/local-pipeline emulator
 
 .PHONY: soak
-soak: $(VENV_STAMP) ## 10,000 webhooks through the local stack with 5% of DynamoDB requests failing; counts, exit 1 if off
-	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-stack
-	LOCAL_STACK_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-stack soak --events $(or $(SOAK_EVENTS),10000)
+soak: $(VENV_STAMP) ## 10,000 webhooks through the local pipeline with 5% of DynamoDB requests failing; counts, exit 1 if off
+	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-pipeline
+	LOCAL_PIPELINE_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-pipeline soak --events $(or $(SOAK_EVENTS),10000)
 
 .PHONY: bench
 bench: $(VENV_STAMP) ## criterion benches, 20 cold starts per function and transport against an empty function, artifact sizes: bench/report.md
@@ -284,7 +284,7 @@ check-layers: check-credentials ## check that every ADOT collector layer in the 
 .PHONY: smoke
 smoke: tf-init ## post a signed test webhook to ENV's endpoint; check it is stored and its trace connected, read as AWS serves it
 	@eval "$$($(MAKE) --no-print-directory smoke-inputs ENV=$(ENV))"; \
-	$${SMOKE_TEST_BIN:-cargo run --quiet --locked -p smoke-test --} \
+	$${OPERATOR_BIN:-cargo run --quiet --locked -p operator --} smoke \
 		--endpoint "$$endpoint_url" --secret-arn "$$signing_secret_arn" --table "$$table_name"
 
 # The three values the smoke test takes, as name=value lines (the deploy workflow hands them to

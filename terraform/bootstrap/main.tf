@@ -261,7 +261,7 @@ resource "aws_iam_policy" "function_boundary" {
 
 # What `terraform apply` of one environment needs, on that environment's resources only.
 # terraform/bootstrap/deploy-permissions.json lists, per resource type, the calls the AWS
-# provider makes; tools/terraform-config's tests check this policy against it, and check that
+# provider makes; checks/'s Terraform rules check this policy against it, and check that
 # each call is denied on the other environment's resources.
 data "aws_iam_policy_document" "deploy" {
   for_each = local.environments

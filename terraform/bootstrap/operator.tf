@@ -3,7 +3,7 @@
 # (tools/operator): the event's record, its log lines, its traces (read as AWS serves them), the
 # DLQ, and the dashboard. Attach it to the people or roles who operate the environment; it
 # writes only what a redrive moves.
-# tools/terraform-config checks it against the operator's calls in deploy-permissions.json
+# checks/ (the Terraform rules) checks it against the operator's calls in deploy-permissions.json
 # (every call allowed, no action unused).
 
 data "aws_iam_policy_document" "operator" {

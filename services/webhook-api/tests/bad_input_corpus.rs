@@ -9,9 +9,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use shared_telemetry::testing::TestTelemetry;
 use stripe_signature::{SigningSecrets, sign};
 use test_support::events::{self, GatewayEvent};
+use test_telemetry::TestTelemetry;
 use tracing::Instrument;
 use webhook_api::config::Limits;
 use webhook_api::intake::WebhookIntake;

@@ -6,10 +6,10 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use serde_json::Value;
-use shared_telemetry::testing::TestTelemetry;
 use stripe_signature::{SigningSecrets, sign};
 use test_support::events;
 use test_support::spans::SpanDataExt;
+use test_telemetry::TestTelemetry;
 use tracing::Instrument;
 use webhook_api::config::Limits;
 use webhook_api::error::ApiResponse;

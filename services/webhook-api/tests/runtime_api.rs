@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use local_runtime_api::{Answer, FunctionProcess, Invocation, LocalRuntimeApi};
+use runtime_api_emulator::{Answer, FunctionProcess, Invocation, LocalRuntimeApi};
 use serde_json::Value;
 use stripe_signature::sign;
 use test_support::events::{self, GatewayEvent};

@@ -11,14 +11,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
-use emulator::moto::{MotoServer, sdk_config_for};
-use emulator::recorded::{Recorded, RecordedApi};
+use moto_server::{MotoServer, sdk_config_for};
+use moto_server::{Recorded, RecordedApi};
 use opentelemetry::trace::SpanKind;
-use shared_telemetry::testing::TestTelemetry;
 use shared_telemetry::{Envelope, UpstreamCarrier};
 use stripe_signature::{SigningSecrets, sign};
 use test_support::events;
 use test_support::spans::SpanDataExt;
+use test_telemetry::TestTelemetry;
 use tracing::Instrument;
 use webhook_api::config::{Limits, TopicArn};
 use webhook_api::intake::{IncomingRequest, WebhookIntake};

@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
-use emulator::moto::MotoServer;
+use moto_server::MotoServer;
 use opentelemetry::trace::SpanKind;
 use serde_json::Value;
-use shared_telemetry::testing::TestTelemetry;
 use stripe_signature::{SigningSecrets, sign};
 use test_support::events::{self, GatewayEvent};
 use test_support::spans::SpanDataExt;
+use test_telemetry::TestTelemetry;
 use tracing::Instrument;
 use webhook_api::config::{Limits, QueueUrl};
 use webhook_api::intake::WebhookIntake;

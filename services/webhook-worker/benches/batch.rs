@@ -20,8 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::sqs::SqsMessage;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use shared_telemetry::testing::benchmark_telemetry;
 use test_support::sqs::{in_fifo_group, message, with_attribute};
+use test_telemetry::benchmark_telemetry;
 use tracing::Instrument;
 use webhook_worker::batch::{Worker, WorkerSettings};
 use webhook_worker::store::memory::MemoryStore;

@@ -12,12 +12,12 @@ use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::trace::SpanData;
 use serde_json::json;
 use shared_telemetry::TraceMode;
-use shared_telemetry::testing::TestTelemetry;
 use test_support::spans::SpanDataExt;
 use test_support::sqs::{
     TOPIC_ARN, eventbridge_event, in_fifo_group, message, sns_notification, with_attribute,
     with_system_attribute,
 };
+use test_telemetry::TestTelemetry;
 use tracing::Instrument;
 use webhook_worker::batch::{BatchOutcome, Worker, WorkerSettings};
 use webhook_worker::store::memory::MemoryStore;

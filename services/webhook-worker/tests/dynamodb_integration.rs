@@ -15,18 +15,18 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use emulator::moto::MotoServer;
+use event_table::{PARTITION_KEY, SORT_KEY};
+use moto_server::MotoServer;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Array, Value};
 use serde_json::json;
-use shared_telemetry::testing::TestTelemetry;
 use test_support::events;
 use test_support::spans::SpanDataExt;
 use test_support::sqs::{message, with_attribute, with_system_attribute};
+use test_telemetry::TestTelemetry;
 use tracing::Instrument;
 use webhook_worker::batch::{Worker, WorkerSettings};
 use webhook_worker::store::dynamodb::DynamoDbStore;
-use webhook_worker::store::keys::{PARTITION_KEY, SORT_KEY};
 
 const TABLE: &str = "webhooks";
 

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use local_runtime_api::{Answer, FunctionProcess, Invocation, LocalRuntimeApi};
+use runtime_api_emulator::{Answer, FunctionProcess, Invocation, LocalRuntimeApi};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);

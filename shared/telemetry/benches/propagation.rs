@@ -16,8 +16,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use shared_telemetry::Envelope;
-use shared_telemetry::testing::benchmark_telemetry;
 use test_support::sqs;
+use test_telemetry::benchmark_telemetry;
 
 const XRAY: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 

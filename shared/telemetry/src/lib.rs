@@ -82,8 +82,6 @@ pub mod search;
 pub mod sns;
 mod span_status;
 pub mod sqs;
-#[cfg(feature = "test-util")]
-pub mod testing;
 pub mod xray_header;
 pub mod xray_udp;
 

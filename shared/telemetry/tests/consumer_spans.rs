@@ -8,10 +8,10 @@
 use aws_lambda_events::sqs::SqsMessage;
 use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::trace::SpanData;
-use shared_telemetry::testing::TestTelemetry;
 use shared_telemetry::{TraceMode, attach_upstream};
 use test_support::spans::SpanDataExt;
 use test_support::sqs;
+use test_telemetry::TestTelemetry;
 
 const TRACEPARENT_A: &str = "00-aaaaaaaa000000000000000000000001-a000000000000001-01";
 const XRAY_B: &str =

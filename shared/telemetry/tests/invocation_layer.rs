@@ -15,9 +15,9 @@ use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData, SpanExporter};
 use shared_telemetry::invocation_processor::{DEFAULT_MAX_BUFFERED, InvocationSpanProcessor};
-use shared_telemetry::testing::TestTelemetry;
 use shared_telemetry::{InvocationLayer, Trigger};
 use test_support::spans::SpanDataExt;
+use test_telemetry::TestTelemetry;
 
 const LAMBDA_XRAY: &str =
     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:1";

@@ -4,8 +4,8 @@
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use shared_telemetry::testing::TestTelemetry;
 use shared_telemetry::{TelemetryBuilder, TelemetryConfig, TelemetryError};
+use test_telemetry::TestTelemetry;
 
 #[test]
 fn a_line_inside_spans_carries_the_trace_the_request_and_the_span_fields() {

@@ -12,9 +12,9 @@ use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use proptest::prelude::*;
-use shared_telemetry::testing::benchmark_telemetry;
 use shared_telemetry::{Envelope, Telemetry, UpstreamCarrier};
 use test_support::sqs::{eventbridge_event, sns_notification};
+use test_telemetry::benchmark_telemetry;
 
 /// Attribute names the propagators look for, in assorted spellings, and arbitrary others.
 fn attribute_name() -> impl Strategy<Value = String> {

@@ -1,7 +1,7 @@
 # The whole webhook pipeline: API Gateway -> webhook-api -> SQS (+ DLQ) -> event source mapping
 # -> webhook-worker -> DynamoDB, with the signing secret, least-privilege roles and alarms; an
 # SNS topic or an EventBridge rule may deliver into the queue too (fan_out.tf).
-# Names and tags come from the locals below; the local stack (tools/local-stack) reads them and
+# Names and tags come from the locals below; the local pipeline (tools/local-pipeline) reads them and
 # this module's variable defaults, so the emulator is provisioned exactly like AWS.
 
 data "aws_caller_identity" "current" {}

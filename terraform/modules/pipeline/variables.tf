@@ -1,4 +1,4 @@
-# Defaults here are the pipeline's settings; the local stack reads the same defaults.
+# Defaults here are the pipeline's settings; the local pipeline reads the same defaults.
 
 variable "project" {
   description = "Project name, the first part of every resource name."

@@ -8,18 +8,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
-use emulator::moto::MotoServer;
-use emulator::process::ManagedProcess;
-use local_stack::lambda_service::FunctionSpec;
-use local_stack::provision::{Provisioned, provision};
-use local_stack::stack::{FunctionEnvironment, FunctionSpecs, TelemetryTransport};
-use local_stack::trace_sink::TraceSink;
+use child_process::ManagedProcess;
+use local_pipeline::lambda_service::FunctionSpec;
+use local_pipeline::provision::{Provisioned, provision};
+use local_pipeline::stack::{FunctionEnvironment, FunctionSpecs, TelemetryTransport};
+use local_pipeline::trace_sink::TraceSink;
+use moto_server::MotoServer;
 use serde::Serialize;
 use serde_json::Value;
 use terraform_config::pipeline::PipelineSettings;
 use trace_reader::span::{SpanKind, SpanRecord};
 
-use local_runtime_api::{Answer, Invocation, LocalRuntimeApi};
+use runtime_api_emulator::{Answer, Invocation, LocalRuntimeApi};
 
 /// How long one cold start may take before it counts as hung.
 const RUN_DEADLINE: Duration = Duration::from_secs(30);

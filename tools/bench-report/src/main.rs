@@ -55,7 +55,7 @@ fn arguments(root: &Path) -> Result<Arguments, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let root = local_stack::workspace_root();
+    let root = local_pipeline::workspace_root();
     let args = match arguments(&root) {
         Ok(args) => args,
         Err(message) => {

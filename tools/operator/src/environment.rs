@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use aws_config::{Region, SdkConfig};
-use local_stack::up::UpState;
+use local_pipeline::up::UpState;
 use serde_json::Value;
 use trace_reader::source::TraceSource;
 
@@ -42,14 +42,14 @@ impl Environment {
             detail,
         };
         let bytes = std::fs::read(state_file)
-            .map_err(|error| unreadable(format!("{error}; is the local stack up (`make up`)?")))?;
+            .map_err(|error| unreadable(format!("{error}; is the local pipeline up (`make up`)?")))?;
         let state: UpState = serde_json::from_slice(&bytes).map_err(|error| unreadable(error.to_string()))?;
         if !state.owner.is_running() {
             return Err(unreadable(
-                "the local stack it describes is not running; start it with `make up`".to_owned(),
+                "the local pipeline it describes is not running; start it with `make up`".to_owned(),
             ));
         }
-        let sdk = emulator::moto::sdk_config_for(&state.aws_endpoint).await;
+        let sdk = moto_server::sdk_config_for(&state.aws_endpoint).await;
         Ok(Self {
             location: Location::Local,
             traces: TraceSource::new(&sdk),

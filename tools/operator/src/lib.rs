@@ -10,12 +10,15 @@
 //! - [`environment`]: where those run: the `make up` stack, or an AWS environment from its
 //!   Terraform outputs.
 //! - [`dead_letters`]: reading the DLQ without consuming it.
+//! - [`smoke`]: after a deploy, one signed test webhook checked stored and traced end to end
+//!   (`make smoke`).
 
 pub mod dead_letters;
 pub mod environment;
 pub mod logs;
 pub mod redrive;
 pub mod render;
+pub mod smoke;
 pub mod story;
 
 /// Why an operator command could not do its job (as opposed to what it found).

@@ -1,6 +1,7 @@
 //! `operator trace <event id>` and `operator redrive`, against the `make up` stack
 //! (`--local <state file>`) or an AWS environment (`--environment <name> --outputs <terraform
-//! output -json file>`). What `make trace` and `make redrive` run.
+//! output -json file>`), and `operator smoke` against a deployed endpoint. What `make trace`,
+//! `make redrive` and `make smoke` run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,16 +9,22 @@ use std::time::{Duration, SystemTime};
 
 use operator::environment::Environment;
 use operator::redrive::{self, Mover, Pace};
-use operator::{render, story};
+use operator::{render, smoke, story};
 
 const USAGE: &str = "usage: operator trace <event id> (--local <state file> | --environment <name> --outputs <file>) [--since 7d]
        operator redrive (--local <state file> | --environment <name> --outputs <file>)
+       operator smoke --endpoint <webhook URL> --secret-arn <signing secret ARN> --table <table name>
+                      [--timeout-secs 120] [--trace-timeout-secs 90]
 
 trace: the event's record, every stage from the functions' log lines (sampled or not), its
 traces as waterfalls, or where it was last seen (the DLQ), looking back --since (a number of
 days d, hours h or minutes m; default 7d). Exit 0 when it was processed, 1 when it was not found
 (or is still on its way), 2 when it failed, was refused or is in the DLQ.
-redrive: moves every DLQ message back to the queue, keeping its trace context.";
+redrive: moves every DLQ message back to the queue, keeping its trace context.
+smoke: posts one signed test event with its own sampled trace header, waits for its record, and
+passes only if its trace, read as AWS serves it, runs from the HTTP request to the DynamoDB
+write. Exit 0 when it does, 1 naming what is missing, 2 on bad flags. AWS_ENDPOINT_URL points it
+at the local pipeline.";
 
 /// How far back `trace` looks by default.
 const DEFAULT_SINCE: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -68,6 +75,12 @@ fn options(args: &[String]) -> Result<Options, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(("smoke", flags)) = args
+        .split_first()
+        .map(|(command, flags)| (command.as_str(), flags))
+    {
+        return smoke(flags).await;
+    }
     let options = match options(&args) {
         Ok(options) => options,
         Err(message) => {
@@ -96,6 +109,24 @@ async fn main() -> ExitCode {
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(64)
+        }
+    }
+}
+
+/// `operator smoke`: the deployed pipeline proved end to end, trace included.
+async fn smoke(flags: &[String]) -> ExitCode {
+    let options = match smoke::options(flags) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match smoke::run(options).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("smoke test failed: {error}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -8,10 +8,10 @@
 
 use std::time::{Duration, SystemTime};
 
+use event_table::StoredEventRecord;
 use trace_reader::pipeline::is_message_span;
 use trace_reader::source::trace_start;
 use trace_reader::span::{SpanRecord, SpanStatus};
-use webhook_worker::store::keys::{self, StoredEventRecord};
 
 use crate::OperatorError;
 use crate::dead_letters::{self, DeadLetter};
@@ -285,7 +285,7 @@ async fn event_record(
         .dynamodb()
         .get_item()
         .table_name(&environment.table)
-        .set_key(Some(keys::event_record_key(event_id)))
+        .set_key(Some(event_table::event_record_key(event_id)))
         .consistent_read(true)
         .send()
         .await

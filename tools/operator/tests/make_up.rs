@@ -1,5 +1,5 @@
 //! `make up`, `make send`, `make trace`, `make down` as a developer runs them: the real
-//! `local-stack` and `operator` binaries against a stack left running in the background, on
+//! `local-pipeline` and `operator` binaries against a stack left running in the background, on
 //! free ports and with its own state directory so a developer's own `make up` is untouched.
 
 // Integration tests: a failed expectation is a failed test, not a crash on input.
@@ -10,9 +10,9 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_sqs::types::MessageAttributeValue;
-use emulator::process::{free_port, is_alive};
-use local_stack::stack::StackOptions;
-use local_stack::up::{UpDir, UpState, listening};
+use child_process::{free_port, is_alive};
+use local_pipeline::stack::StackOptions;
+use local_pipeline::up::{UpDir, UpState, listening};
 use trace_reader::pipeline::missing_parts;
 use trace_reader::source::{SegmentDestination, TraceSource};
 
@@ -22,48 +22,48 @@ const WAIT: Duration = Duration::from_secs(90);
 struct Up {
     state_dir: tempfile::TempDir,
     env: Vec<(String, String)>,
-    local_stack: PathBuf,
+    local_pipeline: PathBuf,
     down: bool,
 }
 
 impl Up {
     fn start() -> (Self, Output) {
-        let options = StackOptions::for_workspace(&local_stack::workspace_root());
-        let local_stack = options.bin_dir.join("local-stack");
+        let options = StackOptions::for_workspace(&local_pipeline::workspace_root());
+        let local_pipeline = options.bin_dir.join("local-pipeline");
         assert!(
-            local_stack.exists(),
+            local_pipeline.exists(),
             "{} is missing: run `cargo build --bins`",
-            local_stack.display()
+            local_pipeline.display()
         );
         let state_dir = tempfile::tempdir().unwrap();
         let mut env = vec![(
-            "LOCAL_STACK_STATE_DIR".to_owned(),
+            "LOCAL_PIPELINE_STATE_DIR".to_owned(),
             state_dir.path().display().to_string(),
         )];
         for variable in [
-            "LOCAL_STACK_MOTO_PORT",
-            "LOCAL_STACK_GATEWAY_PORT",
-            "LOCAL_STACK_AWS_PORT",
-            "LOCAL_STACK_OTLP_PORT",
-            "LOCAL_STACK_XRAY_PORT",
+            "LOCAL_PIPELINE_MOTO_PORT",
+            "LOCAL_PIPELINE_GATEWAY_PORT",
+            "LOCAL_PIPELINE_AWS_PORT",
+            "LOCAL_PIPELINE_OTLP_PORT",
+            "LOCAL_PIPELINE_XRAY_PORT",
         ] {
             env.push((variable.to_owned(), free_port().unwrap().to_string()));
         }
         let up = Self {
             state_dir,
             env,
-            local_stack,
+            local_pipeline,
             down: false,
         };
-        let output = up.local_stack(&["up"]);
+        let output = up.local_pipeline(&["up"]);
         (up, output)
     }
 
-    fn local_stack(&self, args: &[&str]) -> Output {
-        Command::new(&self.local_stack)
+    fn local_pipeline(&self, args: &[&str]) -> Output {
+        Command::new(&self.local_pipeline)
             .args(args)
             .envs(self.env.iter().map(|(key, value)| (key, value)))
-            .current_dir(local_stack::workspace_root())
+            .current_dir(local_pipeline::workspace_root())
             .output()
             .unwrap()
     }
@@ -110,7 +110,7 @@ impl Up {
 impl Drop for Up {
     fn drop(&mut self) {
         if !self.down {
-            let _ = self.local_stack(&["down"]);
+            let _ = self.local_pipeline(&["down"]);
         }
     }
 }
@@ -124,7 +124,7 @@ fn text(output: &Output) -> String {
 }
 
 fn sample(name: &str) -> String {
-    local_stack::workspace_root()
+    local_pipeline::workspace_root()
         .join("events/stripe")
         .join(name)
         .display()
@@ -148,13 +148,13 @@ async fn up_send_trace_and_down_tell_each_event_s_story_and_leave_nothing_behind
     assert!(state.owner.is_running());
 
     // A second `up` says so and starts nothing.
-    let again = up.local_stack(&["up"]);
+    let again = up.local_pipeline(&["up"]);
     assert!(again.status.success());
     assert!(text(&again).contains("already running"), "{}", text(&again));
     assert_eq!(up.state(), state, "the same stack, the same processes");
 
     // make send: a fresh event id, HTTP 202.
-    let sent = up.local_stack(&["send", &sample("payment_intent.payment_failed.json")]);
+    let sent = up.local_pipeline(&["send", &sample("payment_intent.payment_failed.json")]);
     let line = text(&sent);
     assert!(sent.status.success(), "{line}");
     let event_id = line.split_whitespace().next().unwrap().to_owned();
@@ -178,7 +178,7 @@ async fn up_send_trace_and_down_tell_each_event_s_story_and_leave_nothing_behind
         .expect("the record's trace, in X-Ray form")
         .replace('-', "");
     // Read back as AWS serves it: with Transaction Search, through a trace retrieval.
-    let aws = emulator::moto::sdk_config_for(&state.aws_endpoint).await;
+    let aws = moto_server::sdk_config_for(&state.aws_endpoint).await;
     let source = TraceSource::new(&aws);
     assert_eq!(
         source.destination().await.unwrap(),
@@ -237,7 +237,7 @@ async fn up_send_trace_and_down_tell_each_event_s_story_and_leave_nothing_behind
     assert_eq!(up.trace("evt_deadLettered").status.code(), Some(2));
 
     // make down: every recorded process gone, every port free.
-    let down = up.local_stack(&["down"]);
+    let down = up.local_pipeline(&["down"]);
     up.down = true;
     let report = text(&down);
     assert!(down.status.success(), "{report}");
@@ -257,9 +257,9 @@ async fn up_send_trace_and_down_tell_each_event_s_story_and_leave_nothing_behind
         assert!(!listening(*port), "something still listens on {port}");
     }
     assert!(!Path::new(&up.state_file()).exists(), "the state file is removed");
-    let twice = up.local_stack(&["down"]);
+    let twice = up.local_pipeline(&["down"]);
     assert!(
-        text(&twice).contains("No local stack is running"),
+        text(&twice).contains("No local pipeline is running"),
         "{}",
         text(&twice)
     );

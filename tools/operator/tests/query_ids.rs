@@ -1,13 +1,13 @@
 //! Every id is data to every query the tools build: any event id, whatever it holds (quotes,
 //! backslashes, `|`, newlines, `#`, `&`), comes back unchanged from the Logs Insights queries
 //! `make trace` runs and prints and from the X-Ray filter expression, read by the parsers the
-//! local stack answers those queries with (Logs Insights' and X-Ray's string rules).
+//! local pipeline answers those queries with (Logs Insights' and X-Ray's string rules).
 
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use local_stack::logs_insights::{Command, Condition, Query};
-use local_stack::xray_api::AnnotationFilter;
+use local_pipeline::logs_insights::{Command, Condition, Query};
+use local_pipeline::xray_api::AnnotationFilter;
 use proptest::prelude::*;
 
 fn filter_of(query: &str) -> Condition {

@@ -10,8 +10,8 @@ use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeName, MessageSystemAttributeNameForSends,
     MessageSystemAttributeValue,
 };
-use emulator::moto::MotoServer;
-use emulator::recorded::{Recorded, RecordedApi};
+use moto_server::MotoServer;
+use moto_server::{Recorded, RecordedApi};
 use operator::environment::{Environment, Location};
 use operator::redrive::{Mover, Pace, Progress, RedriveError, redrive};
 use trace_reader::source::TraceSource;
@@ -191,7 +191,7 @@ fn task(status: &str, moved: u32, reason: Option<&str>) -> Recorded {
 }
 
 async fn aws_environment(api: &RecordedApi) -> Environment {
-    let sdk = emulator::moto::sdk_config_for(&api.endpoint()).await;
+    let sdk = moto_server::sdk_config_for(&api.endpoint()).await;
     environment(
         sdk,
         "https://sqs.eu-west-1.amazonaws.com/123456789012/webhooks-dev-events",

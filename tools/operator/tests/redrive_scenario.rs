@@ -1,15 +1,15 @@
-//! The redrive scenario, end to end on the local stack: DynamoDB is down long enough that a
+//! The redrive scenario, end to end on the local pipeline: DynamoDB is down long enough that a
 //! webhook's message dead-letters; after recovery the redrive brings it back, and it is stored
 //! exactly once, in its original trace.
 
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use local_stack::fault_proxy::{AwsService, Fault, FaultRule};
-use local_stack::probe::{
+use local_pipeline::fault_proxy::{AwsService, Fault, FaultRule};
+use local_pipeline::probe::{
     StackView, dlq_depth, event_record, notification_count, post_payment_failure, queue_depth, wait_for,
 };
-use local_stack::stack::{LocalStack, StackOptions};
+use local_pipeline::stack::{LocalStack, StackOptions};
 use operator::environment::{Environment, Location};
 use operator::redrive::{Mover, Pace, redrive};
 use operator::story::{Verdict, gather};
@@ -26,7 +26,7 @@ async fn environment(stack: &LocalStack) -> Environment {
         location: Location::Local,
         traces: TraceSource::new(&sdk),
         sdk,
-        region: emulator::moto::REGION.to_owned(),
+        region: moto_server::REGION.to_owned(),
         table: stack.provisioned.table_name.clone(),
         queue_url: stack.provisioned.queue_url.clone(),
         dlq_url: stack.provisioned.dlq_url.clone(),
@@ -36,9 +36,11 @@ async fn environment(stack: &LocalStack) -> Environment {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_dead_lettered_by_an_outage_is_redriven_and_stored_once_in_its_trace() {
-    let mut options = StackOptions::for_workspace(&local_stack::workspace_root());
+    let mut options = StackOptions::for_workspace(&local_pipeline::workspace_root());
     options.fault_proxy = true;
-    let mut stack = LocalStack::start(options).await.expect("the local stack starts");
+    let mut stack = LocalStack::start(options)
+        .await
+        .expect("the local pipeline starts");
     stack
         .faults()
         .unwrap()

@@ -8,9 +8,9 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_sqs::types::MessageAttributeValue;
-use emulator::moto::MotoServer;
-use emulator::recorded::{Recorded, RecordedApi};
-use local_stack::provision::{Provisioned, provision};
+use local_pipeline::provision::{Provisioned, provision};
+use moto_server::MotoServer;
+use moto_server::{Recorded, RecordedApi};
 use operator::environment::{Environment, Location};
 use operator::render;
 use operator::story::{Verdict, gather};
@@ -38,7 +38,8 @@ fn batch_get_traces() -> Recorded {
 async fn aws(summaries: &str) -> (MotoServer, Provisioned, RecordedApi, Environment) {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
-    let settings = PipelineSettings::load(&local_stack::workspace_root().join("terraform"), "dev").unwrap();
+    let settings =
+        PipelineSettings::load(&local_pipeline::workspace_root().join("terraform"), "dev").unwrap();
     let provisioned = provision(&sdk, &settings, 30).await.unwrap();
     let xray = RecordedApi::start([
         (
@@ -54,14 +55,14 @@ async fn aws(summaries: &str) -> (MotoServer, Provisioned, RecordedApi, Environm
         location: Location::Aws {
             environment: "dev".to_owned(),
         },
-        traces: TraceSource::new(&emulator::moto::sdk_config_for(&xray.endpoint()).await),
+        traces: TraceSource::new(&moto_server::sdk_config_for(&xray.endpoint()).await),
         sdk,
         region: "eu-west-1".to_owned(),
         table: provisioned.table_name.clone(),
         queue_url: provisioned.queue_url.clone(),
         dlq_url: provisioned.dlq_url.clone(),
         log_groups: [&settings.names.api_function, &settings.names.worker_function]
-            .map(|function| local_stack::lambda_service::log_group(function))
+            .map(|function| local_pipeline::lambda_service::log_group(function))
             .to_vec(),
     };
     (moto, provisioned, xray, environment)

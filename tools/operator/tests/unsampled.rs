@@ -5,22 +5,24 @@
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use local_stack::api_gateway::SamplingRule;
-use local_stack::probe::{StackView, event_record, post_payment_failure, wait_for};
-use local_stack::stack::{LocalStack, StackOptions};
-use local_stack::up::{UpDir, state_of};
+use local_pipeline::api_gateway::SamplingRule;
+use local_pipeline::probe::{StackView, event_record, post_payment_failure, wait_for};
+use local_pipeline::stack::{LocalStack, StackOptions};
+use local_pipeline::up::{UpDir, state_of};
 
 const EVENT: &str = "evt_unsampledButTold";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsampled_event_is_told_from_its_logs_and_record_and_labelled_not_sampled() {
-    let mut options = StackOptions::for_workspace(&local_stack::workspace_root());
+    let mut options = StackOptions::for_workspace(&local_pipeline::workspace_root());
     // The rule samples nothing: every request is invoked with Sampled=0.
     options.sampling = Some(SamplingRule {
         reservoir_per_second: 0,
         fixed_rate: 0.0,
     });
-    let mut stack = LocalStack::start(options).await.expect("the local stack starts");
+    let mut stack = LocalStack::start(options)
+        .await
+        .expect("the local pipeline starts");
     let sent = post_payment_failure(&stack, EVENT, "cus_unsampled")
         .await
         .unwrap();

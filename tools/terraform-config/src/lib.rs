@@ -1,7 +1,4 @@
-//! Reads the project's Terraform configuration with hcl-rs, without Terraform or its providers:
-//! variable defaults, locals (evaluated against variable values), resources and module calls.
-//! The local stack reads the pipeline's names and settings from it (one source of truth with
-//! AWS), and the Terraform policy tests inspect the configuration with it.
+#![doc = include_str!("../README.md")]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,14 +6,7 @@ use std::path::{Path, PathBuf};
 use hcl::eval::{Context, Evaluate};
 use hcl::{Block, Body, Expression, Map, Value};
 
-pub mod check_data;
-pub mod checks;
-pub mod deploy_role;
-pub mod docs;
-pub mod iam;
-pub mod permissions;
 pub mod pipeline;
-pub mod schema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

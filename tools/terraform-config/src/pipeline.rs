@@ -55,7 +55,7 @@ pub struct TableSchema {
     pub ttl_attribute: String,
 }
 
-/// Everything the local stack provisions and emulates, as Terraform configures it.
+/// Everything the local pipeline provisions and emulates, as Terraform configures it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineSettings {
     pub environment: String,

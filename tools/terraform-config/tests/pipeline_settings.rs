@@ -43,7 +43,7 @@ fn the_environment_names_every_resource() {
 
 #[test]
 fn the_table_schema_is_the_workers_contract() {
-    use webhook_worker::store::keys::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+    use event_table::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
     let table = PipelineSettings::load(&terraform_dir(), "dev")
         .expect("readable")
         .table;

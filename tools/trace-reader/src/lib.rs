@@ -3,7 +3,7 @@
 //!
 //! - [`span`]: a span flattened for queries and rendering.
 //! - [`source`]: traces read the way AWS serves them: `BatchGetTraces`, or with Transaction Search
-//!   `StartTraceRetrieval` and `ListRetrievedTraces` (the local stack answers the same calls).
+//!   `StartTraceRetrieval` and `ListRetrievedTraces` (the local pipeline answers the same calls).
 //! - [`xray`]: X-Ray segment documents as spans.
 //! - [`pipeline`]: what a connected webhook trace holds, and what one lacks.
 //! - [`waterfall`]: a trace as a terminal waterfall.

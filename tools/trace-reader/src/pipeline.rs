@@ -1,6 +1,6 @@
 //! What a connected trace of one webhook holds, from the HTTP request to the DynamoDB write: the
 //! check `make smoke` runs after a deploy (spans from X-Ray) and the end-to-end tests run on the
-//! local stack (spans from its trace sink).
+//! local pipeline (spans from its trace sink).
 
 use std::collections::HashMap;
 
@@ -31,7 +31,7 @@ impl Part {
     }
 }
 
-/// The parts a trace must hold; API Gateway only where there is one (AWS, not the local stack).
+/// The parts a trace must hold; API Gateway only where there is one (AWS, not the local pipeline).
 pub fn expected_parts(with_gateway: bool) -> Vec<Part> {
     let mut parts = vec![
         Part::ApiServer,

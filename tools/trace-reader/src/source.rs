@@ -1,5 +1,5 @@
 //! Traces read back the way AWS serves them, for `make smoke`, `make trace` and the end-to-end
-//! tests, through X-Ray's API only (the local stack answers the same calls):
+//! tests, through X-Ray's API only (the local pipeline answers the same calls):
 //!
 //! 1. `GetTraceSegmentDestination` says where segments go.
 //! 2. To X-Ray: `BatchGetTraces`.
@@ -63,7 +63,7 @@ pub struct Trace {
     pub spans: Vec<SpanRecord>,
 }
 
-/// X-Ray's read API of one account and region (or of the local stack).
+/// X-Ray's read API of one account and region (or of the local pipeline).
 #[derive(Debug)]
 pub struct TraceSource {
     client: aws_sdk_xray::Client,

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use emulator::recorded::{Recorded, RecordedApi};
+use moto_server::{Recorded, RecordedApi};
 use trace_reader::source::{SegmentDestination, SourceError, TraceSource};
 
 const TRACE: &str = "1-6b072030-a2b7091c360c3217ec38674e";
@@ -25,7 +25,7 @@ fn destination(name: &str) -> Recorded {
 }
 
 async fn source(api: &RecordedApi) -> TraceSource {
-    TraceSource::new(&emulator::moto::sdk_config_for(&api.endpoint()).await)
+    TraceSource::new(&moto_server::sdk_config_for(&api.endpoint()).await)
         .with_retrieval_deadline(Duration::from_secs(3))
 }
 

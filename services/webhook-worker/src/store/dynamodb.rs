@@ -12,9 +12,9 @@ use shared_telemetry::attributes as attr;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::keys::{self, TTL_ATTRIBUTE};
 use super::{EventRecord, EventStore, RecordOutcome, StoreError, StoreErrorKind};
 use crate::effect::{Effect, PAST_DUE};
+use event_table::TTL_ATTRIBUTE;
 
 const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
 /// The first transaction item is always the event record; the second the status change.
@@ -91,7 +91,7 @@ impl DynamoDbStore {
         record: &EventRecord,
         customer_id: Option<&str>,
     ) -> Result<RecordOutcome, StoreError> {
-        let item = event_item(record, keys::outcome::SUPERSEDED, None, customer_id);
+        let item = event_item(record, event_table::outcome::SUPERSEDED, None, customer_id);
         let call = self
             .client
             .put_item()
@@ -144,7 +144,7 @@ impl DynamoDbStore {
         match effect {
             Effect::PaymentFailed { customer_id, reason } => {
                 items.push(self.status_update(record, customer_id, PAST_DUE, None)?);
-                let mut notification = keys::notification_key(customer_id, &record.event_id);
+                let mut notification = event_table::notification_key(customer_id, &record.event_id);
                 notification.extend([
                     ("kind".to_owned(), s("payment_failed")),
                     ("status".to_owned(), s("pending")),
@@ -204,7 +204,7 @@ impl DynamoDbStore {
         }
         let update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(keys::subscription_key(customer_id)))
+            .set_key(Some(event_table::subscription_key(customer_id)))
             .update_expression(expression)
             .condition_expression(
                 "attribute_not_exists(status_event_created) OR status_event_created <= :created",
@@ -255,7 +255,7 @@ fn event_item(
     ignored_reason: Option<&str>,
     customer_id: Option<&str>,
 ) -> HashMap<String, AttributeValue> {
-    let mut item = keys::event_record_key(&record.event_id);
+    let mut item = event_table::event_record_key(&record.event_id);
     item.extend([
         ("event_id".to_owned(), s(&record.event_id)),
         ("event_type".to_owned(), s(&record.event_type)),

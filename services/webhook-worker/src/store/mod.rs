@@ -10,7 +10,6 @@ use std::future::Future;
 use crate::effect::Effect;
 
 pub mod dynamodb;
-pub mod keys;
 pub mod memory;
 
 /// The record of one processed event.
@@ -49,9 +48,9 @@ impl RecordOutcome {
     pub fn label(self, effect: &Effect) -> &'static str {
         match (self, effect) {
             (RecordOutcome::Duplicate, _) => "duplicate",
-            (RecordOutcome::Superseded, _) => keys::outcome::SUPERSEDED,
-            (RecordOutcome::Stored, Effect::Ignored { .. }) => keys::outcome::IGNORED,
-            (RecordOutcome::Stored, _) => keys::outcome::APPLIED,
+            (RecordOutcome::Superseded, _) => event_table::outcome::SUPERSEDED,
+            (RecordOutcome::Stored, Effect::Ignored { .. }) => event_table::outcome::IGNORED,
+            (RecordOutcome::Stored, _) => event_table::outcome::APPLIED,
         }
     }
 }

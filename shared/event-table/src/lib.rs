@@ -1,0 +1,102 @@
+#![doc = include_str!("../README.md")]
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+pub const PARTITION_KEY: &str = "pk";
+pub const SORT_KEY: &str = "sk";
+/// The table's TTL attribute (Unix seconds).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// The partition key prefix of event records.
+pub const EVENT_PREFIX: &str = "EVENT#";
+/// The partition key prefix of a customer's items.
+pub const CUSTOMER_PREFIX: &str = "CUSTOMER#";
+/// The sort key prefix of notifications.
+pub const NOTIFICATION_PREFIX: &str = "NOTIFICATION#";
+const EVENT_SORT: &str = "EVENT";
+const SUBSCRIPTION_SORT: &str = "SUBSCRIPTION";
+
+fn key(partition: String, sort: String) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (PARTITION_KEY.to_owned(), AttributeValue::S(partition)),
+        (SORT_KEY.to_owned(), AttributeValue::S(sort)),
+    ])
+}
+
+/// `EVENT#<event id>`.
+pub fn event_partition(event_id: &str) -> String {
+    format!("{EVENT_PREFIX}{event_id}")
+}
+
+/// `CUSTOMER#<customer id>`.
+pub fn customer_partition(customer_id: &str) -> String {
+    format!("{CUSTOMER_PREFIX}{customer_id}")
+}
+
+/// The event record's key: `EVENT#<event id>` / `EVENT`.
+pub fn event_record_key(event_id: &str) -> HashMap<String, AttributeValue> {
+    key(event_partition(event_id), EVENT_SORT.to_owned())
+}
+
+/// The customer's subscription: `CUSTOMER#<customer id>` / `SUBSCRIPTION`.
+pub fn subscription_key(customer_id: &str) -> HashMap<String, AttributeValue> {
+    key(customer_partition(customer_id), SUBSCRIPTION_SORT.to_owned())
+}
+
+/// A payment-failure notification: `CUSTOMER#<customer id>` / `NOTIFICATION#<event id>`.
+pub fn notification_key(customer_id: &str, event_id: &str) -> HashMap<String, AttributeValue> {
+    key(
+        customer_partition(customer_id),
+        format!("{NOTIFICATION_PREFIX}{event_id}"),
+    )
+}
+
+/// What recording an event did, as its record says (`outcome`).
+pub mod outcome {
+    pub const APPLIED: &str = "applied";
+    pub const IGNORED: &str = "ignored";
+    pub const SUPERSEDED: &str = "superseded";
+}
+
+/// An event record, read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEventRecord {
+    pub event_id: String,
+    pub event_type: String,
+    /// `applied`, `ignored` or `superseded` ([`outcome`]).
+    pub outcome: String,
+    pub ignored_reason: Option<String>,
+    pub customer_id: Option<String>,
+    /// When SQS received the message (Unix milliseconds).
+    pub received_at_ms: Option<i64>,
+    pub processed_at_ms: Option<i64>,
+    /// The SQS receive count when it was stored (1 on first delivery).
+    pub receive_count: Option<u32>,
+    /// The trace that processed it (W3C form).
+    pub trace_id: Option<String>,
+}
+
+impl StoredEventRecord {
+    /// The record in `item`, if it is one.
+    pub fn from_item(item: &HashMap<String, AttributeValue>) -> Option<Self> {
+        let text = |name: &str| item.get(name).and_then(|value| value.as_s().ok()).cloned();
+        let number = |name: &str| {
+            item.get(name)
+                .and_then(|value| value.as_n().ok())
+                .and_then(|n| n.parse().ok())
+        };
+        Some(Self {
+            event_id: text("event_id")?,
+            event_type: text("event_type").unwrap_or_default(),
+            outcome: text("outcome").unwrap_or_default(),
+            ignored_reason: text("ignored_reason"),
+            customer_id: text("customer_id"),
+            received_at_ms: number("received_at_ms"),
+            processed_at_ms: number("processed_at_ms"),
+            receive_count: number("receive_count").and_then(|count: i64| u32::try_from(count).ok()),
+            trace_id: text("trace_id"),
+        })
+    }
+}

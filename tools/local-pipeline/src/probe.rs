@@ -1,0 +1,346 @@
+//! Driving and inspecting a running stack: webhooks in (signed, as Stripe sends them, or straight
+//! onto the queue), and what the emulator holds (event records, notifications, queue and DLQ
+//! depths, spans), with polling against a deadline. The demo, the fault tests and the soak use it.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::Value;
+use shared_telemetry::Envelope;
+
+use crate::stack::{LocalStack, StackError, TelemetryTransport};
+use event_table::StoredEventRecord;
+use trace_reader::span::SpanRecord;
+
+/// How long to wait for the pipeline to drain before declaring failure.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(120);
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// One request to the API.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub label: String,
+    pub event_id: String,
+    /// `data.object.customer` of the event sent.
+    pub customer: Option<String>,
+    pub status: u16,
+    pub message_id: Option<String>,
+    pub error_code: Option<String>,
+    /// The trace API Gateway started for the request (32 hex digits), from its answer's
+    /// `X-Amzn-Trace-Id`, and whether its sampling rule recorded it.
+    pub trace_id: Option<String>,
+    pub sampled: Option<bool>,
+}
+
+/// One message put straight on the queue, bypassing the API.
+#[derive(Debug, Clone)]
+pub struct DirectMessage {
+    pub label: String,
+    pub event_id: Option<String>,
+    pub message_id: String,
+}
+
+/// Posts `body` to the API signed with `secret`, as Stripe would.
+pub async fn post(
+    stack: &LocalStack,
+    http: &reqwest::Client,
+    label: &str,
+    body: Vec<u8>,
+    secret: &str,
+) -> Result<Delivery, StackError> {
+    let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let event_id = event["id"].as_str().unwrap_or_default().to_owned();
+    let customer = event["data"]["object"]["customer"].as_str().map(str::to_owned);
+    let signature = stripe_signature::sign(secret, unix_now(), &body);
+    let response = http
+        .post(stack.webhook_url())
+        .header("content-type", "application/json; charset=utf-8")
+        .header("stripe-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(|error| StackError::Scenario(format!("POST {}: {error}", stack.webhook_url())))?;
+    let status = response.status().as_u16();
+    let trace_header = response
+        .headers()
+        .get("x-amzn-trace-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let header_field = |name: &str| {
+        trace_header
+            .split(';')
+            .find_map(|part| part.trim().strip_prefix(name))
+            .map(str::to_owned)
+    };
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    Ok(Delivery {
+        label: label.to_owned(),
+        event_id,
+        customer,
+        status,
+        message_id: answer["message_id"].as_str().map(str::to_owned),
+        error_code: answer["error"]["code"].as_str().map(str::to_owned),
+        trace_id: header_field("Root=").map(|root| trace_reader::xray::otel_trace_id(&root)),
+        sampled: header_field("Sampled=").map(|flag| flag == "1"),
+    })
+}
+
+/// A payment failure of `event_id` for its own `customer`, so each event's effect can be counted.
+pub fn payment_failure(event_id: &str, customer: &str) -> Vec<u8> {
+    serde_json::json!({
+        "id": event_id, "object": "event", "type": "payment_intent.payment_failed",
+        "created": unix_now(), "livemode": false,
+        "data": {"object": {"id": format!("pi_{event_id}"), "object": "payment_intent", "customer": customer,
+                             "last_payment_error": {"message": "Card declined."}}},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Posts [`payment_failure`] to the API, signed with the stack's secret.
+pub async fn post_payment_failure(
+    stack: &LocalStack,
+    event_id: &str,
+    customer: &str,
+) -> Result<Delivery, StackError> {
+    let secret = stack.provisioned.signing_secret.clone();
+    post(
+        stack,
+        &reqwest::Client::new(),
+        event_id,
+        payment_failure(event_id, customer),
+        &secret,
+    )
+    .await
+}
+
+/// Puts `body` straight on the queue, without trace context (a legacy producer).
+pub async fn send_direct(
+    stack: &LocalStack,
+    label: &str,
+    body: Vec<u8>,
+) -> Result<DirectMessage, StackError> {
+    // The event id as the worker reads it: inside an EventBridge or SNS envelope, if any.
+    let text = String::from_utf8_lossy(&body);
+    let event_id = Envelope::open(&text)
+        .ok()
+        .and_then(|envelope| serde_json::from_str::<Value>(envelope.payload()).ok())
+        .and_then(|event| event["id"].as_str().map(str::to_owned));
+    let sent = aws_sdk_sqs::Client::new(&stack.sdk)
+        .send_message()
+        .queue_url(&stack.provisioned.queue_url)
+        .message_body(text.as_ref())
+        .send()
+        .await
+        .map_err(|error| StackError::Scenario(aws_sdk_sqs::error::DisplayErrorContext(error).to_string()))?;
+    Ok(DirectMessage {
+        label: label.to_owned(),
+        event_id,
+        message_id: sent.message_id.unwrap_or_default(),
+    })
+}
+
+/// Polls `ready` until it holds, a process dies (its log tail is the error), or the deadline.
+pub async fn wait_for<F, Fut>(stack: &mut LocalStack, what: &str, ready: F) -> Result<(), StackError>
+where
+    F: Fn(StackView) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if ready(StackView::of(stack)).await {
+            return Ok(());
+        }
+        stack.check_health()?;
+        if started.elapsed() > DRAIN_DEADLINE {
+            return Err(StackError::Scenario(format!(
+                "gave up waiting for {what} after {DRAIN_DEADLINE:?}; logs are in {}",
+                stack.options.log_dir.display()
+            )));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// What the polling conditions read: clients and names, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct StackView {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub table: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub spans: Vec<SpanRecord>,
+    pub rejected_exports: Vec<String>,
+    pub transport: TelemetryTransport,
+    pub settings: terraform_config::pipeline::PipelineSettings,
+}
+
+impl StackView {
+    pub fn of(stack: &LocalStack) -> Self {
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&stack.sdk),
+            sqs: aws_sdk_sqs::Client::new(&stack.sdk),
+            table: stack.provisioned.table_name.clone(),
+            queue_url: stack.provisioned.queue_url.clone(),
+            dlq_url: stack.provisioned.dlq_url.clone(),
+            spans: stack.spans(),
+            rejected_exports: stack.rejected_exports(),
+            transport: stack.transport,
+            settings: stack.settings.clone(),
+        }
+    }
+
+    pub fn spans(&self) -> Vec<SpanRecord> {
+        self.spans.clone()
+    }
+}
+
+pub async fn all_stored(stack: &StackView, event_ids: &[String]) -> bool {
+    for id in event_ids {
+        if event_record(stack, id).await.is_none() {
+            return false;
+        }
+    }
+    true
+}
+
+pub async fn event_record(stack: &StackView, event_id: &str) -> Option<StoredEventRecord> {
+    let item = stack
+        .dynamodb
+        .get_item()
+        .table_name(&stack.table)
+        .set_key(Some(event_table::event_record_key(event_id)))
+        .consistent_read(true)
+        .send()
+        .await
+        .ok()?
+        .item?;
+    StoredEventRecord::from_item(&item)
+}
+
+/// The customer's subscription status, if one was recorded.
+pub async fn subscription_status(stack: &StackView, customer_id: &str) -> Option<String> {
+    let item = stack
+        .dynamodb
+        .get_item()
+        .table_name(&stack.table)
+        .set_key(Some(event_table::subscription_key(customer_id)))
+        .consistent_read(true)
+        .send()
+        .await
+        .ok()?
+        .item?;
+    item.get("status").and_then(|value| value.as_s().ok()).cloned()
+}
+
+pub async fn notification_count(stack: &StackView, customer: &str) -> usize {
+    stack
+        .dynamodb
+        .query()
+        .table_name(&stack.table)
+        .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+        .expression_attribute_names("#pk", event_table::PARTITION_KEY)
+        .expression_attribute_names("#sk", event_table::SORT_KEY)
+        .expression_attribute_values(
+            ":pk",
+            AttributeValue::S(event_table::customer_partition(customer)),
+        )
+        .expression_attribute_values(
+            ":prefix",
+            AttributeValue::S(event_table::NOTIFICATION_PREFIX.to_owned()),
+        )
+        .send()
+        .await
+        .map(|output| output.count as usize)
+        .unwrap_or_default()
+}
+
+async fn approximate(stack: &StackView, url: &str, attributes: &[QueueAttributeName]) -> u64 {
+    let Ok(output) = stack
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .set_attribute_names(Some(attributes.to_vec()))
+        .send()
+        .await
+    else {
+        return u64::MAX;
+    };
+    let map = output.attributes.unwrap_or_default();
+    attributes
+        .iter()
+        .map(|name| {
+            map.get(name)
+                .and_then(|value| value.parse::<u64>().ok())
+                .unwrap_or_default()
+        })
+        .sum()
+}
+
+pub async fn queue_depth(stack: &StackView) -> u64 {
+    approximate(
+        stack,
+        &stack.queue_url,
+        &[
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        ],
+    )
+    .await
+}
+
+/// Messages in the DLQ, whether or not someone is looking at them right now.
+pub async fn dlq_depth(stack: &StackView) -> u64 {
+    approximate(
+        stack,
+        &stack.dlq_url,
+        &[
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        ],
+    )
+    .await
+}
+
+/// Which function wrote a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStage {
+    Api,
+    Worker,
+}
+
+/// The JSON log lines of `stage` that contain `term` (an event id, an outcome), oldest first,
+/// from CloudWatch Logs: the record that exists whether or not an event was sampled.
+pub async fn log_lines(stack: &LocalStack, stage: LogStage, term: &str) -> Vec<Value> {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&stack.sdk);
+    let [api, worker] = stack.log_groups();
+    let group = match stage {
+        LogStage::Api => api,
+        LogStage::Worker => worker,
+    };
+    let mut lines = Vec::new();
+    let mut pages = logs
+        .filter_log_events()
+        .log_group_name(group)
+        .filter_pattern(format!("\"{term}\""))
+        .into_paginator()
+        .send();
+    while let Some(Ok(page)) = pages.next().await {
+        for event in page.events() {
+            if let Ok(line @ Value::Object(_)) = serde_json::from_str(event.message().unwrap_or_default()) {
+                lines.push(line);
+            }
+        }
+    }
+    lines
+}
+
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
