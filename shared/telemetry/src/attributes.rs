@@ -29,13 +29,11 @@ pub const WEBHOOK_NOT_STARTED_DEADLINE: &str = "webhook.not_started.deadline";
 /// Messages left unstarted because an earlier message of their FIFO group failed.
 pub const WEBHOOK_NOT_STARTED_GROUP_BLOCKED: &str = "webhook.not_started.fifo_group_blocked";
 
-// X-Ray and Application Signals read an AWS SDK call's service from these two. Semantic
-// conventions 1.37 deprecated them (`rpc.system.name`), but AWS's backends and the ADOT agents
-// still use them.
-/// The RPC system (`aws-api` for the AWS SDK).
-pub const RPC_SYSTEM: &str = "rpc.system";
-/// The AWS service called, e.g. `DynamoDB`.
-pub const RPC_SERVICE: &str = "rpc.service";
+// X-Ray and Application Signals read an AWS SDK call's service from `rpc.system` and
+// `rpc.service`; their home is the exporter that derives Application Signals' dependencies.
+pub use xray_udp_exporter::{
+    DB_SYSTEM_DYNAMODB, MESSAGING_SYSTEM_SQS, RPC_SERVICE, RPC_SYSTEM, RPC_SYSTEM_AWS_API,
+};
 
 /// The attributes X-Ray indexes as annotations, so filter expressions can find them (both
 /// transports: the collector's `awsxray` exporter and X-Ray's OTLP ingestion read it). Attribute
@@ -56,8 +54,6 @@ pub const TRACE_MODE: &str = "trace.mode";
 
 // Well-known values of the attributes above.
 
-/// `messaging.system` for SQS.
-pub const MESSAGING_SYSTEM_SQS: &str = "aws_sqs";
 /// `messaging.system` for SNS.
 pub const MESSAGING_SYSTEM_SNS: &str = "aws.sns";
 /// `messaging.operation.type` (and name) of the producer's send.
@@ -66,10 +62,6 @@ pub const MESSAGING_OPERATION_SEND: &str = "send";
 pub const MESSAGING_OPERATION_PUBLISH: &str = "publish";
 /// `messaging.operation.type` (and name) of a message's processing.
 pub const MESSAGING_OPERATION_PROCESS: &str = "process";
-/// `db.system.name` for DynamoDB.
-pub const DB_SYSTEM_DYNAMODB: &str = "aws.dynamodb";
-/// `rpc.system` for an AWS SDK call.
-pub const RPC_SYSTEM_AWS_API: &str = "aws-api";
 
 /// The span event OpenTelemetry records an error as.
 pub const EXCEPTION_EVENT: &str = "exception";

@@ -66,7 +66,6 @@
 //! the crate README.
 #![warn(missing_docs)]
 
-pub mod application_signals;
 pub mod attributes;
 pub mod config;
 pub mod consumer;
@@ -83,7 +82,6 @@ pub mod sns;
 mod span_status;
 pub mod sqs;
 pub mod xray_header;
-pub mod xray_udp;
 
 pub use config::{ConfigError, ConfigProblem, PropagatorKind, TelemetryConfig, TraceMode};
 pub use consumer::attach_upstream;

@@ -20,7 +20,6 @@ use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets, filter_fn};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::application_signals::{AlwaysRecordSampler, ApplicationSignals};
 use crate::config::{ConfigError, SamplerConfig, TelemetryConfig, TracesExporter};
 use crate::envelope::Envelope;
 use crate::invocation_processor::{DEFAULT_MAX_BUFFERED, InvocationSpanProcessor};
@@ -28,7 +27,8 @@ use crate::logging::JsonLogLayer;
 use crate::propagation::Propagators;
 use crate::sns::{self, OutgoingNotificationTraceContext};
 use crate::sqs::{self, OutgoingTraceContext, UpstreamContext};
-use crate::xray_udp::XrayUdpExporter;
+use xray_udp_exporter::XrayUdpExporter;
+use xray_udp_exporter::{AlwaysRecordSampler, ApplicationSignals};
 
 /// Why telemetry could not be set up; the cold start should fail with this message.
 #[derive(Debug, thiserror::Error)]

@@ -19,10 +19,12 @@ use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter, SpanLinks};
-use shared_telemetry::application_signals::{AWS_LOCAL_OPERATION, AWS_LOCAL_SERVICE, AWS_SPAN_KIND};
-use shared_telemetry::xray_udp::{self, MAX_DATAGRAM_BYTES, XrayUdpExporter};
 use shared_telemetry::{TelemetryBuilder, TelemetryConfig};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use xray_udp_exporter::{
+    self as xray_udp, AWS_LOCAL_OPERATION, AWS_LOCAL_SERVICE, AWS_SPAN_KIND, MAX_DATAGRAM_BYTES,
+    XrayUdpExporter,
+};
 
 fn span(index: u64, sampled: bool, padding: usize) -> SpanData {
     let flags = if sampled {

@@ -1,13 +1,3 @@
-//! OTLP over UDP to the X-Ray daemon that Lambda runs with active tracing: the transport the ADOT
-//! SDKs use for CloudWatch Application Signals, without a collector extension.
-//!
-//! Wire format (as the ADOT Python, JavaScript and .NET SDKs send it): the daemon header
-//! `{"format":"json","version":1}` and a newline, then `T1S` (sampled spans) or `T1U` (unsampled
-//! spans, recorded for Application Signals metrics only), then the base64 of an OTLP
-//! `ExportTraceServiceRequest` in protobuf. The daemon reads each datagram into a fixed 64 KiB
-//! buffer and IPv4 caps a UDP payload at 65,507 bytes, so batches are split across datagrams by
-//! size; no span is dropped by splitting (one that alone exceeds a datagram is logged and counted).
-
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -116,7 +116,7 @@ fn role(span: &SpanData, local_root: bool) -> Role {
 
 fn dependency_attributes(span: &SpanData, kind: &SpanKind) -> Vec<KeyValue> {
     let rpc_service = string_attribute(span, attr::RPC_SERVICE)
-        .filter(|_| string_attribute(span, attr::RPC_SYSTEM).as_deref() == Some("aws-api"));
+        .filter(|_| string_attribute(span, attr::RPC_SYSTEM).as_deref() == Some(attr::RPC_SYSTEM_AWS_API));
     let messaging_system = string_attribute(span, attr::MESSAGING_SYSTEM);
     let db_system = string_attribute(span, attr::DB_SYSTEM_NAME);
     let remote_service = match (rpc_service, messaging_system.as_deref(), db_system.as_deref()) {
@@ -345,7 +345,10 @@ mod tests {
                 annotated(span(
                     kind,
                     parent,
-                    vec![KeyValue::new(attr::FAAS_TRIGGER, "pubsub")]
+                    vec![KeyValue::new(
+                        opentelemetry_semantic_conventions::attribute::FAAS_TRIGGER,
+                        "pubsub"
+                    )]
                 )),
                 pairs(&[
                     (AWS_LOCAL_SERVICE, "webhook-worker"),
