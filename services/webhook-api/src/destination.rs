@@ -3,21 +3,22 @@
 
 use webhook_event::StripeEvent;
 
-use crate::queue::{EventQueue, QueueError, SqsEventQueue};
-use crate::topic::SnsEventTopic;
+use crate::queue::SqsQueue;
+use crate::sink::{EventSink, SendError};
+use crate::topic::SnsTopic;
 
 /// The queue or the topic.
 #[derive(Debug, Clone)]
-pub enum EventDestination {
-    Queue(SqsEventQueue),
-    Topic(SnsEventTopic),
+pub enum ConfiguredSink {
+    Queue(SqsQueue),
+    Topic(SnsTopic),
 }
 
-impl EventQueue for EventDestination {
-    async fn enqueue(&self, event: &StripeEvent, body: &str) -> Result<String, QueueError> {
+impl EventSink for ConfiguredSink {
+    async fn send(&self, event: &StripeEvent, body: &str) -> Result<String, SendError> {
         match self {
-            EventDestination::Queue(queue) => queue.enqueue(event, body).await,
-            EventDestination::Topic(topic) => topic.enqueue(event, body).await,
+            ConfiguredSink::Queue(queue) => queue.send(event, body).await,
+            ConfiguredSink::Topic(topic) => topic.send(event, body).await,
         }
     }
 }

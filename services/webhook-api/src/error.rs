@@ -3,7 +3,7 @@
 
 use webhook_event::EventError;
 
-use crate::queue::QueueError;
+use crate::sink::SendError;
 use stripe_signature::SignatureError;
 
 /// Why a request was not accepted.
@@ -25,7 +25,7 @@ pub enum ApiError {
     Event(#[from] EventError),
     /// The cause is for the log; the sender only learns to retry.
     #[error("the event could not be queued; nothing was accepted, retry later")]
-    QueueUnavailable(QueueError),
+    QueueUnavailable(SendError),
 }
 
 impl ApiError {

@@ -8,7 +8,7 @@ use webhook_event::{EventError, StripeEvent};
 
 use crate::config::Limits;
 use crate::error::{ApiError, ApiResponse};
-use crate::queue::EventQueue;
+use crate::sink::EventSink;
 use stripe_signature::{SignatureError, SignatureHeader, SigningSecrets};
 
 /// The only route.
@@ -34,7 +34,7 @@ pub struct WebhookIntake<Q> {
     limits: Limits,
 }
 
-impl<Q: EventQueue> WebhookIntake<Q> {
+impl<Q: EventSink> WebhookIntake<Q> {
     pub fn new(queue: Q, secrets: SigningSecrets, limits: Limits) -> Self {
         Self {
             queue,
@@ -142,7 +142,7 @@ impl<Q: EventQueue> WebhookIntake<Q> {
         let body = sqs_text(request.body)?;
         let message_id = self
             .queue
-            .enqueue(&event, body)
+            .send(&event, body)
             .await
             .map_err(ApiError::QueueUnavailable)?;
         Ok((event, message_id))

@@ -22,7 +22,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::error::ApiError;
 use crate::intake::{IncomingRequest, WEBHOOK_PATH, WebhookIntake};
-use crate::queue::EventQueue;
+use crate::sink::EventSink;
 
 /// An HTTP event as API Gateway delivers it.
 #[derive(Debug, Clone)]
@@ -178,7 +178,7 @@ impl GatewayRequest {
 }
 
 /// Answers one HTTP event.
-pub async fn handle_request<Q: EventQueue>(
+pub async fn handle_request<Q: EventSink>(
     intake: &WebhookIntake<Q>,
     request: &GatewayRequest,
 ) -> GatewayResponse {

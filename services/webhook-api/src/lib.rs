@@ -15,4 +15,5 @@ pub mod intake;
 pub mod lambda;
 pub mod queue;
 pub mod secrets;
+pub mod sink;
 pub mod topic;

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use lambda_runtime::{LambdaEvent, Runtime, service_fn};
 use shared_telemetry::{InvocationHandler, InvocationLayer, Telemetry, Trigger};
 use webhook_api::config::{ApiConfig, Destination};
-use webhook_api::destination::EventDestination;
+use webhook_api::destination::ConfiguredSink;
 use webhook_api::intake::WebhookIntake;
-use webhook_api::queue::SqsEventQueue;
-use webhook_api::topic::SnsEventTopic;
+use webhook_api::queue::SqsQueue;
+use webhook_api::topic::SnsTopic;
 use webhook_api::{lambda, secrets};
 
 #[tokio::main]
@@ -48,12 +48,12 @@ async fn run(telemetry: Telemetry, config: ApiConfig) -> Result<(), lambda_runti
         }
     };
     let queue = match config.destination {
-        Destination::Queue(url) => EventDestination::Queue(SqsEventQueue::new(
+        Destination::Queue(url) => ConfiguredSink::Queue(SqsQueue::new(
             aws_sdk_sqs::Client::new(&aws),
             url,
             telemetry.clone(),
         )),
-        Destination::Topic(arn) => EventDestination::Topic(SnsEventTopic::new(
+        Destination::Topic(arn) => ConfiguredSink::Topic(SnsTopic::new(
             aws_sdk_sns::Client::new(&aws),
             arn,
             telemetry.clone(),

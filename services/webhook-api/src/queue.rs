@@ -15,98 +15,18 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use webhook_event::StripeEvent;
 
 use crate::config::QueueUrl;
+use crate::sink::{EventSink, SendError, SendFailure};
 
-/// Why a message was not queued. The text is for logs and spans; clients only learn "retry".
-#[derive(Debug, thiserror::Error)]
-#[error("{operation} to {destination} failed ({}): {detail}", .failure.as_str())]
-pub struct QueueError {
-    /// The call that failed: `SQS SendMessage` or `SNS Publish`.
-    pub operation: &'static str,
-    /// The queue's or topic's name.
-    pub destination: String,
-    pub failure: QueueFailure,
-    pub detail: String,
-}
-
-/// What kind of failure it was: what an operator checks first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueueFailure {
-    /// No answer: connection refused or reset, DNS, or a timeout.
-    Unreachable,
-    Throttled,
-    /// The function's role may not send to the queue or publish to the topic (or use its key).
-    AccessDenied,
-    /// The queue or topic does not exist.
-    QueueNotFound,
-    /// Any other refusal by SQS.
-    Rejected,
-}
-
-impl QueueFailure {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unreachable => "unreachable",
-            Self::Throttled => "throttled",
-            Self::AccessDenied => "access_denied",
-            Self::QueueNotFound => "queue_not_found",
-            Self::Rejected => "rejected",
-        }
-    }
-
-    /// A service error by its code (SQS's, with the query protocol's `AWS.SimpleQueueService.*`,
-    /// or SNS's).
-    pub fn of_code(code: Option<&str>) -> Self {
-        match code.unwrap_or_default() {
-            "AccessDenied"
-            | "AccessDeniedException"
-            | "KmsAccessDenied"
-            | "KMS.AccessDeniedException"
-            | "AuthorizationError"
-            | "KMSAccessDenied" => Self::AccessDenied,
-            "RequestThrottled"
-            | "ThrottlingException"
-            | "Throttling"
-            | "KmsThrottled"
-            | "Throttled"
-            | "KMSThrottling" => Self::Throttled,
-            "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" | "NotFound" => {
-                Self::QueueNotFound
-            }
-            _ => Self::Rejected,
-        }
-    }
-
-    /// The failure of an AWS SDK call (SQS's or SNS's): no answer, or the service's refusal.
-    pub fn of_sdk_error<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Self {
-        match error {
-            SdkError::ServiceError(service) => Self::of_code(service.err().code()),
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-                Self::Unreachable
-            }
-            _ => Self::Rejected,
-        }
-    }
-}
-
-/// Where accepted events go. SQS in production; tests use an in-memory double.
-pub trait EventQueue: Send + Sync {
-    /// Queues `body` (the original event JSON) and returns the queue's message id.
-    fn enqueue(
-        &self,
-        event: &StripeEvent,
-        body: &str,
-    ) -> impl Future<Output = Result<String, QueueError>> + Send;
-}
 
 /// The SQS queue of a deployment.
 #[derive(Debug, Clone)]
-pub struct SqsEventQueue {
+pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     url: QueueUrl,
     telemetry: Telemetry,
 }
 
-impl SqsEventQueue {
+impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client, url: QueueUrl, telemetry: Telemetry) -> Self {
         Self {
             client,
@@ -115,7 +35,7 @@ impl SqsEventQueue {
         }
     }
 
-    async fn send(&self, event: &StripeEvent, body: &str) -> Result<String, QueueError> {
+    async fn send(&self, event: &StripeEvent, body: &str) -> Result<String, SendError> {
         let span = tracing::Span::current();
         let trace = self
             .telemetry
@@ -146,14 +66,14 @@ impl SqsEventQueue {
 }
 
 /// A send's or publish's outcome on its PRODUCER `span`: the message id SQS or SNS answered
-/// with, or the failure as a [`QueueError`], recorded as the span's error (`error_type`).
+/// with, or the failure as a [`SendError`], recorded as the span's error (`error_type`).
 pub(crate) fn settle<E, R>(
     span: &tracing::Span,
     sent: Result<Option<String>, SdkError<E, R>>,
     operation: &'static str,
     destination: &str,
     error_type: &'static str,
-) -> Result<String, QueueError>
+) -> Result<String, SendError>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -165,10 +85,10 @@ where
             Ok(message_id)
         }
         Err(error) => {
-            let error = QueueError {
+            let error = SendError {
                 operation,
                 destination: destination.to_owned(),
-                failure: QueueFailure::of_sdk_error(&error),
+                failure: SendFailure::of_sdk_error(&error),
                 detail: DisplayErrorContext(&error).to_string(),
             };
             shared_telemetry::record_error(span, error_type, &error);
@@ -177,12 +97,12 @@ where
     }
 }
 
-impl EventQueue for SqsEventQueue {
-    fn enqueue(
+impl EventSink for SqsQueue {
+    fn send(
         &self,
         event: &StripeEvent,
         body: &str,
-    ) -> impl Future<Output = Result<String, QueueError>> + Send {
+    ) -> impl Future<Output = Result<String, SendError>> + Send {
         let queue = self.url.name();
         let span = tracing::info_span!(
             "send",
@@ -231,16 +151,16 @@ impl MemoryQueue {
     }
 }
 
-impl EventQueue for MemoryQueue {
-    fn enqueue(
+impl EventSink for MemoryQueue {
+    fn send(
         &self,
         event: &StripeEvent,
         body: &str,
-    ) -> impl Future<Output = Result<String, QueueError>> + Send {
-        let refused = |detail: &str| QueueError {
+    ) -> impl Future<Output = Result<String, SendError>> + Send {
+        let refused = |detail: &str| SendError {
             operation: "memory send",
             destination: "memory".to_owned(),
-            failure: QueueFailure::Unreachable,
+            failure: SendFailure::Unreachable,
             detail: detail.to_owned(),
         };
         let outcome = match self.sent.lock() {
@@ -287,26 +207,26 @@ mod tests {
     #[test]
     fn refusals_are_named_by_their_code() {
         assert_eq!(
-            QueueFailure::of_code(Some("AccessDenied")),
-            QueueFailure::AccessDenied
+            SendFailure::of_code(Some("AccessDenied")),
+            SendFailure::AccessDenied
         );
         assert_eq!(
-            QueueFailure::of_code(Some("KMS.AccessDeniedException")),
-            QueueFailure::AccessDenied
+            SendFailure::of_code(Some("KMS.AccessDeniedException")),
+            SendFailure::AccessDenied
         );
         assert_eq!(
-            QueueFailure::of_code(Some("RequestThrottled")),
-            QueueFailure::Throttled
+            SendFailure::of_code(Some("RequestThrottled")),
+            SendFailure::Throttled
         );
         assert_eq!(
-            QueueFailure::of_code(Some("AWS.SimpleQueueService.NonExistentQueue")),
-            QueueFailure::QueueNotFound
+            SendFailure::of_code(Some("AWS.SimpleQueueService.NonExistentQueue")),
+            SendFailure::NotFound
         );
         assert_eq!(
-            QueueFailure::of_code(Some("InvalidParameterValue")),
-            QueueFailure::Rejected
+            SendFailure::of_code(Some("InvalidParameterValue")),
+            SendFailure::Rejected
         );
-        assert_eq!(QueueFailure::of_code(None), QueueFailure::Rejected);
+        assert_eq!(SendFailure::of_code(None), SendFailure::Rejected);
     }
 
     #[test]

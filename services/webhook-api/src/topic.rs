@@ -13,17 +13,18 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use webhook_event::StripeEvent;
 
 use crate::config::TopicArn;
-use crate::queue::{EventQueue, QueueError, fifo_ids, settle};
+use crate::queue::{fifo_ids, settle};
+use crate::sink::{EventSink, SendError};
 
 /// The SNS topic of a fan-out deployment.
 #[derive(Debug, Clone)]
-pub struct SnsEventTopic {
+pub struct SnsTopic {
     client: aws_sdk_sns::Client,
     arn: TopicArn,
     telemetry: Telemetry,
 }
 
-impl SnsEventTopic {
+impl SnsTopic {
     pub fn new(client: aws_sdk_sns::Client, arn: TopicArn, telemetry: Telemetry) -> Self {
         Self {
             client,
@@ -32,7 +33,7 @@ impl SnsEventTopic {
         }
     }
 
-    async fn publish(&self, event: &StripeEvent, body: &str) -> Result<String, QueueError> {
+    async fn publish(&self, event: &StripeEvent, body: &str) -> Result<String, SendError> {
         let span = tracing::Span::current();
         let trace = self
             .telemetry
@@ -69,12 +70,12 @@ impl SnsEventTopic {
     }
 }
 
-impl EventQueue for SnsEventTopic {
-    fn enqueue(
+impl EventSink for SnsTopic {
+    fn send(
         &self,
         event: &StripeEvent,
         body: &str,
-    ) -> impl Future<Output = Result<String, QueueError>> + Send {
+    ) -> impl Future<Output = Result<String, SendError>> + Send {
         let topic = self.arn.name();
         let span = tracing::info_span!(
             "publish",

@@ -14,7 +14,8 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName
 use moto_server::{MotoServer, sdk_config_for};
 use moto_server::{Recorded, RecordedApi};
 use opentelemetry::trace::SpanKind;
-use shared_telemetry::{Envelope, UpstreamCarrier};
+use shared_telemetry::UpstreamCarrier;
+use webhook_event::Envelope;
 use stripe_signature::{SigningSecrets, sign};
 use test_support::events;
 use test_support::spans::SpanDataExt;
@@ -22,7 +23,7 @@ use test_telemetry::TestTelemetry;
 use tracing::Instrument;
 use webhook_api::config::{Limits, TopicArn};
 use webhook_api::intake::{IncomingRequest, WebhookIntake};
-use webhook_api::topic::SnsEventTopic;
+use webhook_api::topic::SnsTopic;
 
 const SECRET: &str = "whsec_integration_secret";
 
@@ -95,8 +96,8 @@ impl Stack {
         url
     }
 
-    fn intake(&self, topic: &str) -> WebhookIntake<SnsEventTopic> {
-        let topic = SnsEventTopic::new(
+    fn intake(&self, topic: &str) -> WebhookIntake<SnsTopic> {
+        let topic = SnsTopic::new(
             self.sns.clone(),
             TopicArn::parse(topic).expect("a topic ARN"),
             self.telemetry.telemetry.clone(),
@@ -124,7 +125,7 @@ impl Stack {
 }
 
 /// A signed webhook accepted by `intake` inside an invocation span; its 202 body.
-async fn accept<Q: webhook_api::queue::EventQueue>(
+async fn accept<Q: webhook_api::sink::EventSink>(
     intake: &WebhookIntake<Q>,
     body: &[u8],
 ) -> serde_json::Value {
@@ -194,7 +195,7 @@ async fn both_subscriptions_lead_back_to_the_publish_span_raw_or_enveloped() {
         "raw delivery: the event itself"
     );
     let envelope = Envelope::open(raw.body.as_deref().unwrap()).unwrap();
-    let upstream = stack.telemetry.telemetry.extract_from_sqs(&raw, Some(&envelope));
+    let upstream = stack.telemetry.telemetry.extract_from_sqs(&raw, envelope.sns());
     assert_eq!(upstream.carrier(), UpstreamCarrier::MessageAttributes);
     assert_eq!(upstream.span_context().span_id(), publish.span_context.span_id());
     assert_eq!(
@@ -219,7 +220,7 @@ async fn both_subscriptions_lead_back_to_the_publish_span_raw_or_enveloped() {
     let upstream = stack
         .telemetry
         .telemetry
-        .extract_from_sqs(&enveloped, Some(&envelope));
+        .extract_from_sqs(&enveloped, envelope.sns());
     assert_eq!(upstream.carrier(), UpstreamCarrier::SnsMessageAttributes);
     assert_eq!(upstream.span_context().span_id(), publish.span_context.span_id());
 }
@@ -252,7 +253,7 @@ async fn the_publish_request_carries_the_publish_span_as_its_trace_header() {
         .await
         .unwrap();
     let sns = aws_sdk_sns::Client::new(&sdk_config_for(&sns_api.endpoint()).await);
-    let topic = SnsEventTopic::new(
+    let topic = SnsTopic::new(
         sns,
         TopicArn::parse("arn:aws:sns:us-east-1:123456789012:webhooks-events").unwrap(),
         telemetry.telemetry.clone(),

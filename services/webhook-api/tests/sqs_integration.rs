@@ -20,7 +20,7 @@ use tracing::Instrument;
 use webhook_api::config::{Limits, QueueUrl};
 use webhook_api::intake::WebhookIntake;
 use webhook_api::lambda::{GatewayRequest, handle_request};
-use webhook_api::queue::SqsEventQueue;
+use webhook_api::queue::SqsQueue;
 
 const SECRET: &str = "whsec_integration_secret";
 
@@ -54,8 +54,8 @@ impl Stack {
             .expect("queue url")
     }
 
-    fn intake(&self, queue_url: &str) -> WebhookIntake<SqsEventQueue> {
-        let queue = SqsEventQueue::new(
+    fn intake(&self, queue_url: &str) -> WebhookIntake<SqsQueue> {
+        let queue = SqsQueue::new(
             self.sqs.clone(),
             QueueUrl::parse(queue_url).expect("valid queue url"),
             self.telemetry.telemetry.clone(),
@@ -64,7 +64,7 @@ impl Stack {
     }
 
     /// The handler inside an invocation span, as the Lambda runtime layer runs it.
-    async fn invoke(&self, intake: &WebhookIntake<SqsEventQueue>, request: GatewayRequest) -> (u16, Value) {
+    async fn invoke(&self, intake: &WebhookIntake<SqsQueue>, request: GatewayRequest) -> (u16, Value) {
         let span = tracing::info_span!("invocation", otel.kind = "server");
         let response = handle_request(intake, &request).instrument(span).await;
         let status = response.status();

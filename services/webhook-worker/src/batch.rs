@@ -10,7 +10,8 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsMessage};
 use futures_util::stream::{self, StreamExt};
 use opentelemetry::trace::TraceContextExt;
 use shared_telemetry::attributes as attr;
-use shared_telemetry::{Envelope, EnvelopeError, Telemetry, TraceMode, attach_upstream};
+use shared_telemetry::{Telemetry, TraceMode, attach_upstream};
+use webhook_event::{Envelope, EnvelopeError};
 use tokio::time::Instant;
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -216,7 +217,8 @@ impl<S: EventStore> Worker<S> {
         }
         // Opened before the span exists: an SNS envelope's attributes may hold its parent.
         let envelope = Envelope::open(message.body.as_deref().unwrap_or_default());
-        let upstream = self.telemetry.extract_from_sqs(message, envelope.as_ref().ok());
+        let upstream = self.telemetry
+            .extract_from_sqs(message, envelope.as_ref().ok().and_then(Envelope::sns));
         let span = tracing::info_span!(
             "process-webhook",
             otel.kind = "consumer",

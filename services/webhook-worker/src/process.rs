@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use shared_telemetry::EnvelopeError;
+use webhook_event::EnvelopeError;
 use webhook_event::{EventError, StripeEvent};
 
 use crate::effect::Effect;

@@ -15,7 +15,7 @@ use aws_lambda_events::sqs::SqsMessage;
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
-use shared_telemetry::Envelope;
+use webhook_event::Envelope;
 use test_support::sqs;
 use test_telemetry::benchmark_telemetry;
 
@@ -78,7 +78,7 @@ fn propagation(c: &mut Criterion) {
     let body = enveloped.body.clone().unwrap_or_default();
     let envelope = Envelope::open(&body).unwrap();
     group.bench_function("extract_sns_message_attributes", |b| {
-        b.iter(|| telemetry.extract_from_sqs(black_box(&enveloped), Some(&envelope)))
+        b.iter(|| telemetry.extract_from_sqs(black_box(&enveloped), envelope.sns()))
     });
     group.finish();
 

@@ -69,7 +69,6 @@
 pub mod attributes;
 pub mod config;
 pub mod consumer;
-pub mod envelope;
 pub mod handler;
 pub mod init_error;
 mod invocation;
@@ -85,7 +84,6 @@ pub mod xray_header;
 
 pub use config::{ConfigError, ConfigProblem, PropagatorKind, TelemetryConfig, TraceMode};
 pub use consumer::attach_upstream;
-pub use envelope::{Envelope, EnvelopeError};
 pub use handler::{InvocationFailure, InvocationHandler};
 pub use invocation::{InvocationLayer, InvocationService, Trigger};
 pub use pipeline::{Telemetry, TelemetryBuilder, TelemetryError};

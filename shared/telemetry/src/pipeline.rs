@@ -21,7 +21,6 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::config::{ConfigError, SamplerConfig, TelemetryConfig, TracesExporter};
-use crate::envelope::Envelope;
 use crate::invocation_processor::{DEFAULT_MAX_BUFFERED, InvocationSpanProcessor};
 use crate::logging::JsonLogLayer;
 use crate::propagation::Propagators;
@@ -104,14 +103,14 @@ impl Telemetry {
         sns::inject_into_sns(cx, self.inner.propagators.messages(), existing_attributes)
     }
 
-    /// One received message's upstream context, `envelope` being its opened body (see
-    /// [`sqs::extract_upstream_context`]).
+    /// One received message's upstream context, `sns_envelope` being the SNS notification its
+    /// body holds, if it holds one (see [`sqs::extract_upstream_context`]).
     pub fn extract_from_sqs(
         &self,
         message: &aws_lambda_events::sqs::SqsMessage,
-        envelope: Option<&Envelope<'_>>,
+        sns_envelope: Option<&aws_lambda_events::sns::SnsMessage>,
     ) -> UpstreamContext {
-        sqs::extract_upstream_context(message, envelope, self.inner.propagators.messages())
+        sqs::extract_upstream_context(message, sns_envelope, self.inner.propagators.messages())
     }
 
     /// Exports every finished span, waiting at most the export timeout. A collector that is

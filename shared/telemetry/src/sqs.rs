@@ -1,6 +1,6 @@
 //! Trace context carriers for SQS: what the producer injects into a message and how the
 //! consumer finds it again, one message at a time, also when the message came through SNS or
-//! EventBridge first (see [`crate::envelope`]).
+//! EventBridge first (`webhook_event::Envelope` opens it).
 //!
 //! SQS attribute names are case-sensitive while propagators use lowercase keys, and other SDKs
 //! send `X-Amzn-Trace-Id`: injection writes the canonical spelling, extraction ignores case.
@@ -15,7 +15,7 @@ use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 use opentelemetry_aws::trace::xray_propagator::span_context_to_string;
 
-use crate::envelope::Envelope;
+use aws_lambda_events::sns::SnsMessage;
 use crate::xray_header;
 
 /// SQS accepts at most this many message attributes per message.
@@ -191,7 +191,7 @@ impl UpstreamContext {
 /// header of the publishing call), then nothing. Call it once per message, inside the loop.
 pub fn extract_upstream_context(
     message: &SqsMessage,
-    envelope: Option<&Envelope<'_>>,
+    envelope: Option<&SnsMessage>,
     propagator: &dyn TextMapPropagator,
 ) -> UpstreamContext {
     // Extract onto an empty context: the current one holds the invocation span, which would
@@ -205,7 +205,7 @@ pub fn extract_upstream_context(
         };
     }
     // An envelope delivery has no SQS message attributes: its own carry the baggage, if any.
-    let found = match envelope.and_then(Envelope::sns) {
+    let found = match envelope {
         Some(notification) => {
             let from_notification = propagator.extract_with_context(
                 &Context::new(),
@@ -509,7 +509,7 @@ mod tests {
     #[test]
     fn an_sns_envelope_carries_the_context_when_the_sqs_attributes_do_not() {
         let body = enveloped(TRACEPARENT);
-        let envelope = Envelope::open(&body).expect("an SNS notification");
+        let envelope: SnsMessage = serde_json::from_str(&body).expect("an SNS notification");
         let mut message = SqsMessage::default();
         message
             .attributes
@@ -537,7 +537,7 @@ mod tests {
     #[test]
     fn an_envelope_without_context_falls_through_to_the_trace_header_then_none() {
         let body = enveloped("00-garbage");
-        let envelope = Envelope::open(&body).expect("an SNS notification");
+        let envelope: SnsMessage = serde_json::from_str(&body).expect("an SNS notification");
         let mut message = SqsMessage::default();
         message
             .attributes

@@ -12,7 +12,8 @@ use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use proptest::prelude::*;
-use shared_telemetry::{Envelope, Telemetry, UpstreamCarrier};
+use shared_telemetry::{Telemetry, UpstreamCarrier};
+use webhook_event::Envelope;
 use test_support::sqs::{eventbridge_event, sns_notification};
 use test_telemetry::benchmark_telemetry;
 
@@ -156,7 +157,7 @@ proptest! {
 
         let envelope = Envelope::open(&body).unwrap();
         prop_assert_eq!(envelope.payload(), message_text.as_str());
-        let upstream = telemetry.extract_from_sqs(&message(&[], None), Some(&envelope));
+        let upstream = telemetry.extract_from_sqs(&message(&[], None), envelope.sns());
         prop_assert_eq!(upstream.carrier(), UpstreamCarrier::SnsMessageAttributes);
         prop_assert_eq!(upstream.span_context().trace_id(), sent.trace_id());
         prop_assert_eq!(upstream.span_context().span_id(), sent.span_id());

@@ -1,6 +1,4 @@
-//! The Stripe event model shared by `webhook-api` (validate before queueing) and `webhook-worker`
-//! (refuse poison messages). Parse, don't validate: a [`StripeEvent`] that exists has passed every
-//! check, so code holding one never re-checks.
+#![doc = include_str!("../README.md")]
 
 use std::borrow::Cow;
 use std::fmt;
@@ -9,6 +7,10 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
+
+mod envelope;
+
+pub use envelope::{Envelope, EnvelopeError};
 
 /// The longest event id or type accepted; Stripe's are far shorter.
 const MAX_IDENTIFIER_LEN: usize = 255;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
-use shared_telemetry::Envelope;
+use webhook_event::Envelope;
 
 use crate::stack::{LocalStack, StackError, TelemetryTransport};
 use event_table::StoredEventRecord;

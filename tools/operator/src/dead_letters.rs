@@ -6,7 +6,7 @@
 
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName};
 use serde_json::Value;
-use shared_telemetry::Envelope;
+use webhook_event::Envelope;
 
 use crate::OperatorError;
 
