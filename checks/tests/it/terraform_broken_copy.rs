@@ -8,17 +8,17 @@ use std::path::{Path, PathBuf};
 use checks::Violation;
 use checks::terraform::rules::Tree;
 
-pub fn terraform_dir() -> PathBuf {
+pub(crate) fn terraform_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../terraform")
 }
 
 /// A throwaway copy of terraform/ to break on purpose; removed on drop.
-pub struct BrokenCopy {
+pub(crate) struct BrokenCopy {
     pub dir: PathBuf,
 }
 
 impl BrokenCopy {
-    pub fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("terraform-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         copy_dir(&terraform_dir(), &dir);
@@ -26,7 +26,7 @@ impl BrokenCopy {
     }
 
     /// Replaces `from` (which must be there) with `to` in `file`.
-    pub fn edit(self, file: &str, from: &str, to: &str) -> Self {
+    pub(crate) fn edit(self, file: &str, from: &str, to: &str) -> Self {
         let path = self.dir.join(file);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
@@ -37,7 +37,7 @@ impl BrokenCopy {
         self
     }
 
-    pub fn tree(&self) -> Tree {
+    pub(crate) fn tree(&self) -> Tree {
         Tree::load(&self.dir).expect("the broken copy still parses")
     }
 }
@@ -48,7 +48,7 @@ impl Drop for BrokenCopy {
     }
 }
 
-pub fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().filter_map(Result::ok) {
         let target = to.join(entry.file_name());
@@ -60,7 +60,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-pub fn assert_caught(violations: Vec<Violation>, rule: &str, needle: &str) {
+pub(crate) fn assert_caught(violations: Vec<Violation>, rule: &str, needle: &str) {
     assert!(
         violations
             .iter()

@@ -4,12 +4,17 @@
 use shared_telemetry::{ConfigError, ConfigProblem};
 use stripe_signature::SigningSecrets;
 
+/// The queue accepted events go to.
 pub const QUEUE_URL: &str = "WEBHOOK_QUEUE_URL";
 /// Set instead of the queue URL when the pipeline fans out through an SNS topic.
 pub const TOPIC_ARN: &str = "WEBHOOK_TOPIC_ARN";
+/// The Secrets Manager secret holding the Stripe signing secret(s).
 pub const SECRET_ARN: &str = "STRIPE_WEBHOOK_SECRET_ARN";
+/// The signing secret itself, for local use only.
 pub const SECRET: &str = "STRIPE_WEBHOOK_SECRET";
+/// The signature timestamp's tolerance, in seconds.
 pub const TOLERANCE: &str = "STRIPE_SIGNATURE_TOLERANCE_SECS";
+/// The largest body accepted, in bytes.
 pub const MAX_BODY: &str = "WEBHOOK_MAX_BODY_BYTES";
 
 /// Stripe's own libraries default to five minutes.
@@ -36,6 +41,7 @@ pub struct QueueUrl {
 }
 
 impl QueueUrl {
+    /// An SQS queue URL (`https://sqs.<region>.amazonaws.com/<account>/<name>` or a local endpoint's), if it is one.
     pub fn parse(url: &str) -> Option<Self> {
         let rest = url
             .strip_prefix("https://")
@@ -55,14 +61,17 @@ impl QueueUrl {
         })
     }
 
+    /// The URL as configured.
     pub fn as_str(&self) -> &str {
         &self.url
     }
 
+    /// The queue's name, the URL's last part.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// Whether the queue is FIFO (its name ends in `.fifo`).
     pub fn is_fifo(&self) -> bool {
         self.name.ends_with(".fifo")
     }
@@ -76,6 +85,7 @@ pub struct TopicArn {
 }
 
 impl TopicArn {
+    /// An SNS topic ARN, if it is one.
     pub fn parse(arn: &str) -> Option<Self> {
         let parts: Vec<&str> = arn.split(':').collect();
         let [prefix, partition, service, region, account, name] = parts.as_slice() else {
@@ -100,14 +110,17 @@ impl TopicArn {
         })
     }
 
+    /// The topic ARN as configured.
     pub fn as_str(&self) -> &str {
         &self.arn
     }
 
+    /// The topic's name, the ARN's last part.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// Whether the topic is FIFO (its name ends in `.fifo`).
     pub fn is_fifo(&self) -> bool {
         self.name.ends_with(".fifo")
     }
@@ -116,14 +129,18 @@ impl TopicArn {
 /// Where accepted events go: the worker's queue, or a topic the queue subscribes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
+    /// `WEBHOOK_QUEUE_URL`: SQS directly.
     Queue(QueueUrl),
+    /// `WEBHOOK_TOPIC_ARN`: an SNS topic in front of the queue.
     Topic(TopicArn),
 }
 
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// How old a signature's timestamp may be, in seconds.
     pub tolerance_secs: u64,
+    /// The largest body accepted, in bytes.
     pub max_body_bytes: usize,
 }
 
@@ -137,17 +154,23 @@ impl Default for Limits {
 }
 
 #[derive(Debug, Clone)]
+/// The API's configuration, read from its environment at cold start.
 pub struct ApiConfig {
+    /// Where accepted events go.
     pub destination: Destination,
+    /// Where the signing secret comes from.
     pub secret: SecretSource,
+    /// The limits every request is held to.
     pub limits: Limits,
 }
 
 impl ApiConfig {
+    /// Reads the process environment; every invalid variable is reported at once.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// Reads the variables through `lookup`, so tests need no process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| {
             lookup(name)

@@ -10,7 +10,9 @@ use crate::topic::SnsTopic;
 /// The queue or the topic.
 #[derive(Debug, Clone)]
 pub enum ConfiguredSink {
+    /// SQS directly.
     Queue(SqsQueue),
+    /// An SNS topic in front of the queue.
     Topic(SnsTopic),
 }
 

@@ -10,18 +10,28 @@ use stripe_signature::SignatureError;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("the API Gateway event is malformed: {0}")]
+    /// API Gateway's event is not one this function can read (`malformed_envelope`).
     MalformedEnvelope(String),
     #[error("no route for this path; webhooks are accepted at POST /webhooks/stripe")]
+    /// Any path but the webhook route (`not_found`).
     NotFound,
     #[error("method not allowed; use POST")]
+    /// Any method but POST (`method_not_allowed`).
     MethodNotAllowed,
     #[error("the content type must be application/json")]
+    /// A body that is not declared JSON (`unsupported_media_type`).
     UnsupportedMediaType,
     #[error("the body exceeds the limit of {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    /// A body over the limit (`payload_too_large`).
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
     #[error(transparent)]
+    /// The signature does not verify (its own code).
     Signature(#[from] SignatureError),
     #[error(transparent)]
+    /// The body is not a valid Stripe event (its own code).
     Event(#[from] EventError),
     /// The cause is for the log; the sender only learns to retry.
     #[error("the event could not be queued; nothing was accepted, retry later")]
@@ -29,6 +39,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The HTTP status this error answers with.
     pub fn status(&self) -> u16 {
         match self {
             ApiError::MalformedEnvelope(_) => 400,
@@ -42,6 +53,7 @@ impl ApiError {
         }
     }
 
+    /// The stable error code in the response body, logs and spans.
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::MalformedEnvelope(_) => "malformed_envelope",
@@ -59,9 +71,11 @@ impl ApiError {
 /// An HTTP response as the core produces it, free of any Lambda type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiResponse {
+    /// The HTTP status.
     pub status: u16,
     /// Extra headers beside `content-type: application/json`.
     pub headers: Vec<(&'static str, &'static str)>,
+    /// The JSON body.
     pub body: String,
 }
 

@@ -17,12 +17,15 @@ pub const WEBHOOK_PATH: &str = "/webhooks/stripe";
 /// An HTTP request as the intake needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct IncomingRequest<'a> {
+    /// The HTTP method.
     pub method: &'a str,
     /// The path without any API Gateway stage prefix.
     pub path: &'a str,
+    /// The `Content-Type` header, if any.
     pub content_type: Option<&'a str>,
     /// The raw `Stripe-Signature` header; never logged.
     pub signature: Option<&'a str>,
+    /// The raw body, as signed.
     pub body: &'a [u8],
 }
 
@@ -35,6 +38,7 @@ pub struct WebhookIntake<Q> {
 }
 
 impl<Q: EventSink> WebhookIntake<Q> {
+    /// An intake sending accepted events to `queue`, verifying with `secrets`.
     pub fn new(queue: Q, secrets: SigningSecrets, limits: Limits) -> Self {
         Self {
             queue,

@@ -37,11 +37,14 @@ pub enum GatewayRequest {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum GatewayResponse {
+    /// For a REST API (payload version 1.0).
     Rest(Box<ApiGatewayProxyResponse>),
+    /// For an HTTP API (payload version 2.0).
     Http(Box<ApiGatewayV2httpResponse>),
 }
 
 impl GatewayResponse {
+    /// The HTTP status.
     pub fn status(&self) -> u16 {
         let code = match self {
             Self::Rest(response) => response.status_code,
@@ -62,6 +65,7 @@ impl GatewayResponse {
         }
     }
 
+    /// A response header by name.
     pub fn header(&self, name: &str) -> Option<&str> {
         let headers = match self {
             Self::Rest(response) => &response.headers,

@@ -7,6 +7,7 @@
 //! - [`queue`]: the SQS adapter and its PRODUCER span; [`topic`]: the SNS adapter (fan-out) and
 //!   its PRODUCER span; [`destination`]: the one of the two a deployment uses.
 //! - [`lambda`]: the Lambda edge; [`config`] and [`secrets`]: cold-start settings.
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod destination;

@@ -17,7 +17,6 @@ use webhook_event::StripeEvent;
 use crate::config::QueueUrl;
 use crate::sink::{EventSink, SendError, SendFailure};
 
-
 /// The SQS queue of a deployment.
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
@@ -27,6 +26,7 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
+    /// A queue at `url`, sent to with `client`.
     pub fn new(client: aws_sdk_sqs::Client, url: QueueUrl, telemetry: Telemetry) -> Self {
         Self {
             client,
@@ -133,6 +133,7 @@ pub struct MemoryQueue {
 }
 
 impl MemoryQueue {
+    /// A queue that accepts everything.
     pub fn new() -> Self {
         Self::default()
     }

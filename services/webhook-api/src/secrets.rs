@@ -7,15 +7,27 @@ use crate::config::SecretSource;
 use stripe_signature::SigningSecrets;
 
 #[derive(Debug, thiserror::Error)]
+/// Why the signing secrets could not be loaded at cold start.
 pub enum SecretError {
     #[error("cannot read the signing secret {secret_id} from Secrets Manager: {detail}")]
-    Unreadable { secret_id: String, detail: String },
+    /// Secrets Manager did not answer with the secret.
+    Unreadable {
+        /// The secret's ARN or name.
+        secret_id: String,
+        /// Secrets Manager's answer.
+        detail: String,
+    },
     #[error(
         "the Secrets Manager secret {secret_id} holds no signing secret; store one (whsec_...) or several separated by commas"
     )]
-    Empty { secret_id: String },
+    /// The secret exists but holds no signing secret.
+    Empty {
+        /// The secret's ARN or name.
+        secret_id: String,
+    },
 }
 
+/// The signing secrets from `source`: the variable's value, or the secret's, read once.
 pub async fn load_signing_secrets(
     source: &SecretSource,
     sdk_config: &aws_config::SdkConfig,

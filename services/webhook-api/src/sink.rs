@@ -14,7 +14,9 @@ pub struct SendError {
     pub operation: &'static str,
     /// The queue's or topic's name.
     pub destination: String,
+    /// What kind of failure it was.
     pub failure: SendFailure,
+    /// The service's own words, for logs and spans.
     pub detail: String,
 }
 
@@ -23,6 +25,7 @@ pub struct SendError {
 pub enum SendFailure {
     /// No answer: connection refused or reset, DNS, or a timeout.
     Unreachable,
+    /// The service refused for load, even after the SDK's retries.
     Throttled,
     /// The function's role may not send to the queue or publish to the topic (or use its key).
     AccessDenied,
@@ -34,6 +37,7 @@ pub enum SendFailure {
 }
 
 impl SendFailure {
+    /// The `cause` code logs and spans carry.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Unreachable => "unreachable",
@@ -60,9 +64,7 @@ impl SendFailure {
             | "KmsThrottled"
             | "Throttled"
             | "KMSThrottling" => Self::Throttled,
-            "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" | "NotFound" => {
-                Self::NotFound
-            }
+            "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" | "NotFound" => Self::NotFound,
             _ => Self::Rejected,
         }
     }
@@ -83,9 +85,6 @@ impl SendFailure {
 /// [`ConfiguredSink`](crate::destination::ConfiguredSink) configured); tests use an in-memory double.
 pub trait EventSink: Send + Sync {
     /// Sends `body` (the original event JSON) and returns the queue's or topic's message id.
-    fn send(
-        &self,
-        event: &StripeEvent,
-        body: &str,
-    ) -> impl Future<Output = Result<String, SendError>> + Send;
+    fn send(&self, event: &StripeEvent, body: &str)
+    -> impl Future<Output = Result<String, SendError>> + Send;
 }

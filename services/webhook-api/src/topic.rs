@@ -25,6 +25,7 @@ pub struct SnsTopic {
 }
 
 impl SnsTopic {
+    /// A topic at `arn`, published to with `client`.
     pub fn new(client: aws_sdk_sns::Client, arn: TopicArn, telemetry: Telemetry) -> Self {
         Self {
             client,

@@ -15,7 +15,6 @@ use moto_server::{MotoServer, sdk_config_for};
 use moto_server::{Recorded, RecordedApi};
 use opentelemetry::trace::SpanKind;
 use shared_telemetry::UpstreamCarrier;
-use webhook_event::Envelope;
 use stripe_signature::{SigningSecrets, sign};
 use test_support::events;
 use test_support::spans::SpanDataExt;
@@ -24,6 +23,7 @@ use tracing::Instrument;
 use webhook_api::config::{Limits, TopicArn};
 use webhook_api::intake::{IncomingRequest, WebhookIntake};
 use webhook_api::topic::SnsTopic;
+use webhook_event::Envelope;
 
 const SECRET: &str = "whsec_integration_secret";
 

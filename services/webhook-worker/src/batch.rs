@@ -11,11 +11,11 @@ use futures_util::stream::{self, StreamExt};
 use opentelemetry::trace::TraceContextExt;
 use shared_telemetry::attributes as attr;
 use shared_telemetry::{Telemetry, TraceMode, attach_upstream};
-use webhook_event::{Envelope, EnvelopeError};
 use tokio::time::Instant;
 use tracing::Instrument;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use webhook_event::{Envelope, EnvelopeError};
 
 use crate::process::{self, Delivery, MessageFailure, Processed, RecordContext};
 use crate::store::{EventStore, RecordOutcome};
@@ -23,6 +23,7 @@ use crate::store::{EventStore, RecordOutcome};
 /// How the worker runs a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerSettings {
+    /// How each message span relates to its producer (`WEBHOOK_TRACE_MODE`).
     pub trace_mode: TraceMode,
     /// Messages of a standard batch processed at once.
     pub max_concurrency: usize,
@@ -59,23 +60,30 @@ pub struct Worker<S> {
 /// One message's result.
 #[derive(Debug)]
 pub struct MessageResult {
+    /// The message's SQS id, which `batchItemFailures` names.
     pub message_id: Option<String>,
+    /// What processing it gave.
     pub result: Result<Processed, MessageFailure>,
 }
 
 /// Every message's result, in batch order.
 #[derive(Debug)]
 pub struct BatchOutcome {
+    /// One result per message, in the batch's order.
     pub messages: Vec<MessageResult>,
 }
 
 /// The batch cannot be answered with a partial response.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
+    /// A failed message without a `messageId`: no partial response can name it.
     #[error(
         "message {index} of the batch failed and has no messageId to report; failing the invocation so the whole batch is redelivered"
     )]
-    UnidentifiableFailure { index: usize },
+    UnidentifiableFailure {
+        /// Its position in the batch.
+        index: usize,
+    },
 }
 
 impl BatchOutcome {
@@ -95,6 +103,7 @@ impl BatchOutcome {
         Ok(response)
     }
 
+    /// How many messages failed or were never started.
     pub fn failed(&self) -> usize {
         self.messages
             .iter()
@@ -104,6 +113,7 @@ impl BatchOutcome {
 }
 
 impl<S: EventStore> Worker<S> {
+    /// A worker over `store`, reporting through `telemetry`.
     pub fn new(store: S, telemetry: Telemetry, settings: WorkerSettings) -> Self {
         Self {
             store,
@@ -112,6 +122,7 @@ impl<S: EventStore> Worker<S> {
         }
     }
 
+    /// The store it records events in.
     pub fn store(&self) -> &S {
         &self.store
     }
@@ -217,7 +228,8 @@ impl<S: EventStore> Worker<S> {
         }
         // Opened before the span exists: an SNS envelope's attributes may hold its parent.
         let envelope = Envelope::open(message.body.as_deref().unwrap_or_default());
-        let upstream = self.telemetry
+        let upstream = self
+            .telemetry
             .extract_from_sqs(message, envelope.as_ref().ok().and_then(Envelope::sns));
         let span = tracing::info_span!(
             "process-webhook",

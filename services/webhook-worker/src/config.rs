@@ -9,25 +9,35 @@ use crate::batch::WorkerSettings;
 
 const COMPONENT: &str = "webhook-worker";
 
+/// The DynamoDB table events are recorded in (required).
 pub const TABLE_NAME: &str = "WEBHOOK_TABLE_NAME";
+/// How many messages of a batch are processed at once.
 pub const MAX_CONCURRENCY: &str = "WEBHOOK_MAX_CONCURRENCY";
+/// How long an event record is kept before DynamoDB's TTL removes it.
 pub const RECORD_TTL_DAYS: &str = "WEBHOOK_RECORD_TTL_DAYS";
+/// How long before the invocation's deadline no new message is started.
 pub const DEADLINE_MARGIN_MS: &str = "WEBHOOK_DEADLINE_MARGIN_MS";
+/// The CloudWatch namespace of the batch metrics.
 pub const METRICS_NAMESPACE: &str = "WEBHOOK_METRICS_NAMESPACE";
 
 #[derive(Debug, Clone)]
+/// The worker's configuration, read from its environment at cold start.
 pub struct WorkerConfig {
+    /// `WEBHOOK_TABLE_NAME`.
     pub table_name: String,
+    /// Everything else the batch loop needs.
     pub settings: WorkerSettings,
     /// The CloudWatch namespace of the worker's own metrics; none: no metric lines.
     pub metrics_namespace: Option<String>,
 }
 
 impl WorkerConfig {
+    /// Reads the process environment; every invalid variable is reported at once.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// Reads the variables through `lookup`, so tests need no process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| {
             lookup(name)

@@ -8,23 +8,32 @@ pub enum Effect {
     /// A payment failed: the customer's subscription becomes `past_due` and a notification is
     /// recorded as pending, for a sender to pick up.
     PaymentFailed {
+        /// The Stripe customer whose payment failed.
         customer_id: String,
+        /// Stripe's failure message, when the event carries one.
         reason: Option<String>,
     },
     /// The subscription's new status, as Stripe reports it.
     SubscriptionStatus {
+        /// The Stripe customer the subscription belongs to.
         customer_id: String,
+        /// The subscription's id, when the event carries one.
         subscription_id: Option<String>,
+        /// Stripe's status, e.g. `active` or `past_due`.
         status: String,
     },
     /// Stored for the record; nothing else changes.
-    Ignored { reason: &'static str },
+    Ignored {
+        /// Why nothing else changes, e.g. the event type is not handled.
+        reason: &'static str,
+    },
 }
 
 /// The status a payment failure puts the subscription in.
 pub const PAST_DUE: &str = "past_due";
 
 impl Effect {
+    /// The effect `event` has, from its type and object.
     pub fn of(event: &StripeEvent) -> Effect {
         match event.event_type() {
             "payment_intent.payment_failed" | "invoice.payment_failed" | "charge.failed" => {

@@ -6,6 +6,7 @@
 //! - [`process`]: one message: parse, decide, record. [`effect`]: what each event type changes.
 //! - [`store`]: the idempotent store contract; DynamoDB and in-memory implementations.
 //! - [`lambda`]: the Lambda edge; [`config`]: cold-start settings.
+#![warn(missing_docs)]
 
 pub mod batch;
 pub mod config;

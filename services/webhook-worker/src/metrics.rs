@@ -11,13 +11,17 @@ use serde_json::json;
 
 /// The metric names, as the dashboard reads them (terraform/modules/pipeline).
 pub const FAILED_MESSAGES: &str = "FailedMessages";
+/// The metric of messages per batch.
 pub const BATCH_SIZE: &str = "BatchSize";
+/// The dimension both metrics carry: the function's name.
 pub const FUNCTION_NAME_DIMENSION: &str = "FunctionName";
 
 /// One batch's figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchMetrics {
+    /// Messages in the batch.
     pub messages: usize,
+    /// Messages reported failed (or never started).
     pub failed: usize,
 }
 

@@ -24,7 +24,9 @@ pub struct Delivery<'a> {
 /// A message that was processed: what the event changes and what recording it did.
 #[derive(Debug, Clone)]
 pub struct Processed {
+    /// What the event does.
     pub effect: Effect,
+    /// Whether it was stored now, before, or superseded.
     pub outcome: RecordOutcome,
 }
 
@@ -38,6 +40,7 @@ pub enum MessageFailure {
     #[error("poison message: {0}")]
     Envelope(#[from] EnvelopeError),
     #[error(transparent)]
+    /// The store could not record it; retried by redelivery.
     Store(#[from] StoreError),
     /// Not started: the invocation's deadline was too close.
     #[error("not started: the invocation deadline was too close")]
@@ -63,7 +66,9 @@ impl MessageFailure {
 /// What the record keeps beside the event.
 #[derive(Debug, Clone)]
 pub struct RecordContext {
+    /// The trace that processed it (W3C form), kept on the record.
     pub trace_id: Option<String>,
+    /// How long the record is kept.
     pub record_ttl: Duration,
 }
 

@@ -1,10 +1,13 @@
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+/// The table's partition key attribute.
 pub const PARTITION_KEY: &str = "pk";
+/// The table's sort key attribute.
 pub const SORT_KEY: &str = "sk";
 /// The table's TTL attribute (Unix seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -55,22 +58,30 @@ pub fn notification_key(customer_id: &str, event_id: &str) -> HashMap<String, At
 
 /// What recording an event did, as its record says (`outcome`).
 pub mod outcome {
+    /// The event changed what it describes.
     pub const APPLIED: &str = "applied";
+    /// The event type is not handled: recorded, nothing else.
     pub const IGNORED: &str = "ignored";
+    /// A newer event about the same object was recorded first.
     pub const SUPERSEDED: &str = "superseded";
 }
 
 /// An event record, read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEventRecord {
+    /// The Stripe event id.
     pub event_id: String,
+    /// The Stripe event type.
     pub event_type: String,
     /// `applied`, `ignored` or `superseded` ([`outcome`]).
     pub outcome: String,
+    /// Why an ignored event was ignored.
     pub ignored_reason: Option<String>,
+    /// The customer the event is about, when it has one.
     pub customer_id: Option<String>,
     /// When SQS received the message (Unix milliseconds).
     pub received_at_ms: Option<i64>,
+    /// When the worker stored it (Unix milliseconds).
     pub processed_at_ms: Option<i64>,
     /// The SQS receive count when it was stored (1 on first delivery).
     pub receive_count: Option<u32>,

@@ -7,6 +7,7 @@
 //! (`cargo bloat`); rustls with ring serves the same TLS 1.2/1.3 to AWS endpoints for a
 //! fraction of that. The SDK crates are built without their default client, so every SDK
 //! configuration must come from here: one without an HTTP client fails at its first call.
+#![warn(missing_docs)]
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! Stripe webhook signatures (a crate of its own: the API verifies, tests and tools sign): `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>...]`, an
 //! HMAC-SHA256 of `"{t}.{raw body}"` keyed with the endpoint secret. Verified before the body is
 //! parsed, in constant time, against every configured secret (rotation) and every `v1`.
+#![warn(missing_docs)]
 
 use std::fmt;
 
@@ -19,16 +20,24 @@ const MAX_HEADER_LEN: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     #[error("the Stripe-Signature header is missing")]
+    /// No `Stripe-Signature` header.
     Missing,
     #[error("the Stripe-Signature header is malformed: {0}")]
+    /// The header is not `t=<timestamp>,v1=<hex>,...`; the text says which part.
     Malformed(&'static str),
     #[error("no signature in the Stripe-Signature header matches the payload")]
+    /// No `v1` signature matches the payload under any signing secret.
     Mismatch,
     #[error("the signature timestamp is outside the tolerance of {tolerance_secs} seconds")]
-    Stale { tolerance_secs: u64 },
+    /// The timestamp is further from now than the tolerance.
+    Stale {
+        /// The tolerance it was checked against.
+        tolerance_secs: u64,
+    },
 }
 
 impl SignatureError {
+    /// The stable error code the HTTP API and span attributes use.
     pub fn code(self) -> &'static str {
         match self {
             SignatureError::Missing => "signature_missing",
@@ -106,6 +115,7 @@ impl SignatureHeader {
         })
     }
 
+    /// The header's `t=` timestamp (Unix seconds).
     pub fn timestamp(&self) -> i64 {
         self.timestamp
     }

@@ -15,9 +15,9 @@ use aws_lambda_events::sqs::SqsMessage;
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
-use webhook_event::Envelope;
 use test_support::sqs;
 use test_telemetry::benchmark_telemetry;
+use webhook_event::Envelope;
 
 const XRAY: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 

@@ -30,7 +30,7 @@ use crate::attributes::{FAAS_INVOCATION_ID, MESSAGING_MESSAGE_ID, WEBHOOK_EVENT_
 
 /// The span fields a line carries: what leads to the trace and names the event.
 /// `faas.invocation_id` is written as `request_id`, the name Lambda's own lines use.
-pub const CARRIED_SPAN_FIELDS: [&str; 4] = [
+pub(crate) const CARRIED_SPAN_FIELDS: [&str; 4] = [
     FAAS_INVOCATION_ID,
     WEBHOOK_EVENT_ID,
     WEBHOOK_TYPE,

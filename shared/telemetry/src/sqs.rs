@@ -15,8 +15,8 @@ use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 use opentelemetry_aws::trace::xray_propagator::span_context_to_string;
 
-use aws_lambda_events::sns::SnsMessage;
 use crate::xray_header;
+use aws_lambda_events::sns::SnsMessage;
 
 /// SQS accepts at most this many message attributes per message.
 pub const MAX_MESSAGE_ATTRIBUTES: usize = 10;

@@ -13,9 +13,9 @@ use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use proptest::prelude::*;
 use shared_telemetry::{Telemetry, UpstreamCarrier};
-use webhook_event::Envelope;
 use test_support::sqs::{eventbridge_event, sns_notification};
 use test_telemetry::benchmark_telemetry;
+use webhook_event::Envelope;
 
 /// Attribute names the propagators look for, in assorted spellings, and arbitrary others.
 fn attribute_name() -> impl Strategy<Value = String> {

@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 use std::borrow::Cow;
 use std::fmt;
@@ -47,6 +48,7 @@ impl EventId {
         Ok(EventId(value.to_owned()))
     }
 
+    /// The id as Stripe wrote it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -171,6 +173,7 @@ impl StripeEvent {
         })
     }
 
+    /// The event's id.
     pub fn id(&self) -> &EventId {
         &self.id
     }
@@ -185,6 +188,7 @@ impl StripeEvent {
         self.created
     }
 
+    /// Whether the event is from live mode.
     pub fn livemode(&self) -> bool {
         self.livemode
     }

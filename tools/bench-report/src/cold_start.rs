@@ -24,12 +24,12 @@ use runtime_api_emulator::{Answer, Invocation, LocalRuntimeApi};
 /// How long one cold start may take before it counts as hung.
 const RUN_DEADLINE: Duration = Duration::from_secs(30);
 /// Messages in the worker's first batch: the event source mapping's batch size.
-pub const BATCH_SIZE: usize = 10;
+pub(crate) const BATCH_SIZE: usize = 10;
 /// The floor's name in the samples and the report.
-pub const FLOOR: &str = "lambda-floor";
+pub(crate) const FLOOR: &str = "lambda-floor";
 
 #[derive(Debug, thiserror::Error)]
-pub enum ColdStartError {
+pub(crate) enum ColdStartError {
     #[error("{0}")]
     Setup(String),
     #[error("{function} ({transport}), run {run}: {detail}")]
@@ -42,7 +42,7 @@ pub enum ColdStartError {
 }
 
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     pub workspace_root: PathBuf,
     /// Where the release `webhook-api` and `webhook-worker` are.
     pub bin_dir: PathBuf,
@@ -54,7 +54,7 @@ pub struct Options {
 
 /// One cold start.
 #[derive(Debug, Clone, Serialize)]
-pub struct Sample {
+pub(crate) struct Sample {
     pub function: String,
     pub transport: &'static str,
     pub run: usize,
@@ -74,7 +74,7 @@ pub struct Sample {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Results {
+pub(crate) struct Results {
     pub samples: Vec<Sample>,
     /// moto's latency for the `GetSecretValue` the API makes during init, for context.
     pub secret_fetch_ms: Vec<f64>,
@@ -83,7 +83,7 @@ pub struct Results {
     pub worker_memory_mb: u32,
 }
 
-pub async fn measure(options: &Options) -> Result<Results, ColdStartError> {
+pub(crate) async fn measure(options: &Options) -> Result<Results, ColdStartError> {
     let setup = |what: &str| {
         let what = what.to_owned();
         move |error: String| ColdStartError::Setup(format!("{what}: {error}"))
@@ -318,7 +318,7 @@ async fn invocation_spans(sink: &TraceSink, request_id: &str) -> Result<Vec<Span
 }
 
 /// Wall time covered by CLIENT and PRODUCER spans, overlapping intervals merged.
-pub fn io_wall_time_ms(spans: &[SpanRecord]) -> f64 {
+pub(crate) fn io_wall_time_ms(spans: &[SpanRecord]) -> f64 {
     let mut intervals: Vec<(u64, u64)> = spans
         .iter()
         .filter(|span| matches!(span.kind, SpanKind::Client | SpanKind::Producer))

@@ -9,53 +9,53 @@ use crate::cold_start::Sample;
 
 /// A list price and where it comes from (us-east-1, checked for this report).
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Price {
+pub(crate) struct Price {
     pub usd: f64,
     pub per: &'static str,
     pub source: &'static str,
 }
 
-pub const API_GATEWAY_REST: Price = Price {
+pub(crate) const API_GATEWAY_REST: Price = Price {
     usd: 3.50,
     per: "million REST API requests (first 333 million a month)",
     source: "aws.amazon.com/api-gateway/pricing",
 };
-pub const LAMBDA_REQUESTS: Price = Price {
+pub(crate) const LAMBDA_REQUESTS: Price = Price {
     usd: 0.20,
     per: "million invocations",
     source: "aws.amazon.com/lambda/pricing",
 };
-pub const LAMBDA_ARM64_GB_SECOND: Price = Price {
+pub(crate) const LAMBDA_ARM64_GB_SECOND: Price = Price {
     usd: 0.000_013_333_4,
     per: "GB-second on arm64 (first 7.5 billion a month)",
     source: "aws.amazon.com/lambda/pricing",
 };
-pub const SQS_STANDARD: Price = Price {
+pub(crate) const SQS_STANDARD: Price = Price {
     usd: 0.40,
     per: "million requests (each 64 KiB chunk is one)",
     source: "aws.amazon.com/sqs/pricing",
 };
-pub const DYNAMODB_ON_DEMAND_WRITES: Price = Price {
+pub(crate) const DYNAMODB_ON_DEMAND_WRITES: Price = Price {
     usd: 0.625,
     per: "million write request units (on-demand)",
     source: "aws.amazon.com/dynamodb/pricing/on-demand",
 };
-pub const LOGS_INGESTION: Price = Price {
+pub(crate) const LOGS_INGESTION: Price = Price {
     usd: 0.50,
     per: "GB ingested (Standard class)",
     source: "aws.amazon.com/cloudwatch/pricing, Logs",
 };
-pub const LOGS_INSIGHTS_SCANNED: Price = Price {
+pub(crate) const LOGS_INSIGHTS_SCANNED: Price = Price {
     usd: 0.005,
     per: "GB scanned by Logs Insights",
     source: "aws.amazon.com/cloudwatch/pricing, Logs",
 };
-pub const XRAY_TRACES_RECORDED: Price = Price {
+pub(crate) const XRAY_TRACES_RECORDED: Price = Price {
     usd: 5.00,
     per: "million traces recorded (segments in X-Ray)",
     source: "aws.amazon.com/xray/pricing",
 };
-pub const XRAY_TRACES_RETRIEVED: Price = Price {
+pub(crate) const XRAY_TRACES_RETRIEVED: Price = Price {
     usd: 0.50,
     per: "million traces retrieved or scanned",
     source: "aws.amazon.com/xray/pricing",
@@ -64,7 +64,7 @@ pub const XRAY_TRACES_RETRIEVED: Price = Price {
 /// ingestion (CloudWatch's "Spans" docs). The rate is the CloudWatch pricing page's; it could
 /// not be read from the machine that wrote this, so it is taken at the Standard log ingestion
 /// rate and is the one price to check before relying on the tracing line.
-pub const TRANSACTION_SEARCH_SPANS: Price = Price {
+pub(crate) const TRANSACTION_SEARCH_SPANS: Price = Price {
     usd: 0.50,
     per: "GB of spans ingested with Transaction Search (taken at the log ingestion rate; check the page)",
     source: "aws.amazon.com/cloudwatch/pricing, Application Signals and Transaction Search",
@@ -73,7 +73,7 @@ pub const TRANSACTION_SEARCH_SPANS: Price = Price {
 /// DynamoDB write request units per event: the worker writes the event record, the subscription
 /// and the notification (a payment failure, the largest effect) in one transaction, and a
 /// transactional write of an item under 1 KB takes 2 units.
-pub const WRITE_UNITS_PER_EVENT: f64 = 6.0;
+pub(crate) const WRITE_UNITS_PER_EVENT: f64 = 6.0;
 /// SQS requests per event: its `SendMessage`, and its share of the mapping's `ReceiveMessage`
 /// and `DeleteMessageBatch` at a full batch (empty polls are Lambda's and not counted).
 fn sqs_requests_per_event(batch_size: f64) -> f64 {
@@ -82,7 +82,7 @@ fn sqs_requests_per_event(batch_size: f64) -> f64 {
 
 /// What was measured, per event.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Measured {
+pub(crate) struct Measured {
     /// The API's first invocation (median; warm ones are shorter).
     pub api_invocation_ms: f64,
     /// The worker's first batch (median).
@@ -98,7 +98,7 @@ pub struct Measured {
 
 impl Measured {
     /// From the cold-start samples of one transport, and the Terraform settings.
-    pub fn of(
+    pub(crate) fn of(
         samples: &[Sample],
         transport: &str,
         batch_size: usize,
@@ -130,7 +130,7 @@ impl Measured {
 
 /// One line of the cost table: dollars per million events.
 #[derive(Debug, Clone, Serialize)]
-pub struct CostLine {
+pub(crate) struct CostLine {
     pub service: String,
     pub usd_per_million_events: f64,
     pub how: String,
@@ -139,7 +139,7 @@ pub struct CostLine {
 /// The cost of a million events at `sampling` (the share traced), with Transaction Search on
 /// (spans by the GB) or off (X-Ray's traces recorded).
 #[derive(Debug, Clone, Serialize)]
-pub struct CostTable {
+pub(crate) struct CostTable {
     pub sampling: f64,
     pub transaction_search: bool,
     pub lines: Vec<CostLine>,
@@ -149,7 +149,7 @@ pub struct CostTable {
 const GB: f64 = 1_000_000_000.0;
 const MILLION: f64 = 1_000_000.0;
 
-pub fn per_million_events(measured: &Measured, sampling: f64, transaction_search: bool) -> CostTable {
+pub(crate) fn per_million_events(measured: &Measured, sampling: f64, transaction_search: bool) -> CostTable {
     let m = measured;
     let billed_ms = |ms: f64| ms.ceil();
     let gb_seconds =
@@ -231,7 +231,7 @@ pub fn per_million_events(measured: &Measured, sampling: f64, transaction_search
 }
 
 /// Every price used, for the report's sources.
-pub const PRICES: [(&str, Price); 10] = [
+pub(crate) const PRICES: [(&str, Price); 10] = [
     ("API Gateway", API_GATEWAY_REST),
     ("Lambda requests", LAMBDA_REQUESTS),
     ("Lambda duration", LAMBDA_ARM64_GB_SECOND),

@@ -11,7 +11,7 @@ use crate::cold_start::{FLOOR, Results, Sample};
 
 /// Median, spread and extremes of one measurement.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub median: f64,
     pub p10: f64,
     pub p90: f64,
@@ -21,7 +21,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn of(values: &[f64]) -> Option<Self> {
+    pub(crate) fn of(values: &[f64]) -> Option<Self> {
         let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
         if sorted.is_empty() {
             return None;
@@ -45,7 +45,7 @@ impl Summary {
 
 /// One target and what was measured against it.
 #[derive(Debug, Clone, Serialize)]
-pub struct TargetRow {
+pub(crate) struct TargetRow {
     pub name: String,
     pub target: f64,
     pub measured: Option<f64>,
@@ -70,7 +70,7 @@ impl TargetRow {
 
 /// Cold-start figures for one function and transport.
 #[derive(Debug, Clone, Serialize)]
-pub struct ColdStartRow {
+pub(crate) struct ColdStartRow {
     pub function: String,
     pub transport: String,
     pub init_ms: Summary,
@@ -85,7 +85,7 @@ pub struct ColdStartRow {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub machine: BTreeMap<String, String>,
     pub commands: Vec<String>,
     pub targets: Vec<TargetRow>,
@@ -101,7 +101,7 @@ pub struct Report {
 }
 
 /// The criterion benchmarks the report reads, with what each measures.
-pub const MICRO_BENCHMARKS: [(&str, &str); 21] = [
+pub(crate) const MICRO_BENCHMARKS: [(&str, &str); 21] = [
     (
         "signature/verify_4KiB",
         "Stripe signature: parse header, HMAC-SHA256 of 4 KiB, compare",
@@ -176,7 +176,7 @@ const BIG_BATCH: &str = "big_batch/10000_records_deadline_3s";
 const FIFO_BATCH: &str = "batch_of_10_at_5ms/fifo_in_order";
 
 /// Reads criterion's median estimate (ns) for each benchmark that has run.
-pub fn criterion_medians(criterion_dir: &Path) -> BTreeMap<String, f64> {
+pub(crate) fn criterion_medians(criterion_dir: &Path) -> BTreeMap<String, f64> {
     let ids = MICRO_BENCHMARKS.iter().map(|(id, _)| *id).chain([FIFO_BATCH]);
     ids.filter_map(|id| {
         let path = criterion_dir.join(id).join("new").join("estimates.json");
@@ -188,7 +188,7 @@ pub fn criterion_medians(criterion_dir: &Path) -> BTreeMap<String, f64> {
     .collect()
 }
 
-pub fn cold_start_rows(results: &Results) -> Vec<ColdStartRow> {
+pub(crate) fn cold_start_rows(results: &Results) -> Vec<ColdStartRow> {
     let mut groups: BTreeMap<(String, String), Vec<&Sample>> = BTreeMap::new();
     for sample in &results.samples {
         groups
@@ -236,7 +236,7 @@ impl FloorRatios for Vec<ColdStartRow> {
     }
 }
 
-pub fn targets(
+pub(crate) fn targets(
     cold_starts: &[ColdStartRow],
     micro: &BTreeMap<String, f64>,
     artifacts: &BTreeMap<String, u64>,
@@ -381,7 +381,7 @@ fn figure(value: f64) -> String {
 }
 
 /// The report as Markdown: one section per kind of figure.
-pub fn render_markdown(report: &Report) -> String {
+pub(crate) fn render_markdown(report: &Report) -> String {
     let mut out = String::new();
     render_header(&mut out, report);
     render_targets(&mut out, report);

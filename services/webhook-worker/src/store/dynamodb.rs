@@ -29,6 +29,7 @@ pub struct DynamoDbStore {
 }
 
 impl DynamoDbStore {
+    /// A store writing to `table` with `client`.
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
             client,

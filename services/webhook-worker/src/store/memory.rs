@@ -13,6 +13,7 @@ use crate::effect::{Effect, PAST_DUE};
 /// The state a [`MemoryStore`] holds.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryState {
+    /// Every record by event id, with how it was stored.
     pub records: HashMap<String, (EventRecord, RecordOutcome)>,
     /// Customer id -> (status, `created` of the event that set it).
     pub subscriptions: HashMap<String, (String, i64)>,
@@ -21,6 +22,7 @@ pub struct MemoryState {
 }
 
 #[derive(Debug, Default)]
+/// An in-memory [`EventStore`](super::EventStore) for tests and benchmarks, with DynamoDB's idempotency.
 pub struct MemoryStore {
     state: Mutex<MemoryState>,
     latency: Duration,
@@ -31,6 +33,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
@@ -58,6 +61,7 @@ impl MemoryStore {
         self.max_in_flight.load(Ordering::Relaxed)
     }
 
+    /// A copy of everything stored so far.
     pub fn state(&self) -> MemoryState {
         self.state.lock().map(|state| state.clone()).unwrap_or_default()
     }

@@ -15,13 +15,17 @@ pub mod memory;
 /// The record of one processed event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRecord {
+    /// The Stripe event id.
     pub event_id: String,
+    /// The Stripe event type.
     pub event_type: String,
     /// When Stripe created the event (Unix seconds); orders status changes.
     pub created: i64,
+    /// Whether the event is from live mode.
     pub livemode: bool,
     /// When SQS received the message (Unix milliseconds), if it said.
     pub received_at_ms: Option<i64>,
+    /// When the worker recorded it (Unix milliseconds).
     pub processed_at_ms: i64,
     /// The trace that processed it, W3C form, so a record leads to its trace.
     pub trace_id: Option<String>,
@@ -59,11 +63,14 @@ impl RecordOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}: {detail}")]
 pub struct StoreError {
+    /// What kind of failure it was.
     pub kind: StoreErrorKind,
+    /// The store's own words, for logs and spans.
     pub detail: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+/// The kinds of store failure an operator tells apart.
 pub enum StoreErrorKind {
     /// Throttled even after the SDK's retries; transient.
     #[error("DynamoDB throttled the write")]
@@ -89,6 +96,7 @@ impl StoreErrorKind {
 
 /// Records processed events, idempotently.
 pub trait EventStore: Send + Sync {
+    /// Records `record` and its `effect` atomically, unless the event was recorded before.
     fn record(
         &self,
         record: &EventRecord,
