@@ -20,7 +20,7 @@ pub const WEBHOOK_DUPLICATE: &str = "webhook.duplicate";
 /// What the worker did with the event: `applied`, `ignored` or `duplicate`.
 pub const WEBHOOK_OUTCOME: &str = "webhook.outcome";
 /// What the message body was: `none` (the event itself), `sns` (a notification envelope) or
-/// `eventbridge` (an EventBridge event); see [`crate::Envelope`].
+/// `eventbridge` (an EventBridge event); see `webhook_event::Envelope`.
 pub const WEBHOOK_ENVELOPE: &str = "webhook.envelope";
 /// On the worker's invocation span: messages that failed, and those never started.
 pub const WEBHOOK_FAILED_MESSAGE_COUNT: &str = "webhook.failed_message_count";

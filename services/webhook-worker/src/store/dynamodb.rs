@@ -1,6 +1,6 @@
 //! The DynamoDB store: one `TransactWriteItems` writes the event record (conditional on its id
 //! being new) together with its effect, so a redelivered event never has a second effect. The
-//! key layout is [`super::keys`]'.
+//! key layout is the `event-table` crate.
 
 use std::collections::HashMap;
 

@@ -22,7 +22,7 @@ pub struct MemoryState {
 }
 
 #[derive(Debug, Default)]
-/// An in-memory [`EventStore`](super::EventStore) for tests and benchmarks, with DynamoDB's idempotency.
+/// An in-memory [`EventStore`] for tests and benchmarks, with DynamoDB's idempotency.
 pub struct MemoryStore {
     state: Mutex<MemoryState>,
     latency: Duration,
