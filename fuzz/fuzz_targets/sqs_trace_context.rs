@@ -6,8 +6,8 @@
 use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use libfuzzer_sys::fuzz_target;
 use shared_telemetry::PropagatorKind;
-use shared_telemetry::propagation::Propagators;
-use shared_telemetry::sqs::extract_upstream_context;
+use shared_telemetry::Propagators;
+use shared_telemetry::extract_upstream_context;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

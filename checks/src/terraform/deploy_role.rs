@@ -25,7 +25,7 @@ use super::iam::{Decision, Effect, IamDefinitions, PolicyDocument, Request, Requ
 use super::permissions::{DeployPermissions, Resolved, Role, RoleCall};
 use super::rules::Tree;
 use crate::Violation;
-use terraform_config::{ConfigError, Module, attribute, label, terraform_functions};
+use terraform_config::{Module, TerraformError, attribute, label, terraform_functions};
 
 const ESCALATION: &str = "deploy-role-self-escalation";
 const PLAN: &str = "plan-role-read-only";
@@ -518,7 +518,7 @@ pub fn bootstrap_context(
     bootstrap: &Module,
     table: &DeployPermissions,
     account_setup: Account,
-) -> Result<Context<'static>, ConfigError> {
+) -> Result<Context<'static>, TerraformError> {
     let sample =
         |key: &str| {
             table.sample.get(key).cloned().ok_or_else(|| {
@@ -606,7 +606,7 @@ pub fn named_arn(
     kind: &str,
     name: &str,
     prefix: &str,
-) -> Result<String, ConfigError> {
+) -> Result<String, TerraformError> {
     let resources = module.resources(kind);
     let block = resources
         .get(name)
@@ -625,7 +625,7 @@ pub fn policy_document(
     module: &Module,
     name: &str,
     context: &Context,
-) -> Result<PolicyDocument, ConfigError> {
+) -> Result<PolicyDocument, TerraformError> {
     let block = module
         .blocks_of("data")
         .find(|block| label(block, 0) == Some("aws_iam_policy_document") && label(block, 1) == Some(name))

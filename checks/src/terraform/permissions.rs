@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::iam::RequestContext;
-use terraform_config::ConfigError;
+use terraform_config::TerraformError;
 
 #[derive(Debug, Deserialize)]
 pub struct DeployPermissions {
@@ -159,12 +159,12 @@ pub struct RoleCall {
 }
 
 impl DeployPermissions {
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    pub fn load(path: &Path) -> Result<Self, TerraformError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TerraformError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        serde_json::from_str(&text).map_err(|error| ConfigError::Unexpected {
+        serde_json::from_str(&text).map_err(|error| TerraformError::Unexpected {
             module: path.display().to_string(),
             what: "the deploy-permissions table".to_owned(),
             detail: error.to_string(),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use hcl::{Block, Expression};
 
-use terraform_config::{ConfigError, Module, attribute, label, nested_blocks, string_attribute};
+use terraform_config::{Module, TerraformError, attribute, label, nested_blocks, string_attribute};
 
 use crate::Violation;
 
@@ -20,11 +20,11 @@ pub struct Tree {
 
 impl Tree {
     /// Loads every directory under `terraform_dir` that holds `.tf` files.
-    pub fn load(terraform_dir: &Path) -> Result<Self, ConfigError> {
+    pub fn load(terraform_dir: &Path) -> Result<Self, TerraformError> {
         let mut modules = BTreeMap::new();
         let mut pending = vec![terraform_dir.to_path_buf()];
         while let Some(dir) = pending.pop() {
-            let entries = std::fs::read_dir(&dir).map_err(|source| ConfigError::Read {
+            let entries = std::fs::read_dir(&dir).map_err(|source| TerraformError::Read {
                 path: dir.clone(),
                 source,
             })?;

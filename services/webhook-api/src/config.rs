@@ -1,7 +1,7 @@
 //! The API's settings, read once at cold start; every missing or invalid one is reported at
 //! once, by variable name.
 
-use shared_telemetry::{ConfigError, ConfigProblem};
+use env_settings::{ConfigError, ConfigProblem, EnvSettings};
 use stripe_signature::SigningSecrets;
 
 /// The queue accepted events go to.
@@ -172,61 +172,55 @@ impl ApiConfig {
 
     /// Reads the variables through `lookup`, so tests need no process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let mut problems = Vec::new();
+        let mut env = EnvSettings::new("webhook-api", lookup);
 
-        let destination = match (get(QUEUE_URL), get(TOPIC_ARN)) {
+        let destination = match (env.get(QUEUE_URL), env.get(TOPIC_ARN)) {
             (None, None) => {
-                problems.push(ConfigProblem::missing(
+                env.report(ConfigProblem::missing(
                     QUEUE_URL,
                     "set it to the URL of the webhook queue (or WEBHOOK_TOPIC_ARN to publish to a topic)",
                 ));
                 None
             }
             (Some(_), Some(arn)) => {
-                problems.push(ConfigProblem::new(
+                env.report(ConfigProblem::new(
                     TOPIC_ARN,
                     &arn,
                     "unset while WEBHOOK_QUEUE_URL is set: events go to one destination",
                 ));
                 None
             }
-            (Some(url), None) => QueueUrl::parse(&url).map(Destination::Queue).or_else(|| {
-                problems.push(ConfigProblem::new(
+            (Some(_), None) => env
+                .parse(
                     QUEUE_URL,
-                    &url,
                     "an SQS queue URL (https://.../<account>/<queue>)",
-                ));
-                None
-            }),
-            (None, Some(arn)) => TopicArn::parse(&arn).map(Destination::Topic).or_else(|| {
-                problems.push(ConfigProblem::new(
+                    QueueUrl::parse,
+                )
+                .map(Destination::Queue),
+            (None, Some(_)) => env
+                .parse(
                     TOPIC_ARN,
-                    &arn,
                     "an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)",
-                ));
-                None
-            }),
+                    TopicArn::parse,
+                )
+                .map(Destination::Topic),
         };
 
-        let secret = match (get(SECRET_ARN), lookup(SECRET)) {
+        // The secret's value is read untrimmed and never echoed: it is a secret even when it is
+        // malformed.
+        let secret = match (env.get(SECRET_ARN), (env.lookup())(SECRET)) {
             (Some(arn), _) => Some(SecretSource::SecretsManager(arn)),
-            // The value is never echoed: it is a secret even when it is malformed.
             (None, Some(value)) => SigningSecrets::parse(&value)
                 .map(SecretSource::Value)
                 .or_else(|| {
-                    problems.push(ConfigProblem::unusable_secret(
+                    env.report(ConfigProblem::unusable_secret(
                         SECRET,
                         "is set but holds no secret",
                     ));
                     None
                 }),
             (None, None) => {
-                problems.push(ConfigProblem::missing(
+                env.report(ConfigProblem::missing(
                     SECRET_ARN,
                     "set it, or STRIPE_WEBHOOK_SECRET for local use",
                 ));
@@ -235,38 +229,20 @@ impl ApiConfig {
         };
 
         let mut limits = Limits::default();
-        if let Some(value) = get(TOLERANCE) {
-            match value.parse::<u64>() {
-                Ok(secs) if secs > 0 => limits.tolerance_secs = secs,
-                _ => problems.push(ConfigProblem::new(
-                    TOLERANCE,
-                    &value,
-                    "a positive number of seconds",
-                )),
-            }
+        if let Some(secs) = env.number(TOLERANCE, 1.., "a positive number of seconds") {
+            limits.tolerance_secs = secs;
         }
-        if let Some(value) = get(MAX_BODY) {
-            match value.parse::<usize>() {
-                Ok(bytes) if bytes > 0 && bytes <= SQS_MAX_MESSAGE_BYTES => limits.max_body_bytes = bytes,
-                _ => problems.push(ConfigProblem::new(
-                    MAX_BODY,
-                    &value,
-                    format!("a byte count from 1 to {SQS_MAX_MESSAGE_BYTES} (SQS's message limit)"),
-                )),
-            }
+        let body_limit = format!("a byte count from 1 to {SQS_MAX_MESSAGE_BYTES} (SQS's message limit)");
+        if let Some(bytes) = env.number(MAX_BODY, 1..=SQS_MAX_MESSAGE_BYTES, &body_limit) {
+            limits.max_body_bytes = bytes;
         }
 
-        match (destination, secret) {
-            (Some(destination), Some(secret)) if problems.is_empty() => Ok(ApiConfig {
-                destination,
-                secret,
-                limits,
-            }),
-            _ => Err(ConfigError {
-                component: "webhook-api",
-                problems,
-            }),
-        }
+        let config = destination.zip(secret).map(|(destination, secret)| ApiConfig {
+            destination,
+            secret,
+            limits,
+        });
+        env.finish(config)
     }
 }
 

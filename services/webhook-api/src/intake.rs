@@ -141,7 +141,7 @@ impl<Q: EventSink> WebhookIntake<Q> {
         *event_id = Some(event.id().as_str().to_owned());
         let span = tracing::Span::current();
         span.set_attribute(attr::WEBHOOK_EVENT_ID, event.id().as_str().to_owned());
-        shared_telemetry::search::index_event_id(&span);
+        shared_telemetry::index_event_id(&span);
         span.set_attribute(attr::WEBHOOK_TYPE, event.event_type().to_owned());
         let body = sqs_text(request.body)?;
         let message_id = self

@@ -18,14 +18,14 @@ async fn main() -> ExitCode {
     let telemetry = match Telemetry::init(env!("CARGO_PKG_NAME")) {
         Ok(telemetry) => telemetry,
         Err(error) => {
-            shared_telemetry::init_error::report(&error.to_string()).await;
+            shared_telemetry::report_init_error(&error.to_string()).await;
             return ExitCode::FAILURE;
         }
     };
     let config = match ApiConfig::from_env() {
         Ok(config) => config,
         Err(error) => {
-            shared_telemetry::init_error::report(&error.to_string()).await;
+            shared_telemetry::report_init_error(&error.to_string()).await;
             return ExitCode::FAILURE;
         }
     };
@@ -43,7 +43,7 @@ async fn run(telemetry: Telemetry, config: ApiConfig) -> Result<(), lambda_runti
     let signing_secrets = match secrets::load_signing_secrets(&config.secret, &aws).await {
         Ok(secrets) => secrets,
         Err(error) => {
-            shared_telemetry::init_error::report(&error.to_string()).await;
+            shared_telemetry::report_init_error(&error.to_string()).await;
             return Err(error.into());
         }
     };

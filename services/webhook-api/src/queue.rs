@@ -119,7 +119,7 @@ impl EventSink for SqsQueue {
             { attr::WEBHOOK_EVENT_ID } = event.id().as_str(),
             { attr::WEBHOOK_TYPE } = event.event_type(),
         );
-        shared_telemetry::search::index_event_id(&span);
+        shared_telemetry::index_event_id(&span);
         self.send(event, body).instrument(span)
     }
 }

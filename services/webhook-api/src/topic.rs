@@ -6,8 +6,8 @@
 use std::future::Future;
 
 use shared_telemetry::Telemetry;
+use shared_telemetry::XRAY_TRACE_HEADER;
 use shared_telemetry::attributes as attr;
-use shared_telemetry::sns::XRAY_TRACE_HEADER;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use webhook_event::StripeEvent;
@@ -93,7 +93,7 @@ impl EventSink for SnsTopic {
             { attr::WEBHOOK_EVENT_ID } = event.id().as_str(),
             { attr::WEBHOOK_TYPE } = event.event_type(),
         );
-        shared_telemetry::search::index_event_id(&span);
+        shared_telemetry::index_event_id(&span);
         self.publish(event, body).instrument(span)
     }
 }

@@ -266,7 +266,7 @@ impl<S: EventStore> Worker<S> {
         let delivery = delivery(message, &envelope);
         let event = process::parse_event(&delivery)?;
         span.record(attr::WEBHOOK_EVENT_ID, event.id().as_str());
-        shared_telemetry::search::index_event_id(span);
+        shared_telemetry::index_event_id(span);
         span.record(attr::WEBHOOK_TYPE, event.event_type());
         let context = RecordContext {
             trace_id: Some(span.context().span().span_context().trace_id().to_string()),

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use shared_telemetry::{ConfigError, ConfigProblem, TraceMode};
+use env_settings::{ConfigError, EnvSettings};
+use shared_telemetry::TraceMode;
 
 use crate::batch::WorkerSettings;
 
@@ -39,73 +40,38 @@ impl WorkerConfig {
 
     /// Reads the variables through `lookup`, so tests need no process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let mut problems = Vec::new();
+        let mut env = EnvSettings::new(COMPONENT, lookup);
         let mut settings = WorkerSettings::default();
 
-        let table_name = get(TABLE_NAME);
-        if table_name.is_none() {
-            problems.push(ConfigProblem::missing(
-                TABLE_NAME,
-                "set it to the name of the webhook table",
-            ));
+        let table_name = env.required(TABLE_NAME, "set it to the name of the webhook table");
+        let trace_mode = TraceMode::from_lookup(env.lookup());
+        if let Some(mode) = env.take(trace_mode) {
+            settings.trace_mode = mode;
         }
-        match TraceMode::from_lookup(&lookup) {
-            Ok(mode) => settings.trace_mode = mode,
-            Err(problem) => problems.push(problem),
+        if let Some(count) = env.number(MAX_CONCURRENCY, 1..=1000, "a number from 1 to 1000") {
+            settings.max_concurrency = count;
         }
-        if let Some(value) = get(MAX_CONCURRENCY) {
-            match value.parse::<usize>() {
-                Ok(count @ 1..=1000) => settings.max_concurrency = count,
-                _ => problems.push(ConfigProblem::new(
-                    MAX_CONCURRENCY,
-                    &value,
-                    "a number from 1 to 1000",
-                )),
-            }
+        if let Some(days) = env.number(RECORD_TTL_DAYS, 1..=3650_u64, "a number of days from 1 to 3650") {
+            settings.record_ttl = Duration::from_secs(days * 24 * 3600);
         }
-        if let Some(value) = get(RECORD_TTL_DAYS) {
-            match value.parse::<u64>() {
-                Ok(days @ 1..=3650) => settings.record_ttl = Duration::from_secs(days * 24 * 3600),
-                _ => problems.push(ConfigProblem::new(
-                    RECORD_TTL_DAYS,
-                    &value,
-                    "a number of days from 1 to 3650",
-                )),
-            }
+        if let Some(millis) = env.number(DEADLINE_MARGIN_MS, .., "a number of milliseconds") {
+            settings.deadline_margin = Duration::from_millis(millis);
         }
-        if let Some(value) = get(DEADLINE_MARGIN_MS) {
-            match value.parse::<u64>() {
-                Ok(millis) => settings.deadline_margin = Duration::from_millis(millis),
-                _ => problems.push(ConfigProblem::new(
-                    DEADLINE_MARGIN_MS,
-                    &value,
-                    "a number of milliseconds",
-                )),
-            }
-        }
+        let metrics_namespace = env.get(METRICS_NAMESPACE);
 
-        match table_name {
-            Some(table_name) if problems.is_empty() => Ok(WorkerConfig {
-                table_name,
-                settings,
-                metrics_namespace: get(METRICS_NAMESPACE),
-            }),
-            _ => Err(ConfigError {
-                component: COMPONENT,
-                problems,
-            }),
-        }
+        let config = table_name.map(|table_name| WorkerConfig {
+            table_name,
+            settings,
+            metrics_namespace,
+        });
+        env.finish(config)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use env_settings::ConfigProblem;
 
     fn config(vars: &[(&str, &str)]) -> Result<WorkerConfig, ConfigError> {
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

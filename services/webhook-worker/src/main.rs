@@ -17,14 +17,14 @@ async fn main() -> ExitCode {
     let telemetry = match Telemetry::init(env!("CARGO_PKG_NAME")) {
         Ok(telemetry) => telemetry,
         Err(error) => {
-            shared_telemetry::init_error::report(&error.to_string()).await;
+            shared_telemetry::report_init_error(&error.to_string()).await;
             return ExitCode::FAILURE;
         }
     };
     let config = match WorkerConfig::from_env() {
         Ok(config) => config,
         Err(error) => {
-            shared_telemetry::init_error::report(&error.to_string()).await;
+            shared_telemetry::report_init_error(&error.to_string()).await;
             return ExitCode::FAILURE;
         }
     };

@@ -1,12 +1,4 @@
-//! The AWS SDK configuration for every binary in the workspace.
-//!
-//! TLS verifies AWS endpoints against Amazon Trust Services' roots compiled into the binary, so
-//! a cold start reads no certificate file ([`TrustedRoots`]).
-//!
-//! The SDK's default HTTPS client uses rustls with aws-lc, about 1.3 MiB of each Lambda binary
-//! (`cargo bloat`); rustls with ring serves the same TLS 1.2/1.3 to AWS endpoints for a
-//! fraction of that. The SDK crates are built without their default client, so every SDK
-//! configuration must come from here: one without an HTTP client fails at its first call.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 use std::time::Duration;

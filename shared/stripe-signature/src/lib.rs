@@ -1,6 +1,4 @@
-//! Stripe webhook signatures (a crate of its own: the API verifies, tests and tools sign): `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>...]`, an
-//! HMAC-SHA256 of `"{t}.{raw body}"` keyed with the endpoint secret. Verified before the body is
-//! parsed, in constant time, against every configured secret (rotation) and every `v1`.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 use std::fmt;

@@ -2,8 +2,10 @@
 //! the root README), read once at cold start. Every invalid value is reported at once, each naming the
 //! variable, the value and what is accepted: a silent fallback would hide a broken trace.
 
-use std::fmt;
 use std::time::Duration;
+
+use env_settings::EnvSettings;
+pub use env_settings::{ConfigError, ConfigProblem};
 
 /// A text-map propagator named in `OTEL_PROPAGATORS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,62 +147,47 @@ impl TelemetryConfig {
         default_service_name: &str,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut problems = Vec::new();
-        let get = |name: &str| non_empty(lookup(name));
+        let mut env = EnvSettings::new("telemetry", lookup);
 
-        let service_name = get("OTEL_SERVICE_NAME").unwrap_or_else(|| default_service_name.to_owned());
-        let propagators = match get("OTEL_PROPAGATORS") {
+        let service_name = env
+            .get("OTEL_SERVICE_NAME")
+            .unwrap_or_else(|| default_service_name.to_owned());
+        let propagators = match env.get("OTEL_PROPAGATORS") {
             None => DEFAULT_PROPAGATORS.to_vec(),
-            Some(value) => parse_propagators(&value).unwrap_or_else(|problem| {
-                problems.push(problem);
-                Vec::new()
-            }),
+            Some(value) => env.take(parse_propagators(&value)).unwrap_or_default(),
         };
-
-        let sdk_disabled = match get("OTEL_SDK_DISABLED").as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                problems.push(ConfigProblem::new("OTEL_SDK_DISABLED", other, "true or false"));
-                false
-            }
-        };
-        let lambda_function_name = get("AWS_LAMBDA_FUNCTION_NAME");
-        let application_signals = match get(APPLICATION_SIGNALS_VARIABLE).map(|v| v.to_ascii_lowercase()) {
-            None => false,
-            Some(value) if value == "false" => false,
-            Some(value) if value == "true" => true,
-            Some(value) => {
-                problems.push(ConfigProblem::new(
-                    APPLICATION_SIGNALS_VARIABLE,
-                    &value,
-                    "true or false",
-                ));
-                false
-            }
-        };
-        let traces_exporter = match get("OTEL_TRACES_EXPORTER").as_deref() {
+        let sdk_disabled = env.flag("OTEL_SDK_DISABLED").unwrap_or(false);
+        let lambda_function_name = env.get("AWS_LAMBDA_FUNCTION_NAME");
+        let application_signals = env
+            .parse(APPLICATION_SIGNALS_VARIABLE, "true or false", |value| match value
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            })
+            .unwrap_or(false);
+        let traces_exporter = match env.get("OTEL_TRACES_EXPORTER").as_deref() {
             _ if sdk_disabled => TracesExporter::None,
             // As in the ADOT SDKs: Application Signals in Lambda sends OTLP to the X-Ray daemon
             // over UDP, unless a traces endpoint is set explicitly.
             None | Some("otlp")
                 if application_signals
                     && lambda_function_name.is_some()
-                    && get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_none() =>
+                    && env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_none() =>
             {
-                match xray_daemon_udp_address(get(DAEMON_ADDRESS_VARIABLE)) {
-                    Ok(daemon_address) => TracesExporter::XrayUdp { daemon_address },
-                    Err(problem) => {
-                        problems.push(problem);
-                        TracesExporter::None
-                    }
-                }
+                let address = xray_daemon_udp_address(env.get(DAEMON_ADDRESS_VARIABLE));
+                env.take(address)
+                    .map_or(TracesExporter::None, |daemon_address| TracesExporter::XrayUdp {
+                        daemon_address,
+                    })
             }
             None | Some("otlp") => TracesExporter::Otlp,
             Some("console") => TracesExporter::Console,
             Some("none") => TracesExporter::None,
             Some(other) => {
-                problems.push(ConfigProblem::new(
+                env.report(ConfigProblem::new(
                     "OTEL_TRACES_EXPORTER",
                     other,
                     "otlp, console or none",
@@ -213,51 +200,36 @@ impl TelemetryConfig {
                 "OTEL_EXPORTER_OTLP_PROTOCOL",
                 "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
             ] {
-                if let Some(protocol) = get(variable).filter(|p| p != "http/protobuf") {
-                    problems.push(ConfigProblem::new(
-                        variable,
-                        &protocol,
-                        "http/protobuf (the protocol of the ADOT collector extension; grpc is not built in)",
-                    ));
-                }
+                env.parse(
+                    variable,
+                    "http/protobuf (the protocol of the ADOT collector extension; grpc is not built in)",
+                    |protocol| (protocol == "http/protobuf").then_some(()),
+                );
             }
         }
-
-        let sampler = parse_sampler(get("OTEL_TRACES_SAMPLER"), get("OTEL_TRACES_SAMPLER_ARG"))
-            .unwrap_or_else(|problem| {
-                problems.push(problem);
-                SamplerConfig::ParentBasedAlwaysOn
-            });
-
-        let export_timeout = match get("OTEL_BSP_EXPORT_TIMEOUT") {
-            None => DEFAULT_EXPORT_TIMEOUT,
-            Some(value) => match value.parse::<u64>() {
-                Ok(millis) if millis > 0 => Duration::from_millis(millis),
-                _ => {
-                    problems.push(ConfigProblem::new(
-                        "OTEL_BSP_EXPORT_TIMEOUT",
-                        &value,
-                        "a positive number of milliseconds",
-                    ));
-                    DEFAULT_EXPORT_TIMEOUT
-                }
-            },
-        };
-
-        let log_filter = match (get("RUST_LOG"), get("AWS_LAMBDA_LOG_LEVEL")) {
+        let sampler = parse_sampler(env.get("OTEL_TRACES_SAMPLER"), env.get("OTEL_TRACES_SAMPLER_ARG"));
+        let sampler = env.take(sampler).unwrap_or(SamplerConfig::ParentBasedAlwaysOn);
+        let export_timeout = env
+            .number(
+                "OTEL_BSP_EXPORT_TIMEOUT",
+                1..,
+                "a positive number of milliseconds",
+            )
+            .map_or(DEFAULT_EXPORT_TIMEOUT, Duration::from_millis);
+        let log_filter = match (env.get("RUST_LOG"), env.get("AWS_LAMBDA_LOG_LEVEL")) {
             (Some(filter), _) => filter,
-            (None, Some(level)) => lambda_log_level(&level).map(str::to_owned).unwrap_or_else(|| {
-                problems.push(ConfigProblem::new(
+            (None, Some(_)) => env
+                .parse(
                     "AWS_LAMBDA_LOG_LEVEL",
-                    &level,
                     "TRACE, DEBUG, INFO, WARN, ERROR or FATAL",
-                ));
-                "info".to_owned()
-            }),
+                    lambda_log_level,
+                )
+                .unwrap_or("info")
+                .to_owned(),
             (None, None) => "info".to_owned(),
         };
 
-        let config = TelemetryConfig {
+        env.finish(Some(TelemetryConfig {
             service_name,
             propagators,
             traces_exporter,
@@ -265,9 +237,7 @@ impl TelemetryConfig {
             export_timeout,
             log_filter,
             lambda_function_name,
-        };
-        ConfigError::check("telemetry", problems)?;
-        Ok(config)
+        }))
     }
 
     /// Running inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set).
@@ -377,112 +347,6 @@ fn lambda_log_level(level: &str) -> Option<&'static str> {
         "WARN" => Some("warn"),
         "ERROR" | "FATAL" => Some("error"),
         _ => None,
-    }
-}
-
-/// One missing or invalid setting, named by its environment variable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigProblem {
-    /// A required variable is unset or empty; `hint` says what to set it to.
-    Missing {
-        /// The variable.
-        variable: &'static str,
-        /// What to set it to.
-        hint: &'static str,
-    },
-    /// A variable holds a value outside what is accepted.
-    Invalid {
-        /// The variable.
-        variable: &'static str,
-        /// Its value, as set.
-        value: String,
-        /// What is accepted.
-        expected: String,
-    },
-    /// A variable holds a secret that cannot be used; the value is never kept.
-    UnusableSecret {
-        /// The variable.
-        variable: &'static str,
-        /// Why it cannot be used, without the value.
-        reason: &'static str,
-    },
-}
-
-impl ConfigProblem {
-    /// `variable` holds `value`, which is not what is `expected`.
-    pub fn new(variable: &'static str, value: &str, expected: impl Into<String>) -> Self {
-        Self::Invalid {
-            variable,
-            value: value.to_owned(),
-            expected: expected.into(),
-        }
-    }
-
-    /// `variable` is required and not set; `hint` says what to set it to.
-    pub fn missing(variable: &'static str, hint: &'static str) -> Self {
-        Self::Missing { variable, hint }
-    }
-
-    /// `variable` holds a secret that cannot be used, for `reason`; the value is not kept.
-    pub fn unusable_secret(variable: &'static str, reason: &'static str) -> Self {
-        Self::UnusableSecret { variable, reason }
-    }
-
-    /// The variable the problem is about.
-    pub fn variable(&self) -> &'static str {
-        match self {
-            Self::Missing { variable, .. }
-            | Self::Invalid { variable, .. }
-            | Self::UnusableSecret { variable, .. } => variable,
-        }
-    }
-}
-
-impl fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Missing { variable, hint } => write!(f, "{variable} is not set; {hint}"),
-            Self::Invalid {
-                variable,
-                value,
-                expected,
-            } => write!(f, "{variable}={value:?} is not valid; expected {expected}"),
-            Self::UnusableSecret { variable, reason } => write!(f, "{variable} {reason}"),
-        }
-    }
-}
-
-/// Every problem found in one component's settings, displayed on one line so a cold-start
-/// failure names all of them at once.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError {
-    /// The component whose settings these are, e.g. `telemetry` or `webhook-api`.
-    pub component: &'static str,
-    /// Every problem, in the order the settings were read.
-    pub problems: Vec<ConfigProblem>,
-}
-
-impl ConfigError {
-    /// `Ok(())` when nothing is wrong, so callers can finish collecting before failing.
-    pub fn check(component: &'static str, problems: Vec<ConfigProblem>) -> Result<(), Self> {
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Self { component, problems })
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {} configuration: ", self.component)?;
-        for (index, problem) in self.problems.iter().enumerate() {
-            if index > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "{problem}")?;
-        }
-        Ok(())
     }
 }
 

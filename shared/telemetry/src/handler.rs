@@ -66,7 +66,7 @@ impl InvocationFailure {
 }
 
 /// The text of a panic's payload.
-pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|message| (*message).to_owned())

@@ -85,7 +85,10 @@ impl Telemetry {
         self.inner.propagators.invocation()
     }
 
-    /// The trace context to put on an outgoing SQS message (see [`sqs::inject_into_sqs`]).
+    /// The trace context to put on an outgoing SQS message that already carries
+    /// `existing_attributes`: every configured propagator's keys as String attributes and the
+    /// `AWSTraceHeader` system attribute. Never fails the send: keys that would exceed SQS's
+    /// 10-attribute limit are skipped and logged.
     pub fn inject_into_sqs(
         &self,
         cx: &Context,
@@ -94,7 +97,8 @@ impl Telemetry {
         sqs::inject_into_sqs(cx, self.inner.propagators.messages(), existing_attributes)
     }
 
-    /// The trace context to put on an outgoing SNS notification (see [`sns::inject_into_sns`]).
+    /// The trace context to put on an outgoing SNS notification: the same String attributes
+    /// under the same limit, and the X-Ray header for the `Publish` request.
     pub fn inject_into_sns(
         &self,
         cx: &Context,

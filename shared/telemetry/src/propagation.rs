@@ -81,7 +81,7 @@ fn composite(kinds: &[PropagatorKind], lambda_header: HeaderSource) -> TextMapCo
 /// X-Ray propagation as the ADOT SDKs' `AwsXrayLambdaPropagator` does it: when nothing earlier
 /// in the chain found a span, the Lambda invocation's own `_X_AMZN_TRACE_ID` is the parent.
 #[derive(Debug)]
-pub struct XrayLambdaPropagator {
+pub(crate) struct XrayLambdaPropagator {
     xray: StrictXrayPropagator,
     lambda_header: HeaderSource,
 }

@@ -31,7 +31,7 @@ pub struct OutgoingNotificationTraceContext {
 /// Injects `cx` with `propagator` for a notification that already carries
 /// `existing_attributes`. Never fails the publish: keys past the limit are skipped and logged;
 /// the X-Ray header is produced for any valid context.
-pub fn inject_into_sns(
+pub(crate) fn inject_into_sns(
     cx: &Context,
     propagator: &dyn TextMapPropagator,
     existing_attributes: &HashMap<String, MessageAttributeValue>,

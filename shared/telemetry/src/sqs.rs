@@ -40,7 +40,7 @@ pub struct OutgoingTraceContext {
 /// Injects `cx` with `propagator` for a message that already carries `existing_attributes`
 /// business attributes. Never fails the send: keys that would exceed SQS's limit are skipped
 /// (and logged), the `AWSTraceHeader` system attribute is always produced for a valid context.
-pub fn inject_into_sqs(
+pub(crate) fn inject_into_sqs(
     cx: &Context,
     propagator: &dyn TextMapPropagator,
     existing_attributes: &HashMap<String, MessageAttributeValue>,

@@ -15,7 +15,7 @@ use opentelemetry_aws::trace::xray_propagator::span_context_from_str;
 const HEADER: &str = "x-amzn-trace-id";
 
 /// Whether `header` has the exact shape of an X-Ray trace header with a parent.
-pub fn is_well_formed(header: &str) -> bool {
+pub(crate) fn is_well_formed(header: &str) -> bool {
     let mut root = false;
     let mut parent = false;
     for field in header.split(';').map(str::trim) {
@@ -57,7 +57,7 @@ fn is_hex(text: &str) -> bool {
 }
 
 /// The span context of a well-formed header; `None` for anything else.
-pub fn span_context(header: &str) -> Option<SpanContext> {
+pub(crate) fn span_context(header: &str) -> Option<SpanContext> {
     if !is_well_formed(header) {
         return None;
     }
@@ -68,13 +68,13 @@ pub fn span_context(header: &str) -> Option<SpanContext> {
 
 /// The X-Ray propagator, extracting only from well-formed headers.
 #[derive(Debug, Default)]
-pub struct StrictXrayPropagator {
+pub(crate) struct StrictXrayPropagator {
     xray: XrayPropagator,
 }
 
 impl StrictXrayPropagator {
     /// The X-Ray propagator behind a strict check of the header's shape.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 }

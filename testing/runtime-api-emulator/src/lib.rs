@@ -1,9 +1,4 @@
-//! A local Lambda Runtime API, for running a function binary as Lambda would: each
-//! `GET .../invocation/next` gets the next queued invocation (and waits, as a frozen sandbox
-//! does, while none is queued); responses, invocation errors and init errors are recorded with
-//! the time they arrived. The functions' tests and the cold-start benchmark drive the real
-//! binaries with it, and the local pipeline runs its functions on it: an invocation can be awaited
-//! on its own, and those a dead runtime had taken are failed as Lambda fails them.
+#![doc = include_str!("../README.md")]
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;

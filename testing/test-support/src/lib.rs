@@ -1,7 +1,4 @@
-//! Test-only support shared by the workspace's tests, so no test file carries its own copy:
-//! spans captured in memory and queries over them, the sample events, SQS messages as Lambda
-//! delivers them. (The moto server is the `moto-server` crate's.)
-
+#![doc = include_str!("../README.md")]
 // A support failure is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 

@@ -9,7 +9,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
     InMemorySpanExporter, SimpleSpanProcessor, SpanData, SpanExporter, SpanProcessor,
 };
-use shared_telemetry::invocation_processor::{DEFAULT_MAX_BUFFERED, InvocationSpanProcessor};
+use shared_telemetry::{DEFAULT_MAX_BUFFERED, InvocationSpanProcessor};
 use shared_telemetry::{Telemetry, TelemetryBuilder, TelemetryConfig};
 use test_support::spans::CapturedSpans;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;

@@ -1,7 +1,4 @@
-//! `bench-report`: the cold-start measurements and the report of `make bench`.
-//!
-//! Runs after `cargo bench` (criterion results in target/criterion), `make build` (the arm64
-//! zips in dist/) and a native release build of the functions (for the cold starts).
+#![doc = include_str!("../README.md")]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,4 @@
-//! An empty Lambda function: the runtime, one handler that returns its event, nothing else. What
-//! any Rust function costs before it does anything, on the same machine and in the same run as
-//! the functions `make bench` measures against it.
+#![doc = include_str!("../README.md")]
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;

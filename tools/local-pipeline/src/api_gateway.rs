@@ -201,7 +201,7 @@ impl IncomingTrace {
         };
         for part in header.unwrap_or_default().split(';') {
             match part.trim().split_once('=') {
-                Some(("Root", root)) if shared_telemetry::xray_header::root_is_well_formed(root) => {
+                Some(("Root", root)) if shared_telemetry::root_is_well_formed(root) => {
                     trace.root = Some(root.to_owned())
                 }
                 Some(("Sampled", "1")) => trace.sampled = Some(true),

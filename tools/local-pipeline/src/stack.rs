@@ -31,7 +31,7 @@ pub const LOCAL_ENVIRONMENT: &str = "local";
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
     #[error("cannot read the Terraform settings: {0}")]
-    Settings(#[from] terraform_config::ConfigError),
+    Settings(#[from] terraform_config::TerraformError),
     #[error(transparent)]
     Moto(#[from] MotoError),
     #[error(transparent)]
@@ -125,13 +125,16 @@ pub struct StackOptions {
 impl StackOptions {
     /// Defaults for this repository: debug binaries, free ports, logs under target/local-pipeline.
     pub fn for_workspace(workspace_root: &Path) -> Self {
+        // Several stacks may start in one test process within the same millisecond.
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let run = format!(
-            "{}-{}",
+            "{}-{}-{}",
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_millis(),
-            std::process::id()
+            std::process::id(),
+            RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)

@@ -1,17 +1,4 @@
-//! The operator's commands, for the question this project exists to answer: what happened to
-//! this event?
-//!
-//! - [`story`]: one event's story (`make trace EVENT=evt_...`): its record in DynamoDB, every
-//!   stage from its log lines ([`logs`]), its traces read the way AWS serves them, or, without a
-//!   record, where it was last seen (the DLQ); [`render`] prints it, with the same waterfall
-//!   `make demo` shows.
-//! - [`redrive`]: the DLQ's messages back onto the queue (`make redrive`), with their trace
-//!   context.
-//! - [`environment`]: where those run: the `make up` stack, or an AWS environment from its
-//!   Terraform outputs.
-//! - [`dead_letters`]: reading the DLQ without consuming it.
-//! - [`smoke`]: after a deploy, one signed test webhook checked stored and traced end to end
-//!   (`make smoke`).
+#![doc = include_str!("../README.md")]
 
 pub mod dead_letters;
 pub mod environment;

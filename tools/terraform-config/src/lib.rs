@@ -9,7 +9,7 @@ use hcl::{Block, Body, Expression, Map, Value};
 pub mod pipeline;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum TerraformError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("cannot parse {path}: {source}")]
@@ -32,9 +32,9 @@ pub struct Module {
 }
 
 impl Module {
-    pub fn load(dir: impl AsRef<Path>) -> Result<Self, ConfigError> {
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self, TerraformError> {
         let dir = dir.as_ref().to_path_buf();
-        let entries = std::fs::read_dir(&dir).map_err(|source| ConfigError::Read {
+        let entries = std::fs::read_dir(&dir).map_err(|source| TerraformError::Read {
             path: dir.clone(),
             source,
         })?;
@@ -46,11 +46,11 @@ impl Module {
         paths.sort();
         let mut files = Vec::with_capacity(paths.len());
         for path in paths {
-            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            let text = std::fs::read_to_string(&path).map_err(|source| TerraformError::Read {
                 path: path.clone(),
                 source,
             })?;
-            let body = hcl::parse(&text).map_err(|source| ConfigError::Parse {
+            let body = hcl::parse(&text).map_err(|source| TerraformError::Parse {
                 path: path.clone(),
                 source,
             })?;
@@ -98,7 +98,7 @@ impl Module {
     }
 
     /// A variable's default, evaluated (defaults are literals in Terraform).
-    pub fn variable_default(&self, name: &str) -> Result<Option<Value>, ConfigError> {
+    pub fn variable_default(&self, name: &str) -> Result<Option<Value>, TerraformError> {
         let variables = self.variables();
         let block = variables
             .get(name)
@@ -113,7 +113,7 @@ impl Module {
     }
 
     /// Every variable's default (variables without one are left out).
-    pub fn variable_defaults(&self) -> Result<Map<String, Value>, ConfigError> {
+    pub fn variable_defaults(&self) -> Result<Map<String, Value>, TerraformError> {
         let mut defaults = Map::new();
         for name in self.variables().keys() {
             if let Some(value) = self.variable_default(name)? {
@@ -166,7 +166,7 @@ impl Module {
         &self,
         variable: &str,
         values: &Map<String, Value>,
-    ) -> Result<Vec<String>, ConfigError> {
+    ) -> Result<Vec<String>, TerraformError> {
         let variables = self.variables();
         let block = variables
             .get(variable)
@@ -201,7 +201,7 @@ impl Module {
     }
 
     /// The single `resource "<kind>"` of this module.
-    pub fn resource(&self, kind: &str) -> Result<&Block, ConfigError> {
+    pub fn resource(&self, kind: &str) -> Result<&Block, TerraformError> {
         let resources = self.resources(kind);
         match resources.len() {
             1 => Ok(resources.into_values().next().unwrap_or_else(|| unreachable!())),
@@ -216,15 +216,15 @@ impl Module {
             .collect()
     }
 
-    pub fn missing(&self, what: impl Into<String>) -> ConfigError {
-        ConfigError::Missing {
+    pub fn missing(&self, what: impl Into<String>) -> TerraformError {
+        TerraformError::Missing {
             module: self.label(),
             what: format!("no {}", what.into()),
         }
     }
 
-    pub fn unexpected(&self, what: impl Into<String>, detail: impl std::fmt::Display) -> ConfigError {
-        ConfigError::Unexpected {
+    pub fn unexpected(&self, what: impl Into<String>, detail: impl std::fmt::Display) -> TerraformError {
+        TerraformError::Unexpected {
             module: self.label(),
             what: what.into(),
             detail: detail.to_string(),

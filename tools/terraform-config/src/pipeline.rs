@@ -8,7 +8,7 @@ use std::path::Path;
 use hcl::eval::{Context, Evaluate};
 use hcl::{Map, Value};
 
-use crate::{ConfigError, Module, attribute, nested_blocks, string_attribute};
+use crate::{Module, TerraformError, attribute, nested_blocks, string_attribute};
 
 /// Resource names of one environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +88,7 @@ pub struct PipelineSettings {
 impl PipelineSettings {
     /// Reads the settings of `environment` from the Terraform tree at `terraform_dir`, using the
     /// pipeline module's defaults (what a root that only sets `environment` gets).
-    pub fn load(terraform_dir: &Path, environment: &str) -> Result<Self, ConfigError> {
+    pub fn load(terraform_dir: &Path, environment: &str) -> Result<Self, TerraformError> {
         let modules = terraform_dir.join("modules");
         let pipeline = Module::load(modules.join("pipeline"))?;
         let queue = Module::load(modules.join("queue"))?;
@@ -110,14 +110,14 @@ impl PipelineSettings {
             .ok_or_else(|| pipeline.missing("evaluable local `names`"))?;
         // A string in one of the naming locals (`names`, `hop_names`).
         let local_string =
-            |local: &str, map: &Map<String, Value>, key: &str| -> Result<String, ConfigError> {
+            |local: &str, map: &Map<String, Value>, key: &str| -> Result<String, TerraformError> {
                 map.get(key)
                     .and_then(Value::as_str)
                     .map(str::to_owned)
                     .ok_or_else(|| pipeline.missing(format!("local.{local}.{key}")))
             };
         let name = |key: &str| local_string("names", names, key);
-        let number = |key: &str| -> Result<u32, ConfigError> {
+        let number = |key: &str| -> Result<u32, TerraformError> {
             variables
                 .get(key)
                 .and_then(Value::as_u64)
@@ -202,7 +202,7 @@ pub fn telemetry_environment(
     terraform_dir: &Path,
     transport: &str,
     service_name: &str,
-) -> Result<BTreeMap<String, String>, ConfigError> {
+) -> Result<BTreeMap<String, String>, TerraformError> {
     let function = Module::load(terraform_dir.join("modules").join("function"))?;
     let mut variables = function.variable_defaults()?;
     variables.insert("telemetry_transport".to_owned(), Value::from(transport));
@@ -222,7 +222,7 @@ pub fn telemetry_environment(
 }
 
 /// The DLQ's name, evaluated from the queue module's own `aws_sqs_queue.dlq` name expression.
-fn dlq_name(queue: &Module, queue_name: &str, fifo: bool) -> Result<String, ConfigError> {
+fn dlq_name(queue: &Module, queue_name: &str, fifo: bool) -> Result<String, TerraformError> {
     let mut variables = Map::new();
     variables.insert("name".to_owned(), Value::from(queue_name));
     variables.insert("fifo".to_owned(), Value::from(fifo));
@@ -243,7 +243,7 @@ fn dlq_name(queue: &Module, queue_name: &str, fifo: bool) -> Result<String, Conf
     }
 }
 
-fn table_schema(table: &Module) -> Result<TableSchema, ConfigError> {
+fn table_schema(table: &Module) -> Result<TableSchema, TerraformError> {
     let resource = table.resource("aws_dynamodb_table")?;
     let body = resource.body();
     let literal = |key: &str| {

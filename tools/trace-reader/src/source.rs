@@ -264,7 +264,7 @@ impl TraceSource {
             .get_trace_summaries()
             .start_time(since.into())
             .end_time(SystemTime::now().into())
-            .filter_expression(shared_telemetry::search::event_id_filter(event_id))
+            .filter_expression(shared_telemetry::event_id_filter(event_id))
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {

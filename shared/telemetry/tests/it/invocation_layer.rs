@@ -14,7 +14,7 @@ use lambda_runtime::{Config, Context, LambdaInvocation};
 use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData, SpanExporter};
-use shared_telemetry::invocation_processor::{DEFAULT_MAX_BUFFERED, InvocationSpanProcessor};
+use shared_telemetry::{DEFAULT_MAX_BUFFERED, InvocationSpanProcessor};
 use shared_telemetry::{InvocationLayer, Trigger};
 use test_support::spans::SpanDataExt;
 use test_telemetry::TestTelemetry;

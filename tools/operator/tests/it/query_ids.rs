@@ -36,7 +36,7 @@ proptest! {
             Condition::Like { field: "@message".to_owned(), needle: id.clone() }
         );
         prop_assert_eq!(
-            AnnotationFilter::parse(&shared_telemetry::search::event_id_filter(&id)),
+            AnnotationFilter::parse(&shared_telemetry::event_id_filter(&id)),
             Ok(AnnotationFilter { key: "webhook_event_id".to_owned(), value: id.clone() })
         );
     }
