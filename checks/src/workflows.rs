@@ -21,10 +21,17 @@ use crate::Violation;
 /// The reusable workflow that deploys one environment.
 pub const DEPLOY_WORKFLOW: &str = "deploy-environment.yml";
 
+/// Why the workflows could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
+    /// A workflow file could not be read or parsed.
     #[error("cannot read {path}: {detail}")]
-    Read { path: String, detail: String },
+    Read {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 /// Every workflow file of `.github/workflows`, by file name.
@@ -34,6 +41,7 @@ pub struct Workflows {
 }
 
 impl Workflows {
+    /// Every workflow file of `dir`.
     pub fn load(dir: &Path) -> Result<Self, CheckError> {
         let read_error = |path: &Path, detail: String| CheckError::Read {
             path: path.display().to_string(),

@@ -36,7 +36,9 @@ const BOUNDARY: &str = "function-boundary";
 /// depends on it (`own_account_only` calls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Account {
+    /// Environments share the account.
     Shared,
+    /// The environment has the account to itself.
     Own,
 }
 
@@ -413,8 +415,11 @@ const BOUNDED: [&str; 4] = [
 /// The ARNs the escalation check is about.
 #[derive(Debug, Clone)]
 pub struct EscalationTargets {
+    /// The deploy role's ARN.
     pub deploy_role: String,
+    /// The permissions boundary's ARN.
     pub boundary: String,
+    /// A function role's ARN.
     pub function_role: String,
 }
 

@@ -4,7 +4,9 @@
 
 use terraform_config::{Module, attribute, label};
 
+/// Where the generated reference starts in a module README.
 pub const BEGIN: &str = "<!-- BEGIN REFERENCE (make docs) -->";
+/// Where it ends.
 pub const END: &str = "<!-- END REFERENCE -->";
 
 /// The reference section: an inputs table and an outputs table.

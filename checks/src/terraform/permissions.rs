@@ -13,13 +13,16 @@ use serde::Deserialize;
 use super::iam::RequestContext;
 use terraform_config::TerraformError;
 
+/// `terraform/bootstrap/deploy-permissions.json`: every call each role makes, by resource type and by command.
 #[derive(Debug, Deserialize)]
 pub struct DeployPermissions {
     /// Values for the `{placeholders}` of every ARN and context value.
     pub sample: BTreeMap<String, String>,
     /// Placeholder values that make a request another environment's, one set per way.
     pub elsewhere: Vec<Elsewhere>,
+    /// One row per resource and data source type the environments use.
     pub types: Vec<TypeRow>,
+    /// What the state backend is asked.
     pub state: StateRows,
     /// What the post-deploy smoke test calls, with its own role.
     pub smoke: Operation,
@@ -30,30 +33,44 @@ pub struct DeployPermissions {
     pub functions: Vec<FunctionCalls>,
 }
 
+/// One way a request reaches another environment.
 #[derive(Debug, Deserialize)]
 pub struct Elsewhere {
+    /// Which way, in words.
     pub why: String,
+    /// The placeholder values that make it so.
     #[serde(flatten)]
     pub values: BTreeMap<String, String>,
 }
 
+/// What the AWS provider calls for one resource or data source type.
 #[derive(Debug, Deserialize)]
 pub struct TypeRow {
     /// A resource type, or `data.<type>` for a data source.
     #[serde(rename = "type")]
     pub kind: String,
+    /// A sample ARN, with `{placeholders}`.
     pub arn: String,
+    /// The provider source file the calls come from.
     pub source: String,
+    /// Calls to create it.
     pub create: Vec<Call>,
+    /// Calls to read it (every plan makes them).
     pub read: Vec<Call>,
+    /// Calls to update it.
     pub update: Vec<Call>,
+    /// Calls to delete it.
     pub delete: Vec<Call>,
+    /// Calls to tag and untag it.
     pub tag: Vec<Call>,
+    /// Calls to read its tags.
     pub list_tags: Vec<Call>,
 }
 
+/// The state bucket's calls.
 #[derive(Debug, Deserialize)]
 pub struct StateRows {
+    /// Where they come from.
     pub source: String,
     /// What an apply does to the state.
     pub apply: Vec<Call>,
@@ -66,15 +83,20 @@ pub struct StateRows {
 /// Calls made outside Terraform.
 #[derive(Debug, Deserialize)]
 pub struct Operation {
+    /// Where they come from.
     pub source: String,
+    /// The calls.
     pub actions: Vec<Call>,
 }
 
+/// What one function's code calls at run time.
 #[derive(Debug, Deserialize)]
 pub struct FunctionCalls {
     /// The function's name without the `<project>-<env>-` prefix.
     pub function: String,
+    /// Where they come from.
     pub source: String,
+    /// The calls.
     pub actions: Vec<Call>,
 }
 
@@ -82,10 +104,15 @@ pub struct FunctionCalls {
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum Call {
+    /// An action on the row's ARN, without request context.
     Action(String),
+    /// An action spelled out.
     Detailed {
+        /// The IAM action.
         action: String,
+        /// The resource's ARN, if not the row's.
         arn: Option<String>,
+        /// The request context keys it carries.
         #[serde(default)]
         context: BTreeMap<String, ContextValues>,
         /// Granted only to an environment with its account to itself: IAM cannot hold the
@@ -102,7 +129,9 @@ pub enum Call {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum ContextValues {
+    /// A single-valued key's value.
     One(String),
+    /// A multivalued key's values.
     Many(Vec<String>),
 }
 
@@ -118,10 +147,15 @@ impl ContextValues {
 /// Whose calls: each role the bootstrap creates, and each function's role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
+    /// The deploy role (`terraform apply`).
     Deploy,
+    /// The plan role (`terraform plan`).
     Plan,
+    /// The smoke-test role.
     Smoke,
+    /// The operator policy.
     Operator,
+    /// A function's role, by the function's short name.
     Function(String),
 }
 
@@ -140,25 +174,33 @@ impl fmt::Display for Role {
 /// A call resolved against one set of placeholder values: action, ARN, request context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
+    /// Where in the table the call is.
     pub location: String,
+    /// The IAM action.
     pub action: String,
+    /// The resource's ARN.
     pub arn: String,
+    /// The request's context keys.
     pub context: RequestContext,
 }
 
 /// A call of a role, for its own environment and for every way to another.
 #[derive(Debug, Clone)]
 pub struct RoleCall {
+    /// The call on its own environment's resources.
     pub own: Resolved,
     /// Each `elsewhere` variant, with its reason.
     pub elsewhere: Vec<(String, Resolved)>,
+    /// Whether only an environment with an account of its own may make it.
     pub own_account_only: bool,
     /// A write a role must not be allowed (the plan role's).
     pub must_not: bool,
+    /// The AWS managed policy that grants it, for a function's call.
     pub managed_policy: Option<String>,
 }
 
 impl DeployPermissions {
+    /// Reads the table at `path`.
     pub fn load(path: &Path) -> Result<Self, TerraformError> {
         let text = std::fs::read_to_string(path).map_err(|source| TerraformError::Read {
             path: path.to_path_buf(),
@@ -193,6 +235,7 @@ impl DeployPermissions {
         filled
     }
 
+    /// The environment the sample values are for.
     pub fn environment(&self) -> &str {
         self.sample
             .get("environment")

@@ -49,6 +49,7 @@ impl Tree {
         })
     }
 
+    /// Every module and root, by directory relative to the tree.
     pub fn modules(&self) -> impl Iterator<Item = (&PathBuf, &Module)> {
         self.modules.iter()
     }
@@ -78,6 +79,7 @@ impl Tree {
         self.modules.get_key_value(&path)
     }
 
+    /// The tree's directory.
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -22,18 +22,31 @@ use terraform_config::{Module, attribute, label, string_attribute};
 
 const RULE: &str = "provider-schema";
 
+/// Why the provider schema could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
+    /// The schema file could not be read or parsed.
     #[error("cannot read the provider schema {path}: {detail}")]
-    Read { path: String, detail: String },
+    Read {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The schema names no provider version.
     #[error("the provider schema {path} names no provider version in its docs links")]
-    NoVersion { path: String },
+    NoVersion {
+        /// The file.
+        path: String,
+    },
 }
 
 /// One argument of a resource, data source, provider or nested block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Argument {
+    /// Its name.
     pub name: String,
+    /// Whether it must be set.
     pub required: bool,
     /// The nested block's struct, when the argument is a block.
     pub block: Option<String>,
@@ -94,6 +107,7 @@ struct Property {
 const REGISTRY: &str = "https://registry.terraform.io/providers/";
 
 impl ProviderSchema {
+    /// Reads the schema at `path`.
     pub fn load(path: &Path) -> Result<Self, SchemaError> {
         let read_error = |detail: String| SchemaError::Read {
             path: path.display().to_string(),
@@ -161,10 +175,12 @@ impl ProviderSchema {
         })
     }
 
+    /// A resource type's schema.
     pub fn resource(&self, kind: &str) -> Option<&Entity> {
         self.resources.get(kind)
     }
 
+    /// A data source type's schema.
     pub fn data_source(&self, kind: &str) -> Option<&Entity> {
         self.data_sources.get(kind)
     }
@@ -175,6 +191,7 @@ impl ProviderSchema {
 }
 
 impl Entity {
+    /// Whether it has an argument or attribute named `name`.
     pub fn has_attribute(&self, name: &str) -> bool {
         self.attributes.contains(name)
     }

@@ -4,7 +4,8 @@
 //! overhead measured in webhook-worker's `batch` benchmark. Then what the hops in front of the
 //! queue add: injection into an SNS notification, extraction from an SNS envelope, and opening a
 //! body (direct, SNS, EventBridge) against its floor, one JSON scan of the same body.
-
+// criterion_group! generates a public function it cannot document.
+#![allow(missing_docs)]
 // A benchmark's fixed inputs are valid; a failure here is a broken benchmark.
 #![allow(clippy::unwrap_used)]
 

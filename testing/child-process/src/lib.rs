@@ -8,27 +8,48 @@ use std::time::{Duration, Instant};
 /// Why a process could not be started or did not become ready.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
+    /// The program could not be started.
     #[error("cannot start {name} ({program}): {source}")]
     Spawn {
+        /// The name it was to run under.
         name: String,
+        /// The program.
         program: String,
+        /// Why it did not start.
         source: std::io::Error,
     },
+    /// The log file could not be created.
     #[error("cannot create the log file {path}: {source}")]
-    Log { path: PathBuf, source: std::io::Error },
+    Log {
+        /// The log file.
+        path: PathBuf,
+        /// Why it could not be created.
+        source: std::io::Error,
+    },
+    /// The process exited before it was ready.
     #[error("{name} exited with {status} before it was ready; the end of its log ({log}):\n{tail}")]
     Exited {
+        /// The process's name.
         name: String,
+        /// How it exited.
         status: std::process::ExitStatus,
+        /// Its log file.
         log: PathBuf,
+        /// The end of its log.
         tail: String,
     },
+    /// The process did not listen in time.
     #[error("{name} did not listen on {address} within {deadline:?}; the end of its log ({log}):\n{tail}")]
     NotReady {
+        /// The process's name.
         name: String,
+        /// Where it should have listened.
         address: SocketAddr,
+        /// How long it was given.
         deadline: Duration,
+        /// Its log file.
         log: PathBuf,
+        /// The end of its log.
         tail: String,
     },
 }
@@ -109,14 +130,17 @@ impl ManagedProcess {
         }
     }
 
+    /// The name it was started under.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// Where its output goes.
     pub fn log_path(&self) -> &Path {
         &self.log
     }

@@ -12,15 +12,20 @@ use child_process::{ManagedProcess, ProcessError, free_port};
 
 /// moto's account id; queue URLs and ARNs use it.
 pub const ACCOUNT_ID: &str = "123456789012";
+/// The region moto's resources are in.
 pub const REGION: &str = "us-east-1";
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 
+/// Why moto could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum MotoError {
+    /// The project's virtualenv has no moto.
     #[error("moto_server not found at {0}; run `make tools` (make test and make demo do it for you)")]
     NotInstalled(PathBuf),
+    /// No loopback port was free.
     #[error("no free port for moto: {0}")]
     NoPort(std::io::Error),
+    /// The process did not start or become ready.
     #[error(transparent)]
     Process(#[from] ProcessError),
 }
@@ -74,10 +79,12 @@ impl MotoServer {
         Self::start_with(&root, None, &log).expect("start moto")
     }
 
+    /// The server's base URL, `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
+    /// The server's process, to read its log or stop it early.
     pub fn process(&mut self) -> &mut ManagedProcess {
         &mut self.process
     }

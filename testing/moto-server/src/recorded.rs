@@ -20,11 +20,14 @@ use tokio::net::TcpListener;
 /// One recorded answer: an HTTP status and a JSON body.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    /// The HTTP status.
     pub status: u16,
+    /// The JSON body.
     pub body: String,
 }
 
 impl Recorded {
+    /// A 200 with `body`.
     pub fn ok(body: impl Into<String>) -> Self {
         Self {
             status: 200,
@@ -40,6 +43,7 @@ pub struct Received {
     pub operation: String,
     /// Every header, names in lowercase.
     pub headers: Vec<(String, String)>,
+    /// The request's body.
     pub body: String,
 }
 

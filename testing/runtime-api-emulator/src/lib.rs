@@ -21,12 +21,15 @@ const INVOCATION: &str = "/2018-06-01/runtime/invocation/";
 /// One invocation to hand out.
 #[derive(Debug, Clone)]
 pub struct Invocation {
+    /// The invocation's request id (`Lambda-Runtime-Aws-Request-Id`).
     pub request_id: String,
+    /// The function's ARN (`Lambda-Runtime-Invoked-Function-Arn`).
     pub function_arn: String,
     /// `Lambda-Runtime-Trace-Id`, as Lambda sends it with active tracing.
     pub trace_header: String,
     /// The deadline Lambda gives the invocation.
     pub deadline: SystemTime,
+    /// The event, as the function receives it.
     pub body: Vec<u8>,
 }
 
@@ -49,10 +52,16 @@ pub enum Answer {
     /// `POST .../<id>/response`, with its body.
     Response(Vec<u8>),
     /// `POST .../<id>/error`: the `Lambda-Runtime-Function-Error-Type` header and the body.
-    Error { error_type: String, body: Vec<u8> },
+    Error {
+        /// The error type header.
+        error_type: String,
+        /// The error body.
+        body: Vec<u8>,
+    },
 }
 
 impl Answer {
+    /// The body the function answered with.
     pub fn body(&self) -> &[u8] {
         match self {
             Answer::Response(body) | Answer::Error { body, .. } => body,
@@ -72,6 +81,7 @@ pub struct Record {
 }
 
 impl Record {
+    /// The answer to `request_id`, once it has come.
     pub fn answer(&self, request_id: &str) -> Option<&Answer> {
         self.answers
             .iter()
@@ -365,6 +375,7 @@ impl FunctionProcess {
         })
     }
 
+    /// The function process's id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

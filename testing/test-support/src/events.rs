@@ -59,11 +59,13 @@ impl GatewayEvent {
         }
     }
 
+    /// The request's HTTP method.
     pub fn method(mut self, method: &str) -> Self {
         method.clone_into(&mut self.method);
         self
     }
 
+    /// The request's path.
     pub fn path(mut self, path: &str) -> Self {
         path.clone_into(&mut self.path);
         self
@@ -75,6 +77,7 @@ impl GatewayEvent {
         self
     }
 
+    /// Whether the body is base64-encoded, as API Gateway marks binary bodies.
     pub fn base64(mut self, base64: bool) -> Self {
         self.base64 = base64;
         self

@@ -12,6 +12,7 @@ pub struct CapturedSpans {
 }
 
 impl CapturedSpans {
+    /// Spans captured from a fresh in-memory exporter.
     pub fn new() -> Self {
         Self::default()
     }
@@ -26,6 +27,7 @@ impl CapturedSpans {
         self.exporter.get_finished_spans().unwrap_or_default()
     }
 
+    /// Every finished span named `name`.
     pub fn named(&self, name: &str) -> Vec<SpanData> {
         self.all().into_iter().filter(|span| span.name == name).collect()
     }
@@ -50,6 +52,7 @@ impl CapturedSpans {
             .collect()
     }
 
+    /// Forgets every span captured so far.
     pub fn reset(&self) {
         self.exporter.reset();
     }
@@ -57,15 +60,25 @@ impl CapturedSpans {
 
 /// Reading a captured span.
 pub trait SpanDataExt {
+    /// An attribute's value.
     fn attr(&self, key: &str) -> Option<Value>;
+    /// An attribute's value, as text.
     fn attr_str(&self, key: &str) -> Option<String>;
+    /// A boolean attribute.
     fn attr_bool(&self, key: &str) -> Option<bool>;
+    /// An integer attribute.
     fn attr_i64(&self, key: &str) -> Option<i64>;
+    /// The contexts the span links to.
     fn link_contexts(&self) -> Vec<SpanContext>;
+    /// Whether the span has no parent.
     fn is_root(&self) -> bool;
+    /// Whether its status is ERROR.
     fn is_error(&self) -> bool;
+    /// Whether it recorded an event named `name`.
     fn has_event(&self, name: &str) -> bool;
+    /// Whether `parent` is its parent, in the same trace.
     fn is_child_of(&self, parent: &SpanData) -> bool;
+    /// Whether it links to `other`.
     fn links_to(&self, other: &SpanContext) -> bool;
     /// The span's context as a sampled X-Ray trace header (`Root=1-...;Parent=...;Sampled=1`).
     fn xray_header(&self) -> String;

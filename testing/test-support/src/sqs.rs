@@ -3,7 +3,9 @@
 
 use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 
+/// The ARN of the standard queue sample messages come from.
 pub const STANDARD_QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:webhooks";
+/// The ARN of the FIFO queue sample messages come from.
 pub const FIFO_QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:webhooks.fifo";
 
 /// A message from the standard test queue with `id` and `body`.

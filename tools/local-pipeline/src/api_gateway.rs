@@ -91,18 +91,22 @@ impl Sampler {
 pub struct GatewayConfig {
     /// The REST API's name and stage: X-Ray names API Gateway's segment `<api>/<stage>`.
     pub api_name: String,
+    /// The stage, as in the invoke URL.
     pub stage: String,
     /// The one resource, `/webhooks/stripe`.
     pub resource_path: String,
     /// The function behind it.
     pub function: String,
+    /// The route's X-Ray sampling rule.
     pub sampling: SamplingRule,
 }
 
 /// How many requests were sampled and not.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SamplingCounts {
+    /// Requests the rule traced.
     pub sampled: u64,
+    /// Requests it left out.
     pub unsampled: u64,
 }
 
@@ -164,14 +168,17 @@ impl ApiGateway {
         )
     }
 
+    /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.address.port()
     }
 
+    /// The sampling rule it applies.
     pub fn rule(&self) -> SamplingRule {
         self.gateway.config.sampling
     }
 
+    /// How many requests were sampled and not, so far.
     pub fn sampling(&self) -> SamplingCounts {
         SamplingCounts {
             sampled: self.gateway.sampled.load(Ordering::Relaxed),

@@ -61,6 +61,7 @@ impl AwsEndpoint {
         format!("http://{}", self.address)
     }
 
+    /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.address.port()
     }

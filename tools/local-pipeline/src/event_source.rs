@@ -22,22 +22,30 @@ const SQS_PAGE: usize = 10;
 /// How the mapping polls and batches.
 #[derive(Debug, Clone)]
 pub struct MappingConfig {
+    /// The queue's URL.
     pub queue_url: String,
+    /// The queue's ARN, as the SQS event carries it.
     pub queue_arn: String,
+    /// The region, as the SQS event carries it.
     pub region: String,
+    /// The largest batch.
     pub batch_size: usize,
+    /// How long a batch may gather.
     pub batching_window: Duration,
     /// The worker, where Lambda runs it.
     pub lambda: Arc<LambdaService>,
+    /// The function invoked.
     pub function: String,
 }
 
 /// One worker invocation, as the mapping saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvocationRecord {
+    /// The messages of the batch.
     pub message_ids: Vec<String>,
     /// Listed in `batchItemFailures`, or every message when the invocation failed.
     pub failed_ids: Vec<String>,
+    /// Whether the invocation failed as a whole (no partial response).
     pub invocation_failed: bool,
 }
 
@@ -46,6 +54,7 @@ pub struct InvocationRecord {
 pub struct MappingLog(Arc<Mutex<Vec<InvocationRecord>>>);
 
 impl MappingLog {
+    /// Every invocation so far.
     pub fn invocations(&self) -> Vec<InvocationRecord> {
         self.0.lock().map(|log| log.clone()).unwrap_or_default()
     }
@@ -66,6 +75,7 @@ pub struct EventSourceMapping {
 }
 
 impl EventSourceMapping {
+    /// Starts polling the queue with `sqs`.
     pub fn start(sqs: aws_sdk_sqs::Client, config: MappingConfig) -> Self {
         let (stop, stopped) = watch::channel(false);
         let log = MappingLog::default();
@@ -78,6 +88,7 @@ impl EventSourceMapping {
         Self { stop, task, log }
     }
 
+    /// What it has invoked so far.
     pub fn log(&self) -> MappingLog {
         self.log.clone()
     }

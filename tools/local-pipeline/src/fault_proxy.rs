@@ -20,9 +20,13 @@ use crate::http::{HttpResponse, forward, reply, serve};
 /// The AWS service a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AwsService {
+    /// DynamoDB.
     DynamoDb,
+    /// SQS.
     Sqs,
+    /// Secrets Manager.
     SecretsManager,
+    /// Any other service.
     Other,
 }
 
@@ -62,7 +66,9 @@ pub enum Fault {
 /// Which requests a rule picks.
 #[derive(Debug, Clone)]
 pub struct FaultRule {
+    /// The service whose requests it fails.
     pub service: AwsService,
+    /// How it fails them.
     pub fault: Fault,
     /// Only requests whose body contains this (an event id, a queue name).
     pub body_contains: Option<String>,
@@ -85,16 +91,19 @@ impl FaultRule {
         }
     }
 
+    /// Fails only the first `times` matching requests.
     pub fn times(mut self, times: u64) -> Self {
         self.times = Some(times);
         self
     }
 
+    /// Fails only requests whose body contains `needle`.
     pub fn matching(mut self, needle: &str) -> Self {
         self.body_contains = Some(needle.to_owned());
         self
     }
 
+    /// Fails this share of matching requests, drawn with the proxy's seed.
     pub fn rate(mut self, rate: f64) -> Self {
         self.rate = rate;
         self
@@ -176,12 +185,14 @@ impl FaultProxy {
         format!("http://{}", self.address)
     }
 
+    /// Adds a rule.
     pub fn add(&self, rule: FaultRule) {
         if let Ok(mut state) = self.state.lock() {
             state.rules.push((rule, 0));
         }
     }
 
+    /// Removes every rule.
     pub fn clear(&self) {
         if let Ok(mut state) = self.state.lock() {
             state.rules.clear();

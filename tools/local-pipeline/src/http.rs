@@ -11,6 +11,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+/// A complete HTTP response.
 pub type HttpResponse = Response<Full<Bytes>>;
 
 /// Serves every connection on `listener` with `handler`, until the task is aborted.

@@ -34,21 +34,31 @@ const LOG_BATCH_WINDOW: Duration = Duration::from_millis(100);
 /// A sandbox that lived less than this before exiting is replaced only after as long.
 const RESTART_BACKOFF: Duration = Duration::from_secs(1);
 
+/// Why a function could not be run.
 #[derive(Debug, thiserror::Error)]
 pub enum LambdaError {
+    /// The function's binary has not been built.
     #[error("the function binary {0} does not exist; build it first (make demo does: cargo build --bins)")]
     MissingBinary(PathBuf),
+    /// Its Runtime API could not start.
     #[error("cannot start the Runtime API of {function}: {source}")]
     RuntimeApi {
+        /// The function.
         function: String,
+        /// Why it could not listen.
         source: std::io::Error,
     },
+    /// Its process could not start.
     #[error("cannot start {function} ({binary}): {source}")]
     Spawn {
+        /// The function.
         function: String,
+        /// Its binary.
         binary: PathBuf,
+        /// Why it did not start.
         source: std::io::Error,
     },
+    /// No function has that name.
     #[error("no function named {0}")]
     NoSuchFunction(String),
 }
@@ -58,10 +68,13 @@ pub enum LambdaError {
 pub struct FunctionSpec {
     /// The function's name (`AWS_LAMBDA_FUNCTION_NAME`), as Terraform names it.
     pub name: String,
+    /// The binary run as its sandbox.
     pub binary: PathBuf,
+    /// Its memory size, in MB, as Lambda tells it.
     pub memory_mb: u32,
     /// The function's timeout: the deadline each invocation gets.
     pub timeout: Duration,
+    /// The environment Terraform's function module gives it.
     pub env: Vec<(String, String)>,
 }
 
@@ -84,6 +97,7 @@ impl FunctionSpec {
         command
     }
 
+    /// Its ARN, as Lambda would name it.
     pub fn arn(&self) -> String {
         format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{}", self.name)
     }
@@ -99,13 +113,19 @@ pub fn log_group(function: &str) -> String {
 pub enum InvokeError {
     /// The function answered with an error (`POST .../error`); `Unhandled` in Lambda's terms.
     #[error("{error_type}: {body}")]
-    Function { error_type: String, body: String },
+    Function {
+        /// The error type the function reported.
+        error_type: String,
+        /// The error body.
+        body: String,
+    },
     /// The runtime was still working at the deadline and was killed.
     #[error("Sandbox.Timedout: the invocation ran past its {0:?} timeout")]
     Timedout(Duration),
     /// The runtime exited mid-invocation.
     #[error("Runtime.ExitError: the runtime exited before answering")]
     RuntimeExited,
+    /// The service stopped before the invocation was answered.
     #[error("the invocation was not answered: the service is stopping")]
     Stopped,
 }
@@ -122,9 +142,11 @@ struct Counters {
 /// A snapshot of a function's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FunctionStats {
+    /// Invocations started.
     pub invocations: u64,
     /// Invocations that failed: function errors, timeouts, runtime exits.
     pub errors: u64,
+    /// Invocations that ran out of time.
     pub timeouts: u64,
     /// Sandboxes started: the first one and every cold start after a timeout, a crash or a kill.
     pub sandboxes: u64,
@@ -218,6 +240,7 @@ impl LambdaService {
         Ok(function.kill())
     }
 
+    /// What `function` has done so far.
     pub fn stats(&self, function: &str) -> FunctionStats {
         self.functions
             .get(function)

@@ -19,38 +19,57 @@ use serde_json::{Value, json};
 /// A parsed query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
+    /// Its commands, in order.
     pub commands: Vec<Command>,
 }
 
+/// One command of a query.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// `fields` and `display`: which fields each result row has.
     Fields(Vec<String>),
     /// `filter` and `filterIndex`.
     Filter(Condition),
+    /// `sort <field> asc|desc`.
     Sort {
+        /// The field sorted on.
         field: String,
+        /// `desc` rather than `asc`.
         descending: bool,
     },
+    /// `limit <n>`.
     Limit(usize),
 }
 
+/// A `filter` or `filterIndex` condition.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
+    /// `<field> = "<value>"`.
     Equals {
+        /// The field.
         field: String,
+        /// The value it is compared with.
         value: String,
+        /// `!=` rather than `=`.
         negated: bool,
     },
+    /// `<field> in ["<value>", ...]`.
     In {
+        /// The field.
         field: String,
+        /// The values it may hold.
         values: Vec<String>,
     },
+    /// `<field> like "<text>"` (or `like /regex/`).
     Like {
+        /// The field.
         field: String,
+        /// The text it must contain.
         needle: String,
     },
+    /// Both hold.
     And(Box<Condition>, Box<Condition>),
+    /// Either holds.
     Or(Box<Condition>, Box<Condition>),
 }
 
@@ -300,6 +319,7 @@ impl Parser {
 }
 
 impl Query {
+    /// A query of the subset this emulation answers, or what it cannot read.
     pub fn parse(text: &str) -> Result<Self, MalformedQuery> {
         let mut parser = Parser {
             tokens: tokens(text)?,
@@ -358,10 +378,15 @@ impl Query {
 /// One stored log event, as `FilterLogEvents` returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEvent {
+    /// The log group.
     pub log_group: String,
+    /// The log stream.
     pub log_stream: String,
+    /// When it was written (Unix milliseconds).
     pub timestamp_ms: i64,
+    /// The line.
     pub message: String,
+    /// CloudWatch Logs' id of the event.
     pub event_id: String,
 }
 
@@ -429,8 +454,11 @@ enum QueryState {
 /// An answer: status, error type and JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogsAnswer {
+    /// The HTTP status.
     pub status: u16,
+    /// The `__type` of an error answer.
     pub error_type: Option<&'static str>,
+    /// The JSON body.
     pub body: Value,
 }
 

@@ -20,24 +20,33 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// One request to the API.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// What the scenario calls it.
     pub label: String,
+    /// The event's id.
     pub event_id: String,
     /// `data.object.customer` of the event sent.
     pub customer: Option<String>,
+    /// The HTTP status the API answered.
     pub status: u16,
+    /// The queue's message id the API answered with.
     pub message_id: Option<String>,
+    /// The error code of a refusal.
     pub error_code: Option<String>,
     /// The trace API Gateway started for the request (32 hex digits), from its answer's
     /// `X-Amzn-Trace-Id`, and whether its sampling rule recorded it.
     pub trace_id: Option<String>,
+    /// Whether API Gateway's rule sampled the request.
     pub sampled: Option<bool>,
 }
 
 /// One message put straight on the queue, bypassing the API.
 #[derive(Debug, Clone)]
 pub struct DirectMessage {
+    /// What the scenario calls it.
     pub label: String,
+    /// The event's id, when the body holds one.
     pub event_id: Option<String>,
+    /// SQS's message id.
     pub message_id: String,
 }
 
@@ -167,18 +176,28 @@ where
 /// What the polling conditions read: clients and names, cheap to clone.
 #[derive(Debug, Clone)]
 pub struct StackView {
+    /// A DynamoDB client.
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// An SQS client.
     pub sqs: aws_sdk_sqs::Client,
+    /// The event table.
     pub table: String,
+    /// The event queue.
     pub queue_url: String,
+    /// The dead-letter queue.
     pub dlq_url: String,
+    /// The spans received when the view was taken.
     pub spans: Vec<SpanRecord>,
+    /// Span exports the sink could not read.
     pub rejected_exports: Vec<String>,
+    /// How spans reached the sink.
     pub transport: TelemetryTransport,
+    /// The settings the stack was provisioned with.
     pub settings: terraform_config::pipeline::PipelineSettings,
 }
 
 impl StackView {
+    /// A view of `stack` as it is now.
     pub fn of(stack: &LocalStack) -> Self {
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&stack.sdk),
@@ -193,11 +212,13 @@ impl StackView {
         }
     }
 
+    /// The spans received so far.
     pub fn spans(&self) -> Vec<SpanRecord> {
         self.spans.clone()
     }
 }
 
+/// Whether every event in `event_ids` has its record.
 pub async fn all_stored(stack: &StackView, event_ids: &[String]) -> bool {
     for id in event_ids {
         if event_record(stack, id).await.is_none() {
@@ -207,6 +228,7 @@ pub async fn all_stored(stack: &StackView, event_ids: &[String]) -> bool {
     true
 }
 
+/// The event's record, if it is stored.
 pub async fn event_record(stack: &StackView, event_id: &str) -> Option<StoredEventRecord> {
     let item = stack
         .dynamodb
@@ -236,6 +258,7 @@ pub async fn subscription_status(stack: &StackView, customer_id: &str) -> Option
     item.get("status").and_then(|value| value.as_s().ok()).cloned()
 }
 
+/// How many notifications `customer` has.
 pub async fn notification_count(stack: &StackView, customer: &str) -> usize {
     stack
         .dynamodb
@@ -280,6 +303,7 @@ async fn approximate(stack: &StackView, url: &str, attributes: &[QueueAttributeN
         .sum()
 }
 
+/// Messages visible or in flight on the event queue.
 pub async fn queue_depth(stack: &StackView) -> u64 {
     approximate(
         stack,
@@ -308,7 +332,9 @@ pub async fn dlq_depth(stack: &StackView) -> u64 {
 /// Which function wrote a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogStage {
+    /// webhook-api.
     Api,
+    /// webhook-worker.
     Worker,
 }
 
@@ -338,6 +364,7 @@ pub async fn log_lines(stack: &LocalStack, stage: LogStage, term: &str) -> Vec<V
     lines
 }
 
+/// Now, in Unix seconds.
 pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

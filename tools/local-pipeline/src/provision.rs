@@ -15,25 +15,35 @@ use terraform_config::pipeline::{FanOut, PipelineSettings};
 /// What was created, for the functions' environment and the checks.
 #[derive(Debug, Clone)]
 pub struct Provisioned {
+    /// The event queue's URL.
     pub queue_url: String,
+    /// The event queue's ARN.
     pub queue_arn: String,
+    /// The dead-letter queue's URL.
     pub dlq_url: String,
+    /// The dead-letter queue's ARN.
     pub dlq_arn: String,
+    /// The event table's name.
     pub table_name: String,
+    /// The signing secret's ARN.
     pub secret_arn: String,
     /// The topic webhook-api publishes to, when the pipeline fans out.
     pub topic_arn: Option<String>,
     /// The subscription's dead-letter queue, when the pipeline fans out.
     pub undeliverable_url: Option<String>,
+    /// The event queue's visibility timeout, scaled down for local runs.
     pub visibility_timeout_seconds: u32,
     /// The signing secret (random per run); the scenario signs with it.
     pub signing_secret: String,
 }
 
+/// A resource moto would not create.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot create {resource} in the emulator: {detail}")]
 pub struct ProvisionError {
+    /// The resource.
     pub resource: String,
+    /// moto's answer.
     pub detail: String,
 }
 

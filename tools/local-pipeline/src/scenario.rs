@@ -59,6 +59,7 @@ impl ScenarioRun {
         ]
     }
 
+    /// The deliveries the API accepted.
     pub fn accepted(&self) -> Vec<&Delivery> {
         self.signed()
             .into_iter()
@@ -263,19 +264,28 @@ fn spans_complete(spans: &[SpanRecord], run: &ScenarioRun, max_receive_count: u3
 /// One line of the summary table.
 #[derive(Debug, Clone)]
 pub struct ReportRow {
+    /// What the scenario sent.
     pub what: String,
+    /// The event's id.
     pub event: String,
+    /// The HTTP status, or `-` for a message put straight on the queue.
     pub http: String,
+    /// Its trace id.
     pub trace_id: Option<String>,
+    /// Whether its trace is connected, not sampled, or a new root.
     pub connected: String,
+    /// What the pipeline did with it.
     pub outcome: String,
 }
 
 /// One verified promise.
 #[derive(Debug, Clone)]
 pub struct Check {
+    /// What is checked.
     pub name: String,
+    /// Whether it held.
     pub passed: bool,
+    /// The evidence.
     pub detail: String,
 }
 
@@ -283,22 +293,29 @@ pub struct Check {
 /// was not sampled.
 #[derive(Debug, Clone)]
 pub struct Waterfall {
+    /// The event it shows.
     pub title: String,
+    /// Its trace id.
     pub trace_id: String,
+    /// Whether the trace was sampled.
     pub sampled: bool,
 }
 
 /// What the demo prints, and whether every check passed.
 #[derive(Debug, Clone)]
 pub struct DemoReport {
+    /// One row per delivery.
     pub rows: Vec<ReportRow>,
+    /// Every check.
     pub checks: Vec<Check>,
+    /// One waterfall per delivery.
     pub waterfalls: Vec<Waterfall>,
     /// The waterfalls' spans, as X-Ray's API returns them (what `make trace` shows).
     pub read: Vec<SpanRecord>,
 }
 
 impl DemoReport {
+    /// Whether every check held.
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|check| check.passed)
     }

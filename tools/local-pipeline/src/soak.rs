@@ -21,8 +21,10 @@ use trace_reader::span::{SpanRecord, SpanStatus};
 const PROGRESS_EVERY: usize = 1000;
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(30);
 
+/// What `make soak` sends, and how.
 #[derive(Debug, Clone)]
 pub struct SoakOptions {
+    /// How many webhooks.
     pub events: usize,
     /// The share of DynamoDB requests that fail (throttled), e.g. 0.05.
     pub dynamodb_failure_rate: f64,
@@ -46,18 +48,29 @@ impl Default for SoakOptions {
 /// What the run counted.
 #[derive(Debug, Clone, Default)]
 pub struct SoakReport {
+    /// Webhooks to send.
     pub events: usize,
+    /// Webhooks the API accepted.
     pub accepted: usize,
     /// Non-202 answers that were retried (as Stripe would) and then accepted.
     pub retried: usize,
+    /// Webhooks never accepted within the run's bound.
     pub never_accepted: usize,
+    /// How long sending took.
     pub send_seconds: f64,
+    /// How long the queue took to drain after.
     pub drain_seconds: f64,
+    /// Event records in the table.
     pub event_records: usize,
+    /// Notification items in the table.
     pub notifications: usize,
+    /// Messages on the dead-letter queue.
     pub dead_lettered: u64,
+    /// Messages left on the event queue.
     pub left_on_queue: u64,
+    /// DynamoDB requests the fault proxy failed.
     pub injected_failures: u64,
+    /// DynamoDB requests the proxy saw.
     pub dynamodb_requests: u64,
     /// `process-webhook` spans that ended in ERROR (then redelivered).
     pub failed_attempts: usize,
@@ -65,6 +78,7 @@ pub struct SoakReport {
     pub duplicate_deliveries: usize,
     /// Events whose successful `process-webhook` span is a child of their own `send` span.
     pub connected_traces: usize,
+    /// Whether the run hit its deadline.
     pub timed_out: bool,
 }
 
@@ -74,6 +88,7 @@ impl SoakReport {
         self.checks().iter().all(|(ok, _)| *ok)
     }
 
+    /// The report as printed.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let check = |ok: bool| if ok { "✔" } else { "✘" };

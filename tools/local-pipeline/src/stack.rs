@@ -28,25 +28,36 @@ use trace_reader::span::SpanRecord;
 /// The environment name the local pipeline provisions (resources are called webhooks-local-...).
 pub const LOCAL_ENVIRONMENT: &str = "local";
 
+/// Why the stack could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
+    /// Terraform's settings could not be read.
     #[error("cannot read the Terraform settings: {0}")]
     Settings(#[from] terraform_config::TerraformError),
+    /// moto did not start.
     #[error(transparent)]
     Moto(#[from] MotoError),
+    /// A function could not run.
     #[error(transparent)]
     Lambda(#[from] LambdaError),
+    /// A process did not start.
     #[error(transparent)]
     Process(#[from] ProcessError),
+    /// A resource could not be created.
     #[error(transparent)]
     Provision(#[from] ProvisionError),
+    /// The trace sink could not listen.
     #[error("cannot start the trace sink: {0}")]
     TraceSink(std::io::Error),
+    /// An endpoint could not listen.
     #[error("cannot start {what}: {source}")]
     Endpoint {
+        /// Which endpoint.
         what: &'static str,
+        /// Why it could not listen.
         source: std::io::Error,
     },
+    /// The scenario could not run.
     #[error("{0}")]
     Scenario(String),
 }
@@ -64,6 +75,7 @@ impl TelemetryTransport {
     /// The variable `make demo` reads the choice from.
     pub const VARIABLE: &'static str = "TELEMETRY_TRANSPORT";
 
+    /// The transport Terraform names (`adot-collector` or `xray-udp`).
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "adot-collector" => Some(Self::AdotCollector),
@@ -84,6 +96,7 @@ impl TelemetryTransport {
 /// Where things are and which ports to use.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
+    /// The repository, for Terraform's settings and the Python tools.
     pub workspace_root: PathBuf,
     /// Where the `webhook-api` and `webhook-worker` binaries are.
     pub bin_dir: PathBuf,
@@ -164,11 +177,15 @@ impl StackOptions {
 /// The running stack.
 #[derive(Debug)]
 pub struct LocalStack {
+    /// The pipeline's settings, from Terraform.
     pub settings: PipelineSettings,
+    /// The resources moto holds.
     pub provisioned: Provisioned,
     /// moto itself, for the stack's own probes.
     pub sdk: SdkConfig,
+    /// What the stack was started with.
     pub options: StackOptions,
+    /// How the functions send their spans.
     pub transport: TelemetryTransport,
     // Field order is drop order: nothing is invoked once the functions are gone.
     mapping: Option<EventSourceMapping>,
@@ -330,6 +347,7 @@ impl LocalStack {
         self.sink.spans()
     }
 
+    /// What the event source mapping has invoked.
     pub fn mapping_log(&self) -> MappingLog {
         self.mapping
             .as_ref()
@@ -435,12 +453,19 @@ impl LocalStack {
 /// What the two functions' environments are made of.
 #[derive(Debug)]
 pub struct FunctionEnvironment<'a> {
+    /// Where Terraform's configuration is.
     pub terraform_dir: &'a Path,
+    /// The pipeline's settings.
     pub settings: &'a PipelineSettings,
+    /// The resources moto holds.
     pub provisioned: &'a Provisioned,
+    /// How spans leave the functions.
     pub transport: TelemetryTransport,
+    /// Where spans go.
     pub sink: &'a TraceSink,
+    /// moto, the functions' AWS endpoint.
     pub moto: &'a MotoServer,
+    /// Where the function binaries are.
     pub bin_dir: &'a Path,
     /// Where the functions send AWS calls instead of moto (a fault proxy).
     pub aws_endpoint: Option<String>,
@@ -452,11 +477,14 @@ pub struct FunctionEnvironment<'a> {
 /// settings, the provisioned resources, moto for AWS, the sink for spans.
 #[derive(Debug, Clone)]
 pub struct FunctionSpecs {
+    /// webhook-api.
     pub api: FunctionSpec,
+    /// webhook-worker.
     pub worker: FunctionSpec,
 }
 
 impl FunctionSpecs {
+    /// Both functions as Terraform's function module configures them.
     pub fn new(parts: &FunctionEnvironment<'_>) -> Result<Self, StackError> {
         let FunctionEnvironment {
             terraform_dir,

@@ -20,12 +20,16 @@ pub const SAMPLE_TOLERANCE_SECS: u64 = 10 * 365 * 24 * 3600;
 /// moto with the resources, running until dropped.
 #[derive(Debug)]
 pub struct Resources {
+    /// The moto server holding them.
     pub moto: MotoServer,
+    /// The pipeline's settings, from Terraform.
     pub settings: PipelineSettings,
+    /// What was created.
     pub provisioned: Provisioned,
 }
 
 impl Resources {
+    /// Starts moto and creates the resources.
     pub async fn start(options: &StackOptions) -> Result<Self, StackError> {
         let settings = PipelineSettings::load(&options.workspace_root.join("terraform"), LOCAL_ENVIRONMENT)?;
         std::fs::create_dir_all(&options.log_dir)

@@ -32,10 +32,12 @@ pub struct SpanStore {
 }
 
 impl SpanStore {
+    /// Every span stored.
     pub fn spans(&self) -> Vec<SpanRecord> {
         self.spans.lock().map(|spans| spans.clone()).unwrap_or_default()
     }
 
+    /// Stores `spans`.
     pub fn extend(&self, spans: impl IntoIterator<Item = SpanRecord>) {
         if let Ok(mut store) = self.spans.lock() {
             store.extend(spans);
@@ -119,10 +121,12 @@ impl TraceSink {
         self.udp_address.to_string()
     }
 
+    /// The store it writes to.
     pub fn store(&self) -> SpanStore {
         self.store.clone()
     }
 
+    /// Every span received.
     pub fn spans(&self) -> Vec<SpanRecord> {
         self.store.spans()
     }

@@ -17,9 +17,13 @@ use crate::stack::{LocalStack, StackError, StackOptions};
 /// The ports `make up` uses unless `LOCAL_PIPELINE_*_PORT` say otherwise: moto's, the front door's,
 /// the tools' AWS endpoint's, OTLP/HTTP's and the X-Ray daemon's own defaults.
 pub const DEFAULT_MOTO_PORT: u16 = 5000;
+/// The API Gateway front door's port.
 pub const DEFAULT_GATEWAY_PORT: u16 = 9000;
+/// The tools' AWS endpoint's port.
 pub const DEFAULT_AWS_PORT: u16 = 4000;
+/// The OTLP/HTTP receiver's port.
 pub const DEFAULT_OTLP_PORT: u16 = 4318;
+/// The X-Ray daemon's UDP port.
 pub const DEFAULT_XRAY_PORT: u16 = 2000;
 
 /// How long `up` waits for the stack to be ready, and `down` for it to stop.
@@ -28,21 +32,34 @@ const STOP_DEADLINE: Duration = Duration::from_secs(30);
 /// How often the running stack checks its processes (and records new sandboxes' ids).
 const SUPERVISE_EVERY: Duration = Duration::from_secs(2);
 
+/// Why `make up`, `send` or `down` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UpError {
+    /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What went wrong.
         #[source]
         source: std::io::Error,
     },
+    /// The state file is not one `make up` wrote.
     #[error("{path} is not a local pipeline's state: {detail}")]
-    State { path: PathBuf, detail: String },
+    State {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The stack did not come up.
     #[error("the local pipeline did not start: {0}")]
     NotStarted(String),
+    /// No stack is running.
     #[error("no local pipeline is running (start one with `make up`)")]
     NotRunning,
     // Boxed: a stack error is large, and every other variant is small.
+    /// The stack failed.
     #[error(transparent)]
     Stack(Box<StackError>),
 }
@@ -63,7 +80,9 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> UpError + '_ {
 /// One process the stack started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedProcess {
+    /// The process's name.
     pub name: String,
+    /// Its process id.
     pub pid: u32,
     /// Its command line when recorded: a PID the OS has since given to another program is
     /// never signalled.
@@ -99,28 +118,38 @@ fn cmdline(pid: u32) -> Option<String> {
 pub struct UpState {
     /// The `local-pipeline serve` process that owns the others.
     pub owner: RecordedProcess,
+    /// Every process it started.
     pub processes: Vec<RecordedProcess>,
     /// TCP ports that must be free again after `down`.
     pub tcp_ports: Vec<u16>,
+    /// Where webhooks are posted.
     pub webhook_url: String,
     /// The stack's own signing secret: random per `make up`, valid nowhere else.
     pub signing_secret: String,
+    /// Where spans are sent.
     pub trace_sink_url: String,
+    /// Where X-Ray keeps segments (Transaction Search on or off).
     pub traces_destination: String,
     /// The AWS endpoint the tools call (moto, with X-Ray and Logs Insights answered as AWS does).
     pub aws_endpoint: String,
     /// The functions' log groups in that endpoint's CloudWatch Logs, API first.
     pub log_groups: Vec<String>,
+    /// The region.
     pub region: String,
+    /// The event queue's URL.
     pub queue_url: String,
+    /// The dead-letter queue's URL.
     pub dlq_url: String,
+    /// The event table's name.
     pub table_name: String,
+    /// Where the processes log.
     pub log_dir: PathBuf,
 }
 
 /// The files of one `make up`: its state and the owner's log.
 #[derive(Debug, Clone)]
 pub struct UpDir {
+    /// The directory.
     pub dir: PathBuf,
 }
 
@@ -138,10 +167,12 @@ impl UpDir {
         Self { dir }
     }
 
+    /// The state file.
     pub fn state_path(&self) -> PathBuf {
         self.dir.join("state.json")
     }
 
+    /// The stack's own log.
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("local-pipeline.log")
     }
@@ -187,7 +218,9 @@ impl UpDir {
 /// What `up` did.
 #[derive(Debug)]
 pub enum Started {
+    /// Started by this call.
     Now(UpState),
+    /// Already running; nothing started.
     AlreadyRunning(UpState),
 }
 
@@ -405,8 +438,11 @@ pub fn listening(port: u16) -> bool {
 /// What `send` posted and what the API answered.
 #[derive(Debug, Clone)]
 pub struct Sent {
+    /// The event's id.
     pub event_id: String,
+    /// The HTTP status.
     pub status: u16,
+    /// The response body.
     pub answer: String,
 }
 

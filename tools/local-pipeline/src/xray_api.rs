@@ -61,8 +61,11 @@ impl TraceStorage {
 /// An answer: HTTP status and JSON body (with the error type for a 4xx).
 #[derive(Debug, Clone, PartialEq)]
 pub struct XrayAnswer {
+    /// The HTTP status.
     pub status: u16,
+    /// The `__type` of an error answer.
     pub error_type: Option<&'static str>,
+    /// The JSON body.
     pub body: Value,
 }
 
@@ -102,6 +105,7 @@ pub struct XrayApi {
 }
 
 impl XrayApi {
+    /// X-Ray's read API over `store`, keeping segments as `storage` says.
     pub fn new(store: SpanStore, storage: TraceStorage) -> Self {
         Self {
             store,
@@ -110,6 +114,7 @@ impl XrayApi {
         }
     }
 
+    /// Where segments are kept.
     pub fn storage(&self) -> TraceStorage {
         self.storage
     }
@@ -259,7 +264,9 @@ impl XrayApi {
 /// `annotation.<key> = "<value>"`, the one filter expression the tools send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnnotationFilter {
+    /// The annotation's key.
     pub key: String,
+    /// The value it must equal.
     pub value: String,
 }
 

@@ -18,6 +18,7 @@ pub const MAX_SCANNED: usize = 1000;
 /// A dead-lettered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
+    /// Its SQS message id.
     pub message_id: String,
     /// The event id in its body, when the body is an event.
     pub event_id: Option<String>,
@@ -33,12 +34,14 @@ pub struct DeadLetter {
 /// What a scan saw.
 #[derive(Debug, Clone, Default)]
 pub struct Scan {
+    /// Every message read.
     pub messages: Vec<DeadLetter>,
     /// More messages than [`MAX_SCANNED`] were there.
     pub truncated: bool,
 }
 
 impl Scan {
+    /// The message carrying `event_id`, if one does.
     pub fn find(&self, event_id: &str) -> Option<&DeadLetter> {
         self.messages
             .iter()

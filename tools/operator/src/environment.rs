@@ -16,21 +16,31 @@ pub enum Location {
     /// The `make up` stack: its AWS endpoint answers the same calls as AWS.
     Local,
     /// A deployed environment, by name (`dev`, `prod`).
-    Aws { environment: String },
+    Aws {
+        /// The environment's name.
+        environment: String,
+    },
 }
 
 /// Everything a command needs to find an event. The same calls go to AWS and to the local
 /// stack; only the endpoint differs.
 #[derive(Debug)]
 pub struct Environment {
+    /// Local or in AWS, and its name.
     pub location: Location,
+    /// The AWS SDK configuration every call uses.
     pub sdk: SdkConfig,
+    /// The environment's region.
     pub region: String,
+    /// The event table's name.
     pub table: String,
+    /// The event queue's URL.
     pub queue_url: String,
+    /// The dead-letter queue's URL.
     pub dlq_url: String,
     /// The functions' log groups, API first.
     pub log_groups: Vec<String>,
+    /// Where traces are read from.
     pub traces: TraceSource,
 }
 
@@ -103,14 +113,17 @@ impl Environment {
         })
     }
 
+    /// An SQS client.
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)
     }
 
+    /// A DynamoDB client.
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.sdk)
     }
 
+    /// A CloudWatch Logs client.
     pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
         aws_sdk_cloudwatchlogs::Client::new(&self.sdk)
     }

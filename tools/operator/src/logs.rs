@@ -48,7 +48,9 @@ pub fn event_query(event_id: &str) -> String {
 /// Which function wrote a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
+    /// webhook-api.
     Api,
+    /// webhook-worker.
     Worker,
 }
 
@@ -57,6 +59,7 @@ pub enum Stage {
 pub struct LogLine {
     /// As Logs Insights gives it: `2026-12-03 19:03:09.123` (UTC).
     pub timestamp: String,
+    /// Which function wrote it.
     pub stage: Stage,
     /// The line's own JSON fields.
     pub fields: Map<String, Value>,
@@ -72,10 +75,12 @@ impl LogLine {
         }
     }
 
+    /// The line's `outcome` field.
     pub fn outcome(&self) -> Option<String> {
         self.field("outcome")
     }
 
+    /// The line's X-Ray trace id.
     pub fn trace_id(&self) -> Option<String> {
         self.field("trace_id")
     }

@@ -26,6 +26,7 @@ pub enum Mover {
 }
 
 impl Mover {
+    /// The move task in AWS; receive, send and delete locally (moto has no move task).
     pub fn for_environment(environment: &Environment) -> Self {
         match environment.location {
             Location::Local => Self::Emulated,
@@ -37,7 +38,9 @@ impl Mover {
 /// How long to wait, and how often to look.
 #[derive(Debug, Clone, Copy)]
 pub struct Pace {
+    /// How often the move task is polled.
     pub poll_every: Duration,
+    /// How long the redrive waits for it.
     pub deadline: Duration,
 }
 
@@ -53,21 +56,29 @@ impl Default for Pace {
 /// Progress of a redrive: moved so far, of how many (when SQS says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
+    /// Messages moved so far.
     pub moved: u64,
+    /// Messages to move, when SQS says.
     pub to_move: Option<u64>,
 }
 
 /// Why a redrive stopped short.
 #[derive(Debug, thiserror::Error)]
 pub enum RedriveError {
+    /// The redrive could not start or read the queues.
     #[error(transparent)]
     Operator(#[from] OperatorError),
+    /// SQS ended the move task without moving everything.
     #[error("the move task ended {status}: {reason} ({moved} messages moved)")]
     TaskFailed {
+        /// The task's final status.
         status: String,
+        /// SQS's reason.
         reason: String,
+        /// Messages moved before it ended.
         moved: u64,
     },
+    /// The move task was still running at the deadline.
     #[error("the move task was still running after {0:?}; it goes on in SQS (see ListMessageMoveTasks)")]
     TimedOut(Duration),
 }

@@ -20,28 +20,62 @@ use trace_reader::source::TraceSource;
 use trace_reader::span::SpanRecord;
 use trace_reader::waterfall::{render_trace, xray_trace_id};
 
+/// Why the smoke test could not prove the deploy.
 #[derive(Debug, thiserror::Error)]
 pub enum SmokeError {
+    /// The signing secret could not be read.
     #[error("cannot read the signing secret {secret}: {detail}")]
-    Secret { secret: String, detail: String },
+    Secret {
+        /// The secret's ARN.
+        secret: String,
+        /// Secrets Manager's answer.
+        detail: String,
+    },
+    /// The webhook could not be posted.
     #[error("POST {endpoint} failed: {detail}")]
-    Post { endpoint: String, detail: String },
+    Post {
+        /// The webhook URL.
+        endpoint: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The endpoint refused the webhook.
     #[error("POST {endpoint} answered {status}: {body}")]
     Refused {
+        /// The webhook URL.
         endpoint: String,
+        /// The HTTP status.
         status: u16,
+        /// The response body.
         body: String,
     },
+    /// The table could not be read.
     #[error("cannot read {table}: {detail}")]
-    Table { table: String, detail: String },
+    Table {
+        /// The table's name.
+        table: String,
+        /// DynamoDB's answer.
+        detail: String,
+    },
+    /// The event was accepted but its record never appeared.
     #[error("{event_id} was accepted but not stored within {waited:?}: check the worker's logs and the DLQ")]
-    NotStored { event_id: String, waited: Duration },
+    NotStored {
+        /// The test event's id.
+        event_id: String,
+        /// How long the record was waited for.
+        waited: Duration,
+    },
+    /// The trace could not be read.
     #[error("the trace could not be read: {0}")]
     Trace(#[from] trace_reader::source::SourceError),
     #[error(
         "the signing secret {secret} has no value yet, so the smoke test cannot sign a webhook: put the Stripe endpoint's signing secret with\n  aws secretsmanager put-secret-value --secret-id {secret} --secret-string 'whsec_...'\n(terraform/bootstrap/README.md, \"The signing secrets\"), then run `make smoke` again"
     )]
-    NoSigningSecret { secret: String },
+    /// The signing secret exists but holds no value yet.
+    NoSigningSecret {
+        /// The secret's ARN.
+        secret: String,
+    },
 }
 
 /// The signing secret, or the news that it has none yet.
@@ -70,6 +104,7 @@ impl SecretState {
 pub enum Masks {
     /// In a GitHub Actions job: print `::add-mask::` for every value before anything else.
     GitHubActions,
+    /// Anywhere else: nothing to hide from.
     Off,
 }
 
@@ -148,11 +183,14 @@ pub async fn signing_secret(
 /// 32-hex-digit form spans carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceHeader {
+    /// The `X-Amzn-Trace-Id` header sent with the webhook.
     pub header: String,
+    /// Its trace id, in W3C form, as the event record keeps it.
     pub trace_id: String,
 }
 
 impl TraceHeader {
+    /// A new sampled root trace header, its id from `now` and randomness.
     pub fn new(now: SystemTime) -> Self {
         let epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as u32;
         // RandomState is seeded from the OS for each process: enough for a trace id.
@@ -172,7 +210,9 @@ impl TraceHeader {
 /// What was sent.
 #[derive(Debug, Clone)]
 pub struct Sent {
+    /// The test event's id.
     pub event_id: String,
+    /// What the endpoint answered.
     pub answer: String,
 }
 

@@ -21,6 +21,7 @@ use crate::logs::{self, LogLine, Stage};
 /// Everything found about one event.
 #[derive(Debug, Clone)]
 pub struct Story {
+    /// The event's id.
     pub event_id: String,
     /// Its record in DynamoDB: it was processed.
     pub record: Option<StoredEventRecord>,
@@ -43,7 +44,9 @@ pub struct Story {
 /// One trace the event appears in.
 #[derive(Debug, Clone)]
 pub struct Trace {
+    /// Its trace id.
     pub trace_id: String,
+    /// Its spans.
     pub spans: Vec<SpanRecord>,
     /// What the log lines in this trace say: `Some(false)` when the trace was not sampled.
     pub sampled: Option<bool>,
@@ -78,6 +81,7 @@ impl Verdict {
         }
     }
 
+    /// Where the event was last seen, in words.
     pub fn describe(&self) -> String {
         match self {
             Self::Processed(outcome) => format!("processed ({outcome})"),
@@ -98,6 +102,7 @@ impl Verdict {
 }
 
 impl Story {
+    /// What the story comes to, and the command's exit code.
     pub fn verdict(&self) -> Verdict {
         if let Some(record) = &self.record {
             return Verdict::Processed(record.outcome.clone());
@@ -135,6 +140,7 @@ impl Story {
         }
     }
 
+    /// The log lines one function wrote.
     pub fn lines_of(&self, stage: Stage) -> impl Iterator<Item = &LogLine> {
         self.lines.iter().filter(move |line| line.stage == stage)
     }

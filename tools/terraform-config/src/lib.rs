@@ -8,18 +8,41 @@ use hcl::{Block, Body, Expression, Map, Value};
 
 pub mod pipeline;
 
+/// Why the Terraform configuration could not be read as expected.
 #[derive(Debug, thiserror::Error)]
 pub enum TerraformError {
+    /// A file or directory could not be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// A file is not valid HCL.
     #[error("cannot parse {path}: {source}")]
-    Parse { path: PathBuf, source: hcl::Error },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// hcl-rs's error.
+        source: hcl::Error,
+    },
+    /// Something the reader needs is not in the module.
     #[error("{module}: {what}")]
-    Missing { module: String, what: String },
+    Missing {
+        /// The module's directory.
+        module: String,
+        /// What is missing.
+        what: String,
+    },
+    /// Something is there but not in the shape the reader needs.
     #[error("{module}: {what} is not what was expected: {detail}")]
     Unexpected {
+        /// The module's directory.
         module: String,
+        /// What is not as expected.
         what: String,
+        /// How it differs.
         detail: String,
     },
 }
@@ -32,6 +55,7 @@ pub struct Module {
 }
 
 impl Module {
+    /// Every `.tf` file of `dir`, parsed.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, TerraformError> {
         let dir = dir.as_ref().to_path_buf();
         let entries = std::fs::read_dir(&dir).map_err(|source| TerraformError::Read {
@@ -59,6 +83,7 @@ impl Module {
         Ok(Self { dir, files })
     }
 
+    /// The module's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -216,6 +241,7 @@ impl Module {
             .collect()
     }
 
+    /// An error saying `what` is missing from this module.
     pub fn missing(&self, what: impl Into<String>) -> TerraformError {
         TerraformError::Missing {
             module: self.label(),
@@ -223,6 +249,7 @@ impl Module {
         }
     }
 
+    /// An error saying `what` in this module is not as expected, and why.
     pub fn unexpected(&self, what: impl Into<String>, detail: impl std::fmt::Display) -> TerraformError {
         TerraformError::Unexpected {
             module: self.label(),

@@ -13,11 +13,17 @@ use crate::{Module, TerraformError, attribute, nested_blocks, string_attribute};
 /// Resource names of one environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PipelineNames {
+    /// The API function's name.
     pub api_function: String,
+    /// The worker function's name.
     pub worker_function: String,
+    /// The event queue's name.
     pub queue: String,
+    /// The dead-letter queue's name.
     pub dlq: String,
+    /// The DynamoDB table's name.
     pub table: String,
+    /// The signing secret's name.
     pub secret: String,
     /// The SNS topic webhook-api publishes to when the pipeline fans out.
     pub topic: String,
@@ -33,7 +39,10 @@ pub enum FanOut {
     /// Sent to the queue.
     None,
     /// Published to the topic the queue subscribes to, with or without raw message delivery.
-    Sns { raw_message_delivery: bool },
+    Sns {
+        /// Whether the subscription delivers the event itself, not SNS's envelope.
+        raw_message_delivery: bool,
+    },
 }
 
 impl FanOut {
@@ -50,38 +59,58 @@ impl FanOut {
 /// The table's key schema: the worker's contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSchema {
+    /// The partition key attribute.
     pub partition_key: String,
+    /// The sort key attribute.
     pub sort_key: String,
+    /// The TTL attribute.
     pub ttl_attribute: String,
 }
 
 /// Everything the local pipeline provisions and emulates, as Terraform configures it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineSettings {
+    /// The environment the settings are for.
     pub environment: String,
+    /// Every resource name.
     pub names: PipelineNames,
+    /// Whether the queue is FIFO.
     pub fifo: bool,
+    /// What stands in front of the queue.
     pub fan_out: FanOut,
+    /// The event source mapping's batch size.
     pub batch_size: u32,
     /// Messages of one standard batch the worker processes at once (WEBHOOK_MAX_CONCURRENCY).
     pub worker_max_concurrency: u32,
+    /// The mapping's batching window.
     pub batching_window_seconds: u32,
+    /// Receives before a message is dead-lettered.
     pub max_receive_count: u32,
+    /// The queue's visibility timeout.
     pub queue_visibility_timeout_seconds: u32,
+    /// How long the queue keeps a message.
     pub message_retention_seconds: u32,
+    /// The worker's timeout.
     pub worker_timeout_seconds: u32,
+    /// The API's timeout.
     pub api_timeout_seconds: u32,
+    /// The API's memory, in MB.
     pub api_memory_size: u32,
+    /// The worker's memory, in MB.
     pub worker_memory_size: u32,
+    /// `parent` or `link` (`WEBHOOK_TRACE_MODE`).
     pub trace_mode: String,
+    /// How long event records are kept.
     pub record_ttl_days: u32,
     /// `adot-collector` or `xray-udp`: how spans leave the functions.
     pub telemetry_transport: String,
+    /// The table's key schema and TTL attribute.
     pub table: TableSchema,
     /// The REST API's stage: the first segment of the webhook URL's path.
     pub stage_name: String,
     /// The route's X-Ray sampling rule: requests traced each second, then the share of the rest.
     pub trace_sampling_reservoir: u32,
+    /// The share of the route's requests traced past the reservoir.
     pub trace_sampling_rate: f64,
 }
 

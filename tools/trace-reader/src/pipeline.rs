@@ -10,14 +10,20 @@ use crate::xray::{API_GATEWAY_ORIGIN, ORIGIN_ATTRIBUTE};
 /// One part of a connected webhook trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
+    /// API Gateway's stage segment.
     ApiGateway,
+    /// webhook-api's SERVER span.
     ApiServer,
+    /// The API's `send` or `publish` PRODUCER span.
     Send,
+    /// The worker's `process-webhook` CONSUMER span.
     ProcessWebhook,
+    /// The worker's DynamoDB CLIENT span.
     DynamoDbWrite,
 }
 
 impl Part {
+    /// What the part is, for a report of what is missing.
     pub fn describe(self) -> &'static str {
         match self {
             Part::ApiGateway => "API Gateway's segment",

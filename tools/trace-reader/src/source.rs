@@ -24,14 +24,32 @@ const IDS_PER_CALL: usize = 5;
 /// How long a retrieval may take before the read gives up.
 pub const RETRIEVAL_DEADLINE: Duration = Duration::from_secs(60);
 
+/// Why traces could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// An X-Ray call failed.
     #[error("X-Ray {operation} failed: {detail}")]
-    XRay { operation: &'static str, detail: String },
+    XRay {
+        /// The call.
+        operation: &'static str,
+        /// X-Ray's answer.
+        detail: String,
+    },
+    /// A trace retrieval ended without its traces.
     #[error("the trace retrieval ended {status}: X-Ray could not read the traces from CloudWatch Logs")]
-    RetrievalEnded { status: String },
+    RetrievalEnded {
+        /// The retrieval's final status.
+        status: String,
+    },
+    /// A trace retrieval did not complete in time.
     #[error("the trace retrieval was still {status} after {waited:?}")]
-    RetrievalTimedOut { status: String, waited: Duration },
+    RetrievalTimedOut {
+        /// The status it was still in.
+        status: String,
+        /// How long it was polled.
+        waited: Duration,
+    },
+    /// An answer could not be read as segments or spans.
     #[error("{0}")]
     Unreadable(String),
 }
@@ -46,6 +64,7 @@ pub enum SegmentDestination {
 }
 
 impl SegmentDestination {
+    /// Where segments go, as a reader would say it.
     pub fn describe(self) -> &'static str {
         match self {
             Self::XRay => "X-Ray (BatchGetTraces)",
@@ -60,6 +79,7 @@ impl SegmentDestination {
 pub struct Trace {
     /// 32 hex digits, as spans carry it.
     pub trace_id: String,
+    /// Its spans.
     pub spans: Vec<SpanRecord>,
 }
 
@@ -72,6 +92,7 @@ pub struct TraceSource {
 }
 
 impl TraceSource {
+    /// A source reading through the AWS SDK with `config`.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
             client: aws_sdk_xray::Client::new(config),
@@ -80,6 +101,7 @@ impl TraceSource {
         }
     }
 
+    /// How long a trace retrieval may take before the read fails.
     pub fn with_retrieval_deadline(mut self, deadline: Duration) -> Self {
         self.retrieval_deadline = deadline;
         self

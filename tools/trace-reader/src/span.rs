@@ -7,41 +7,56 @@ use serde::{Deserialize, Serialize};
 /// One received span, flattened for queries and rendering.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpanRecord {
+    /// The service that recorded it.
     pub service: String,
+    /// Its trace id (32 hex digits).
     pub trace_id: String,
+    /// Its span id (16 hex digits).
     pub span_id: String,
     /// Empty for a root span.
     pub parent_span_id: String,
+    /// The span's name.
     pub name: String,
+    /// Its kind.
     pub kind: SpanKind,
+    /// When it started (Unix nanoseconds).
     pub start_unix_nanos: u64,
+    /// When it ended (Unix nanoseconds).
     pub end_unix_nanos: u64,
+    /// How it ended.
     pub status: SpanStatus,
+    /// Its attributes, as text.
     pub attributes: BTreeMap<String, String>,
     /// (trace id, span id) of each link.
     pub links: Vec<(String, String)>,
+    /// The names of its events.
     pub events: Vec<String>,
     /// False for spans recorded only for Application Signals (`T1U` datagrams).
     pub sampled: bool,
 }
 
 impl SpanRecord {
+    /// An attribute's value, as text.
     pub fn attribute(&self, key: &str) -> Option<&str> {
         self.attributes.get(key).map(String::as_str)
     }
 
+    /// How long it took.
     pub fn duration_nanos(&self) -> u64 {
         self.end_unix_nanos.saturating_sub(self.start_unix_nanos)
     }
 
+    /// Whether it has no parent.
     pub fn is_root(&self) -> bool {
         self.parent_span_id.is_empty()
     }
 
+    /// Whether `parent` is its parent.
     pub fn is_child_of(&self, parent: &SpanRecord) -> bool {
         self.trace_id == parent.trace_id && self.parent_span_id == parent.span_id
     }
 
+    /// Whether it links to `other`.
     pub fn links_to(&self, other: &SpanRecord) -> bool {
         self.links
             .iter()
@@ -49,13 +64,20 @@ impl SpanRecord {
     }
 }
 
+/// A span's kind, as OpenTelemetry names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SpanKind {
+    /// Internal work.
     Internal,
+    /// The handling of a request.
     Server,
+    /// A call out.
     Client,
+    /// A message sent.
     Producer,
+    /// A message processed.
     Consumer,
+    /// Not recorded.
     Unspecified,
 }
 
@@ -72,6 +94,7 @@ impl SpanKind {
         }
     }
 
+    /// The kind in capitals, as the waterfall shows it.
     pub fn label(self) -> &'static str {
         match self {
             SpanKind::Internal => "INTERNAL",
@@ -84,10 +107,14 @@ impl SpanKind {
     }
 }
 
+/// How a span ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SpanStatus {
+    /// Not set.
     Unset,
+    /// Succeeded.
     Ok,
+    /// Failed, with the description.
     Error(String),
 }
 

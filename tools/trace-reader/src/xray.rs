@@ -14,6 +14,7 @@ use crate::span::{SpanKind, SpanRecord, SpanStatus};
 pub const API_GATEWAY_ORIGIN: &str = "AWS::ApiGateway::Stage";
 /// Attributes added from the segment document itself.
 pub const ORIGIN_ATTRIBUTE: &str = "xray.origin";
+/// The attribute holding a segment's `namespace` (`aws` or `remote`).
 pub const NAMESPACE_ATTRIBUTE: &str = "xray.namespace";
 
 #[derive(Debug, Deserialize)]

@@ -15,47 +15,81 @@ pub type RequestContext = BTreeMap<String, Vec<String>>;
 /// `[ForAnyValue:|ForAllValues:]<operator>[IfExists]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operator {
+    /// The set qualifier.
     pub qualifier: Qualifier,
+    /// The operator without qualifier or suffix.
     pub base: Base,
+    /// Whether `IfExists` is appended: a missing key matches.
     pub if_exists: bool,
 }
 
+/// How a condition treats a multivalued key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Qualifier {
     /// No set qualifier: the key is single-valued (a multivalued key matches if any value does).
     Single,
+    /// `ForAnyValue:`: some value matches (false for a missing key).
     ForAnyValue,
+    /// `ForAllValues:`: every value matches (true for a missing key).
     ForAllValues,
 }
 
+/// A condition operator of the IAM reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Base {
+    /// Exact, case-sensitive.
     StringEquals,
+    /// Negated `StringEquals`.
     StringNotEquals,
+    /// Exact, ignoring case.
     StringEqualsIgnoreCase,
+    /// Negated `StringEqualsIgnoreCase`.
     StringNotEqualsIgnoreCase,
+    /// With `*` and `?` wildcards.
     StringLike,
+    /// Negated `StringLike`.
     StringNotLike,
+    /// Numbers equal.
     NumericEquals,
+    /// Numbers differ.
     NumericNotEquals,
+    /// The key's number is less.
     NumericLessThan,
+    /// Less or equal.
     NumericLessThanEquals,
+    /// Greater.
     NumericGreaterThan,
+    /// Greater or equal.
     NumericGreaterThanEquals,
+    /// Dates equal.
     DateEquals,
+    /// Dates differ.
     DateNotEquals,
+    /// The key's date is earlier.
     DateLessThan,
+    /// Earlier or equal.
     DateLessThanEquals,
+    /// Later.
     DateGreaterThan,
+    /// Later or equal.
     DateGreaterThanEquals,
+    /// `true` or `false`.
     Bool,
+    /// Base64 bytes equal.
     BinaryEquals,
+    /// The address is in a CIDR range.
     IpAddress,
+    /// Negated `IpAddress`.
     NotIpAddress,
+    /// ARNs equal, part by part, with wildcards.
     ArnEquals,
+    /// As `ArnEquals`.
     ArnLike,
+    /// Negated `ArnEquals`.
     ArnNotEquals,
+    /// Negated `ArnLike`.
     ArnNotLike,
+    /// Whether the key is absent (`true`) or present (`false`).
     Null,
 }
 
@@ -155,10 +189,14 @@ impl Base {
     }
 }
 
+/// One condition of a statement: an operator, a key and the values it is compared with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
+    /// The operator.
     pub operator: Operator,
+    /// The context key.
     pub variable: String,
+    /// The values, after policy variables are resolved.
     pub values: Vec<String>,
 }
 
@@ -365,6 +403,7 @@ impl Pattern {
             .collect()
     }
 
+    /// Whether `text` matches the pattern.
     pub fn matches(&self, text: &str) -> bool {
         let text: Vec<char> = text.chars().collect();
         matches_tokens(&self.0, &text)

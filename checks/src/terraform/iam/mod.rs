@@ -14,12 +14,25 @@ mod policy;
 pub use condition::{Base, Condition, Operator, Pattern, Qualifier, RequestContext};
 pub use policy::{Decision, Effect, PolicyDocument, Request, Statement, glob};
 
+/// Why IAM's data or a policy could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum IamError {
+    /// The action and condition-key data could not be read.
     #[error("cannot read the IAM definitions {path}: {detail}")]
-    Read { path: String, detail: String },
+    Read {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A policy document could not be rendered.
     #[error("cannot render policy document {document}: {detail}")]
-    Render { document: String, detail: String },
+    Render {
+        /// The `aws_iam_policy_document`'s name.
+        document: String,
+        /// What could not be rendered.
+        detail: String,
+    },
 }
 
 /// Every service's actions, resource types and condition keys.
@@ -45,10 +58,15 @@ struct RawPrivilege {
 /// What an action does, as the IAM reference classifies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum AccessLevel {
+    /// Lists resources.
     List,
+    /// Reads a resource.
     Read,
+    /// Changes a resource.
     Write,
+    /// Changes tags only.
     Tagging,
+    /// Changes who may do what.
     #[serde(rename = "Permissions management")]
     PermissionsManagement,
 }
@@ -97,6 +115,7 @@ struct ResourceType {
 }
 
 impl IamDefinitions {
+    /// Reads parliament's `iam_definition.json` at `path`.
     pub fn load(path: &Path) -> Result<Self, IamError> {
         let read_error = |detail: String| IamError::Read {
             path: path.display().to_string(),
@@ -159,10 +178,12 @@ impl IamDefinitions {
         Some((service, service.actions.get(&name.to_ascii_lowercase())?))
     }
 
+    /// Whether IAM has the action.
     pub fn knows(&self, action: &str) -> bool {
         self.lookup(action).is_some()
     }
 
+    /// The action's access level.
     pub fn access_level(&self, action: &str) -> Option<AccessLevel> {
         self.lookup(action).map(|(_, definition)| definition.access_level)
     }

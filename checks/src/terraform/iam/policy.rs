@@ -8,28 +8,42 @@ use super::IamError;
 use super::condition::{Condition, Operator, Pattern, RequestContext};
 use terraform_config::{attribute, label, nested_blocks};
 
+/// Whether a statement allows or denies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
+    /// `Allow`.
     Allow,
+    /// `Deny`.
     Deny,
 }
 
+/// One statement of a policy document, rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
+    /// Its `Sid`.
     pub sid: String,
+    /// Its effect.
     pub effect: Effect,
+    /// `Action`.
     pub actions: Vec<String>,
+    /// `NotAction`.
     pub not_actions: Vec<String>,
+    /// `Resource`.
     pub resources: Vec<String>,
+    /// `NotResource`.
     pub not_resources: Vec<String>,
+    /// Every condition; all must hold.
     pub conditions: Vec<Condition>,
 }
 
 /// A request: an action on a resource, with the condition keys it carries.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
+    /// The IAM action.
     pub action: &'a str,
+    /// The resource's ARN, or `*`.
     pub resource: &'a str,
+    /// The request's context keys.
     pub context: &'a RequestContext,
 }
 
@@ -44,8 +58,10 @@ pub enum Decision {
     NotAllowed,
 }
 
+/// A rendered policy document.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyDocument {
+    /// Its statements, in order.
     pub statements: Vec<Statement>,
 }
 
@@ -95,6 +111,7 @@ impl Statement {
 }
 
 impl PolicyDocument {
+    /// What IAM would decide for `request`: an explicit deny wins, then any allow.
     pub fn decide(&self, request: &Request<'_>) -> Decision {
         let matching = |effect: Effect| {
             self.statements
@@ -123,6 +140,7 @@ impl PolicyDocument {
         covering(Effect::Allow).next().is_some() && !covering(Effect::Deny).any(|s| s.conditions.is_empty())
     }
 
+    /// The statement with this `Sid`.
     pub fn statement(&self, sid: &str) -> Option<&Statement> {
         self.statements.iter().find(|statement| statement.sid == sid)
     }
