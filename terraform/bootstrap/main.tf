@@ -133,6 +133,15 @@ locals {
   # deploy workflow as it is on main. Another workflow, or this one from another branch, is
   # refused even in the same GitHub environment.
   deploy_workflow = "${var.github_repository}/.github/workflows/deploy-environment.yml@refs/heads/main"
+
+  # What a plan reads comes from the table the checks hold every role to: each resource type's
+  # read and list-tags calls. A plain action name (a JSON string) reads a resource named after
+  # the environment; a call with a request context (a JSON object) is scoped by a statement of
+  # its own in the plan policy.
+  plan_table_reads = flatten([
+    for row in jsondecode(file("${path.module}/deploy-permissions.json")).types : concat(row.read, row.list_tags)
+  ])
+  plan_named_reads = sort(distinct([for call in local.plan_table_reads : call if startswith(jsonencode(call), "\"")]))
 }
 
 data "aws_iam_policy_document" "github_trust" {
@@ -699,13 +708,29 @@ data "aws_iam_policy_document" "plan" {
     resources = ["${aws_s3_bucket.state[each.key].arn}/${var.project}/${each.key}/*.tflock"]
   }
 
+  # Reads of resources named after the environment: every plain read and list-tags call of the
+  # deploy-permissions table (local.plan_named_reads), on the environment's names. A new resource
+  # type's reads arrive with its row; a new kind of ARN needs its pattern here.
   statement {
-    sid = "ReadFunctions"
-    actions = [
-      "lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:GetFunctionCodeSigningConfig",
-      "lambda:ListVersionsByFunction", "lambda:ListTags", "lambda:GetPolicy",
-    ]
-    resources = ["arn:${local.partition}:lambda:${var.region}:${local.account}:function:${var.project}-${each.key}-*"]
+    sid     = "ReadNamedResources"
+    actions = local.plan_named_reads
+    resources = concat([
+      "arn:${local.partition}:lambda:${var.region}:${local.account}:function:${var.project}-${each.key}-*",
+      "arn:${local.partition}:lambda:${var.region}:901920570463:layer:aws-otel-collector-*",
+      "arn:${local.partition}:iam::${local.account}:role/${var.project}/${each.key}/*",
+      "arn:${local.partition}:sqs:${var.region}:${local.account}:${var.project}-${each.key}-*",
+      "arn:${local.partition}:dynamodb:${var.region}:${local.account}:table/${var.project}-${each.key}-*",
+      "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/lambda/${var.project}-${each.key}-*",
+      "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/apigateway/${var.project}-${each.key}/*",
+      "arn:${local.partition}:cloudwatch:${var.region}:${local.account}:alarm:${var.project}-${each.key}-*",
+      "arn:${local.partition}:cloudwatch::${local.account}:dashboard/${var.project}-${each.key}-*",
+      "arn:${local.partition}:sns:${var.region}:${local.account}:${var.project}-${each.key}-*",
+      "arn:${local.partition}:xray:${var.region}:${local.account}:sampling-rule/${var.project}-${each.key}-*",
+      "arn:${local.partition}:secretsmanager:${var.region}:${local.account}:secret:${var.project}-${each.key}/*",
+      ], [
+      for env, bus in var.stripe_event_bus_names :
+      "arn:${local.partition}:events:${var.region}:${local.account}:rule/${bus}/${var.project}-${each.key}-*" if env == each.key
+    ])
   }
 
   statement {
@@ -718,42 +743,6 @@ data "aws_iam_policy_document" "plan" {
       variable = "aws:ResourceTag/${local.environment_tag}"
       values   = [each.key]
     }
-  }
-
-  statement {
-    sid       = "AdotLayer"
-    actions   = ["lambda:GetLayerVersion"]
-    resources = ["arn:${local.partition}:lambda:${var.region}:901920570463:layer:aws-otel-collector-*"]
-  }
-
-  statement {
-    sid       = "ReadFunctionRoles"
-    actions   = ["iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"]
-    resources = ["arn:${local.partition}:iam::${local.account}:role/${var.project}/${each.key}/*"]
-  }
-
-  statement {
-    sid       = "ReadQueues"
-    actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"]
-    resources = ["arn:${local.partition}:sqs:${var.region}:${local.account}:${var.project}-${each.key}-*"]
-  }
-
-  statement {
-    sid = "ReadTable"
-    actions = [
-      "dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive", "dynamodb:DescribeContinuousBackups",
-      "dynamodb:ListTagsOfResource",
-    ]
-    resources = ["arn:${local.partition}:dynamodb:${var.region}:${local.account}:table/${var.project}-${each.key}-*"]
-  }
-
-  statement {
-    sid     = "ReadLogGroups"
-    actions = ["logs:ListTagsForResource"]
-    resources = [
-      "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/lambda/${var.project}-${each.key}-*",
-      "arn:${local.partition}:logs:${var.region}:${local.account}:log-group:/aws/apigateway/${var.project}-${each.key}/*",
-    ]
   }
 
   statement {
@@ -778,45 +767,6 @@ data "aws_iam_policy_document" "plan" {
       variable = "aws:RequestedRegion"
       values   = [var.region]
     }
-  }
-
-  statement {
-    sid       = "ReadAlarms"
-    actions   = ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"]
-    resources = ["arn:${local.partition}:cloudwatch:${var.region}:${local.account}:alarm:${var.project}-${each.key}-*"]
-  }
-
-  statement {
-    sid       = "ReadDashboard"
-    actions   = ["cloudwatch:GetDashboard"]
-    resources = ["arn:${local.partition}:cloudwatch::${local.account}:dashboard/${var.project}-${each.key}-*"]
-  }
-
-  dynamic "statement" {
-    for_each = { for env, bus in var.stripe_event_bus_names : env => bus if env == each.key }
-    content {
-      sid       = "ReadStripeEventRule"
-      actions   = ["events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource"]
-      resources = ["arn:${local.partition}:events:${var.region}:${local.account}:rule/${statement.value}/${var.project}-${each.key}-*"]
-    }
-  }
-
-  statement {
-    sid       = "ReadTopics"
-    actions   = ["sns:GetTopicAttributes", "sns:ListTagsForResource"]
-    resources = ["arn:${local.partition}:sns:${var.region}:${local.account}:${var.project}-${each.key}-*"]
-  }
-
-  statement {
-    sid       = "ReadSamplingRule"
-    actions   = ["xray:ListTagsForResource"]
-    resources = ["arn:${local.partition}:xray:${var.region}:${local.account}:sampling-rule/${var.project}-${each.key}-*"]
-  }
-
-  statement {
-    sid       = "ReadSigningSecret"
-    actions   = ["secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy"]
-    resources = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account}:secret:${var.project}-${each.key}/*"]
   }
 
   statement {

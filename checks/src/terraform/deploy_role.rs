@@ -572,6 +572,11 @@ pub fn bootstrap_context(
         ]),
     );
     context.declare_var("each", object([("key", Value::from(environment.clone()))]));
+    // Terraform's `path.module`, for the `file()` the policies read the table with.
+    context.declare_var(
+        "path",
+        object([("module", Value::from(bootstrap.dir().display().to_string()))]),
+    );
     let locals = bootstrap.locals_in(&context);
     context.declare_var("local", Value::Object(locals));
     let boundary = named_arn(

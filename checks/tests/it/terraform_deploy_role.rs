@@ -450,8 +450,8 @@ fn the_pipeline_uses_the_boundary_and_path_bootstrap_grants() {
 fn a_plan_role_that_can_write_is_caught() {
     let copy = BrokenCopy::new("plan-write").edit(
         "bootstrap/main.tf",
-        "      \"lambda:ListVersionsByFunction\", \"lambda:ListTags\", \"lambda:GetPolicy\",\n",
-        "      \"lambda:ListVersionsByFunction\", \"lambda:ListTags\", \"lambda:GetPolicy\", \"lambda:UpdateFunctionCode\",\n",
+        "    actions = local.plan_named_reads\n",
+        "    actions = concat(local.plan_named_reads, [\"lambda:UpdateFunctionCode\"])\n",
     );
     assert_caught(
         coverage(&copy.dir, &Role::Plan),
@@ -468,6 +468,29 @@ fn a_plan_role_that_can_write_is_caught() {
         "plan-role-read-only",
         "s3:PutObject on arn:aws:s3:::my-org-webhooks-tfstate-dev/webhooks/dev/terraform.tfstate",
     );
+}
+
+#[test]
+fn a_read_added_to_the_table_reaches_the_plan_role_without_an_edit_to_its_policy() {
+    // The plan's reads of named resources come from the table: a new read call in a row is
+    // granted as soon as the row says so. A hand-written plan policy would miss it.
+    let copy = BrokenCopy::new("plan-derived").edit(
+        "bootstrap/deploy-permissions.json",
+        "      \"read\": [\n        \"sqs:GetQueueAttributes\",\n        \"sqs:GetQueueUrl\"\n      ],",
+        "      \"read\": [\n        \"sqs:GetQueueAttributes\",\n        \"sqs:GetQueueUrl\",\n        \"sqs:ListDeadLetterSourceQueues\"\n      ],",
+    );
+    let setup = setup(&copy.dir);
+    let plan = document(&setup, &Role::Plan);
+    let granted = plan
+        .statement("ReadNamedResources")
+        .map(|statement| statement.actions.clone())
+        .unwrap_or_default();
+    assert!(
+        granted.iter().any(|action| action == "sqs:ListDeadLetterSourceQueues"),
+        "{granted:?}"
+    );
+    let violations = coverage(&copy.dir, &Role::Plan);
+    assert!(violations.is_empty(), "{}", listed(&violations));
 }
 
 #[test]

@@ -260,8 +260,10 @@ impl Module {
 }
 
 /// A context with the few Terraform functions the project's validations and policies use beyond
-/// hcl-rs's own operators: `alltrue`, `contains`, `length`, `merge`, `regexall` and `toset` (a
-/// list stays a list here).
+/// hcl-rs's own operators: `alltrue`, `concat`, `contains`, `distinct`, `file`, `flatten`,
+/// `jsondecode`, `jsonencode`, `length`, `merge`, `regexall`, `sort`, `startswith` and `toset`
+/// (a list stays a list here). `file` reads relative to the working directory, so a caller
+/// declares `path.module` as the module's directory.
 pub fn terraform_functions() -> Context<'static> {
     use hcl::eval::{FuncArgs, FuncDef, ParamType};
     fn contains(args: FuncArgs) -> Result<Value, String> {
@@ -301,7 +303,109 @@ pub fn terraform_functions() -> Context<'static> {
         "merge",
         FuncDef::builder().variadic_param(ParamType::Any).build(merge),
     );
+    context.declare_func(
+        "concat",
+        FuncDef::builder().variadic_param(ParamType::Any).build(concat),
+    );
+    context.declare_func("flatten", FuncDef::builder().param(ParamType::Any).build(flatten));
+    context.declare_func("distinct", FuncDef::builder().param(ParamType::Any).build(toset));
+    context.declare_func("sort", FuncDef::builder().param(ParamType::Any).build(sort));
+    context.declare_func(
+        "startswith",
+        FuncDef::builder()
+            .param(ParamType::String)
+            .param(ParamType::String)
+            .build(startswith),
+    );
+    context.declare_func("file", FuncDef::builder().param(ParamType::String).build(file));
+    context.declare_func(
+        "jsondecode",
+        FuncDef::builder().param(ParamType::String).build(jsondecode),
+    );
+    context.declare_func(
+        "jsonencode",
+        FuncDef::builder().param(ParamType::Any).build(jsonencode),
+    );
     context
+}
+
+fn concat(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    let mut all = Vec::new();
+    for value in args.into_values() {
+        match value {
+            Value::Array(items) => all.extend(items),
+            other => return Err(format!("concat(lists...), got {other}")),
+        }
+    }
+    Ok(Value::Array(all))
+}
+
+/// Terraform's `flatten`: nested lists become one list, in order.
+fn flatten(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    fn into(value: Value, flat: &mut Vec<Value>) {
+        match value {
+            Value::Array(items) => items.into_iter().for_each(|item| into(item, flat)),
+            other => flat.push(other),
+        }
+    }
+    match args.into_values().into_iter().next() {
+        Some(Value::Array(items)) => {
+            let mut flat = Vec::new();
+            items.into_iter().for_each(|item| into(item, &mut flat));
+            Ok(Value::Array(flat))
+        }
+        _ => Err("flatten(list)".to_owned()),
+    }
+}
+
+/// Terraform's `sort`: strings in lexical order.
+fn sort(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    match args.into_values().into_iter().next() {
+        Some(Value::Array(items)) => {
+            let mut texts = items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(text) => Ok(text),
+                    other => Err(format!("sort(list of strings), got {other}")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            texts.sort();
+            Ok(Value::Array(texts.into_iter().map(Value::from).collect()))
+        }
+        _ => Err("sort(list of strings)".to_owned()),
+    }
+}
+
+fn startswith(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    match args.into_values().as_slice() {
+        [Value::String(text), Value::String(prefix)] => Ok(Value::Bool(text.starts_with(prefix.as_str()))),
+        _ => Err("startswith(string, prefix)".to_owned()),
+    }
+}
+
+fn file(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    match args.into_values().as_slice() {
+        [Value::String(path)] => std::fs::read_to_string(path)
+            .map(Value::from)
+            .map_err(|error| format!("file({path:?}): {error}")),
+        _ => Err("file(path)".to_owned()),
+    }
+}
+
+fn jsondecode(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    match args.into_values().as_slice() {
+        [Value::String(text)] => serde_json::from_str(text).map_err(|error| format!("jsondecode: {error}")),
+        _ => Err("jsondecode(string)".to_owned()),
+    }
+}
+
+fn jsonencode(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    match args.into_values().as_slice() {
+        [value] => serde_json::to_string(value)
+            .map(Value::from)
+            .map_err(|error| format!("jsonencode: {error}")),
+        _ => Err("jsonencode(value)".to_owned()),
+    }
 }
 
 fn alltrue(args: hcl::eval::FuncArgs) -> Result<Value, String> {
