@@ -5,9 +5,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod bootstrap_scripts;
+mod broken_copy;
 mod make_targets;
 mod terraform_alarms_and_logs;
-mod terraform_broken_copy;
 mod terraform_deploy_role;
 mod terraform_pipeline_validations;
 mod terraform_policy;

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::terraform_broken_copy::{BrokenCopy, terraform_dir};
+use crate::broken_copy::{BrokenCopy, terraform_dir};
 use checks::terraform::rules::Tree;
 use terraform_config::{attribute, string_attribute};
 

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::terraform_broken_copy::{BrokenCopy, assert_caught, terraform_dir};
+use crate::broken_copy::{BrokenCopy, assert_caught, terraform_dir};
 use checks::Violation;
 use checks::terraform::check_data;
 use checks::terraform::deploy_role::{self, Account, EscalationTargets};
@@ -486,7 +486,9 @@ fn a_read_added_to_the_table_reaches_the_plan_role_without_an_edit_to_its_policy
         .map(|statement| statement.actions.clone())
         .unwrap_or_default();
     assert!(
-        granted.iter().any(|action| action == "sqs:ListDeadLetterSourceQueues"),
+        granted
+            .iter()
+            .any(|action| action == "sqs:ListDeadLetterSourceQueues"),
         "{granted:?}"
     );
     let violations = coverage(&copy.dir, &Role::Plan);

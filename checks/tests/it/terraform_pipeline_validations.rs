@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::terraform_broken_copy::{BrokenCopy, assert_caught, terraform_dir};
+use crate::broken_copy::{BrokenCopy, assert_caught, terraform_dir};
 use checks::terraform::rules;
 use hcl::eval::{Context, Evaluate};
 use hcl::{Expression, Map, Value};

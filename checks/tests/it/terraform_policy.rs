@@ -4,7 +4,7 @@
 // Integration tests: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use crate::terraform_broken_copy::{BrokenCopy, assert_caught, terraform_dir};
+use crate::broken_copy::{BrokenCopy, assert_caught, terraform_dir};
 use checks::terraform::rules::{self, Tree};
 
 #[test]

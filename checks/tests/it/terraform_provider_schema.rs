@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use crate::terraform_broken_copy::{BrokenCopy, assert_caught, terraform_dir};
+use crate::broken_copy::{BrokenCopy, assert_caught, terraform_dir};
 use checks::terraform::check_data;
 use checks::terraform::rules::Tree;
 use checks::terraform::schema::{self, ProviderSchema};

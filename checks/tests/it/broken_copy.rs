@@ -1,4 +1,5 @@
-//! Deliberately broken copies of terraform/, for showing that a check catches what it guards.
+//! Deliberately broken copies of the repository's files (terraform/, the workflows), for
+//! showing that a check catches what it guards.
 
 // Test support: a failed expectation is a failed test, not a crash on input.
 #![allow(clippy::expect_used, clippy::unwrap_used, dead_code)]
@@ -12,16 +13,22 @@ pub(crate) fn terraform_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../terraform")
 }
 
-/// A throwaway copy of terraform/ to break on purpose; removed on drop.
+/// A throwaway copy of a directory to break on purpose; removed on drop.
 pub(crate) struct BrokenCopy {
     pub dir: PathBuf,
 }
 
 impl BrokenCopy {
+    /// A copy of terraform/.
     pub(crate) fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("terraform-{name}-{}", std::process::id()));
+        Self::of(&terraform_dir(), "terraform", name)
+    }
+
+    /// A copy of `source`, in a temporary directory named after `kind` and `name`.
+    pub(crate) fn of(source: &Path, kind: &str, name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("{kind}-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        copy_dir(&terraform_dir(), &dir);
+        copy_dir(source, &dir);
         Self { dir }
     }
 
