@@ -1,5 +1,5 @@
 //! Telemetry configuration from the standard OpenTelemetry environment variables (the table in
-//! the root README), read once at cold start. Every invalid value is reported at once, each naming the
+//! the crate README), read once at cold start. Every invalid value is reported at once, each naming the
 //! variable, the value and what is accepted: a silent fallback would hide a broken trace.
 
 use std::time::Duration;

@@ -102,7 +102,7 @@ variable "api_memory_size" {
 }
 
 variable "trace_sampling_rate" {
-  description = "Share of webhook requests X-Ray traces beyond the reservoir (0 to 1). 1 traces every event; the README's \"Operating it\" gives the cost per million events at each rate. Every event is in the logs whatever the rate."
+  description = "Share of webhook requests X-Ray traces beyond the reservoir (0 to 1). 1 traces every event; docs/operating.md gives the cost per million events at each rate. Every event is in the logs whatever the rate."
   type        = number
   default     = 1
 

@@ -1,4 +1,4 @@
-//! The README's "run one function alone": the resources `local-pipeline emulator` provisions and
+//! The README's "Run one function alone": the resources `local-pipeline emulator` provisions and
 //! the variables it writes are enough for each real function binary to handle the committed
 //! sample event (`events/lambda/`), as `cargo lambda invoke --data-file` sends it.
 
