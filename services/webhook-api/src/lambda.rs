@@ -103,7 +103,7 @@ impl<'de> Deserialize<'de> for GatewayRequest {
 }
 
 /// The parts of an event the intake reads.
-struct Envelope<'a> {
+struct RequestParts<'a> {
     method: &'a str,
     path: &'a str,
     headers: &'a HeaderMap,
@@ -113,7 +113,7 @@ struct Envelope<'a> {
     base64: bool,
 }
 
-impl Envelope<'_> {
+impl RequestParts<'_> {
     /// A header by name, any case; an unreadable value counts as present but malformed.
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -124,9 +124,9 @@ impl Envelope<'_> {
 }
 
 impl GatewayRequest {
-    fn envelope(&self) -> Envelope<'_> {
+    fn parts(&self) -> RequestParts<'_> {
         match self {
-            Self::Rest(request) => Envelope {
+            Self::Rest(request) => RequestParts {
                 method: request.http_method.as_str(),
                 path: request.path.as_deref().unwrap_or_default(),
                 headers: &request.headers,
@@ -134,7 +134,7 @@ impl GatewayRequest {
                 body: request.body.as_deref(),
                 base64: request.is_base64_encoded,
             },
-            Self::Http(request) => Envelope {
+            Self::Http(request) => RequestParts {
                 method: request.request_context.http.method.as_str(),
                 path: request
                     .raw_path
@@ -186,16 +186,16 @@ pub async fn handle_request<Q: EventSink>(
     intake: &WebhookIntake<Q>,
     request: &GatewayRequest,
 ) -> GatewayResponse {
-    let envelope = request.envelope();
+    let parts = request.parts();
 
     let span = tracing::Span::current();
-    span.set_attribute(attr::HTTP_REQUEST_METHOD, envelope.method.to_owned());
-    span.set_attribute(attr::URL_PATH, envelope.path.to_owned());
+    span.set_attribute(attr::HTTP_REQUEST_METHOD, parts.method.to_owned());
+    span.set_attribute(attr::URL_PATH, parts.path.to_owned());
     span.set_attribute(attr::HTTP_ROUTE, WEBHOOK_PATH);
 
-    let raw_body = envelope.body.unwrap_or_default();
+    let raw_body = parts.body.unwrap_or_default();
     let decoded;
-    let body = if envelope.base64 {
+    let body = if parts.base64 {
         match base64::engine::general_purpose::STANDARD.decode(raw_body) {
             Ok(bytes) => {
                 decoded = bytes;
@@ -214,10 +214,10 @@ pub async fn handle_request<Q: EventSink>(
         raw_body.as_bytes()
     };
     let incoming = IncomingRequest {
-        method: envelope.method,
-        path: envelope.path,
-        content_type: envelope.header("content-type"),
-        signature: envelope.header("stripe-signature"),
+        method: parts.method,
+        path: parts.path,
+        content_type: parts.header("content-type"),
+        signature: parts.header("stripe-signature"),
         body,
     };
     let response = intake.handle(incoming, unix_now()).await;
