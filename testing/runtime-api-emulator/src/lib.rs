@@ -119,14 +119,14 @@ impl Queue {
 
 /// The running API; stops when dropped.
 #[derive(Debug)]
-pub struct LocalRuntimeApi {
+pub struct RuntimeApiEmulator {
     address: SocketAddr,
     queue: Arc<Queue>,
     record: watch::Receiver<Record>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl LocalRuntimeApi {
+impl RuntimeApiEmulator {
     /// Listens on a free loopback port.
     pub async fn start() -> std::io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -218,7 +218,7 @@ impl LocalRuntimeApi {
     }
 }
 
-impl Drop for LocalRuntimeApi {
+impl Drop for RuntimeApiEmulator {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -338,7 +338,7 @@ fn reply(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
     response
 }
 
-/// A function binary running against a [`LocalRuntimeApi`], as Lambda would run it; stopped
+/// A function binary running against a [`RuntimeApiEmulator`], as Lambda would run it; stopped
 /// (killed, by its PID) when dropped.
 #[derive(Debug)]
 pub struct FunctionProcess {
@@ -350,7 +350,7 @@ impl FunctionProcess {
     /// Starts `binary` as function `name` with the variables Lambda sets and `env`; its stdout
     /// and stderr go to `log`.
     pub fn start(
-        api: &LocalRuntimeApi,
+        api: &RuntimeApiEmulator,
         binary: &std::path::Path,
         name: &str,
         env: &[(&str, &str)],

@@ -19,7 +19,7 @@ use serde_json::Value;
 use terraform_config::pipeline::PipelineSettings;
 use trace_reader::span::{SpanKind, SpanRecord};
 
-use runtime_api_emulator::{Answer, Invocation, LocalRuntimeApi};
+use runtime_api_emulator::{Answer, Invocation, RuntimeApiEmulator};
 
 /// How long one cold start may take before it counts as hung.
 const RUN_DEADLINE: Duration = Duration::from_secs(30);
@@ -210,7 +210,7 @@ async fn one_cold_start(
     sink: &TraceSink,
     log: &Path,
 ) -> Result<Sample, String> {
-    let mut runtime_api = LocalRuntimeApi::start()
+    let mut runtime_api = RuntimeApiEmulator::start()
         .await
         .map_err(|e| format!("runtime API: {e}"))?;
     runtime_api.invoke(invocation.clone());

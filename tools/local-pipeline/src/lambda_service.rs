@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-use runtime_api_emulator::{Answer, Invocation, LocalRuntimeApi};
+use runtime_api_emulator::{Answer, Invocation, RuntimeApiEmulator};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
 
@@ -156,7 +156,7 @@ pub struct FunctionStats {
 #[derive(Debug)]
 struct Function {
     spec: FunctionSpec,
-    runtime: LocalRuntimeApi,
+    runtime: RuntimeApiEmulator,
     log_path: PathBuf,
     counters: Counters,
     /// The running sandbox's process id.
@@ -189,7 +189,7 @@ impl LambdaService {
             if !spec.binary.exists() {
                 return Err(LambdaError::MissingBinary(spec.binary.clone()));
             }
-            let runtime = LocalRuntimeApi::start()
+            let runtime = RuntimeApiEmulator::start()
                 .await
                 .map_err(|source| LambdaError::RuntimeApi {
                     function: spec.name.clone(),

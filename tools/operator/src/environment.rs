@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use aws_config::{Region, SdkConfig};
-use local_pipeline::up::UpState;
 use serde_json::Value;
 use trace_reader::source::TraceSource;
+use up_state::UpState;
 
 use crate::OperatorError;
 
@@ -59,7 +59,7 @@ impl Environment {
                 "the local pipeline it describes is not running; start it with `make up`".to_owned(),
             ));
         }
-        let sdk = moto_server::sdk_config_for(&state.aws_endpoint).await;
+        let sdk = state.sdk_config().await;
         Ok(Self {
             location: Location::Local,
             traces: TraceSource::new(&sdk),

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use runtime_api_emulator::{Answer, FunctionProcess, Invocation, LocalRuntimeApi};
+use runtime_api_emulator::{Answer, FunctionProcess, Invocation, RuntimeApiEmulator};
 use serde_json::Value;
 use stripe_signature::sign;
 use test_support::events::{self, GatewayEvent};
@@ -29,8 +29,8 @@ fn closed_port() -> u16 {
         .port()
 }
 
-async fn start(name: &str, extra: &[(&str, &str)]) -> (LocalRuntimeApi, FunctionProcess) {
-    let api = LocalRuntimeApi::start().await.unwrap();
+async fn start(name: &str, extra: &[(&str, &str)]) -> (RuntimeApiEmulator, FunctionProcess) {
+    let api = RuntimeApiEmulator::start().await.unwrap();
     let port = closed_port();
     let queue_url = format!("http://127.0.0.1:{port}/123456789012/webhooks-local-events");
     let endpoint = format!("http://127.0.0.1:{port}");
@@ -48,7 +48,7 @@ async fn start(name: &str, extra: &[(&str, &str)]) -> (LocalRuntimeApi, Function
     (api, process)
 }
 
-async fn answer(api: &mut LocalRuntimeApi, request_id: &str) -> Answer {
+async fn answer(api: &mut RuntimeApiEmulator, request_id: &str) -> Answer {
     let record = tokio::time::timeout(WAIT, api.wait_for(|record| record.answer(request_id).is_some()))
         .await
         .unwrap_or_else(|_| panic!("no answer to {request_id}"));

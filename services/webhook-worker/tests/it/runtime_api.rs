@@ -7,13 +7,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use runtime_api_emulator::{Answer, FunctionProcess, Invocation, LocalRuntimeApi};
+use runtime_api_emulator::{Answer, FunctionProcess, Invocation, RuntimeApiEmulator};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-async fn start(name: &str, extra: &[(&str, &str)]) -> (LocalRuntimeApi, FunctionProcess) {
-    let api = LocalRuntimeApi::start().await.unwrap();
+async fn start(name: &str, extra: &[(&str, &str)]) -> (RuntimeApiEmulator, FunctionProcess) {
+    let api = RuntimeApiEmulator::start().await.unwrap();
     let mut env = vec![
         ("WEBHOOK_TABLE_NAME", "webhooks-local-events"),
         ("AWS_ACCESS_KEY_ID", "test"),

@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use event_table::StoredEventRecord;
 use local_pipeline::stack::StackOptions;
 use local_pipeline::standalone::Resources;
-use runtime_api_emulator::{Answer, FunctionProcess, Invocation, LocalRuntimeApi};
+use runtime_api_emulator::{Answer, FunctionProcess, Invocation, RuntimeApiEmulator};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -23,7 +23,7 @@ fn sample(name: &str) -> Vec<u8> {
 /// Runs `function` (a binary built by `cargo build --bins`) with the env file's variables and
 /// hands it `event`; its answer.
 async fn invoke(options: &StackOptions, resources: &Resources, function: &str, event: Vec<u8>) -> Answer {
-    let mut api = LocalRuntimeApi::start().await.unwrap();
+    let mut api = RuntimeApiEmulator::start().await.unwrap();
     let env = resources.function_env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let binary = options.bin_dir.join(function);
