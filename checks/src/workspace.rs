@@ -202,7 +202,8 @@ pub fn dependency_violations(crates: &[WorkspaceCrate]) -> Vec<Violation> {
                 continue;
             }
             if let Some(reason) = krate.layer.refuses(target, *kind) {
-                let how = if target == Layer::Testing && *kind != DependencyKind::Development {
+                // A testing crate is refused only as a normal or build dependency: say which.
+                let how = if target == Layer::Testing {
                     format!(" as {kind}")
                 } else {
                     String::new()

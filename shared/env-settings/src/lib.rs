@@ -195,17 +195,6 @@ pub struct ConfigError {
     pub problems: Vec<ConfigProblem>,
 }
 
-impl ConfigError {
-    /// `Ok(())` when nothing is wrong, so callers can finish collecting before failing.
-    pub fn check(component: &'static str, problems: Vec<ConfigProblem>) -> Result<(), Self> {
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Self { component, problems })
-        }
-    }
-}
-
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "invalid {} configuration: ", self.component)?;

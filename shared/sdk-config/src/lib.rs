@@ -7,6 +7,7 @@ use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+use aws_credential_types::Credentials;
 use aws_smithy_async::rt::sleep::default_async_sleep;
 use aws_smithy_async::time::SystemTimeSource;
 use aws_smithy_http_client::Builder;
@@ -96,6 +97,23 @@ pub fn loader() -> ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(https_client())
         .timeout_config(timeouts())
+}
+
+/// An AWS endpoint on this machine (moto, the local pipeline's): the loader's client and
+/// timeouts, `region`, and placeholder credentials, which such an endpoint does not check.
+pub async fn local_endpoint(endpoint: &str, region: &str) -> SdkConfig {
+    loader()
+        .endpoint_url(endpoint)
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "local-endpoint",
+        ))
+        .load()
+        .await
 }
 
 /// The default provider chain, loaded: for tools that run where profiles, SSO or instance roles

@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use aws_config::{Region, SdkConfig};
-use aws_credential_types::Credentials;
+use aws_config::SdkConfig;
 
 use child_process::{ManagedProcess, ProcessError, free_port};
 
@@ -109,12 +108,7 @@ impl MotoServer {
 /// SDK configuration for a moto server (or another stand-in) at `endpoint`, with moto's region
 /// and test credentials.
 pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
-    sdk_config::loader()
-        .endpoint_url(endpoint)
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await
+    sdk_config::local_endpoint(endpoint, REGION).await
 }
 
 fn unique() -> u64 {

@@ -2,8 +2,7 @@
 
 use std::path::PathBuf;
 
-use aws_config::{Region, SdkConfig};
-use aws_credential_types::Credentials;
+use aws_config::SdkConfig;
 use child_process::is_alive;
 use serde::{Deserialize, Serialize};
 
@@ -81,11 +80,6 @@ impl UpState {
     /// An AWS SDK configuration for the stack's AWS endpoint: its region, and the test
     /// credentials the local endpoint accepts.
     pub async fn sdk_config(&self) -> SdkConfig {
-        sdk_config::loader()
-            .endpoint_url(&self.aws_endpoint)
-            .region(Region::new(self.region.clone()))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "make-up"))
-            .load()
-            .await
+        sdk_config::local_endpoint(&self.aws_endpoint, &self.region).await
     }
 }
