@@ -1,8 +1,10 @@
 //! A fault-injecting proxy on 127.0.0.1 between the functions and the AWS emulator: it forwards
 //! every request unchanged, except those a rule picks, which get the error AWS would send (or
-//! are held back first). Rules pick by service (from `X-Amz-Target`), by a string in the body
-//! (an event id), for a number of requests or at a rate, so a test can make exactly the
-//! failures it wants: one message's writes, every SendMessage for a while, 5% of DynamoDB.
+//! are held back first). Rules pick by service (from the request's SigV4 credential scope), by
+//! operation, by a string in the body (an event id), for a number of requests or at a rate, so a
+//! test can make exactly the failures it wants: one message's writes, every SendMessage for a
+//! while, 5% of DynamoDB. Each rule counts what it picked, also after it is removed, so a run can
+//! prove each fault was injected rather than assume it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,6 +26,8 @@ pub enum AwsService {
     DynamoDb,
     /// SQS.
     Sqs,
+    /// SNS.
+    Sns,
     /// Secrets Manager.
     SecretsManager,
     /// Any other service.
@@ -31,14 +35,17 @@ pub enum AwsService {
 }
 
 impl AwsService {
-    /// From the `X-Amz-Target` header of an AWS JSON-protocol request.
-    fn of(target: Option<&str>) -> Self {
-        match target
-            .and_then(|target| target.split_once('.'))
-            .map(|(prefix, _)| prefix)
-        {
-            Some(prefix) if prefix.starts_with("DynamoDB_") => Self::DynamoDb,
-            Some("AmazonSQS") => Self::Sqs,
+    /// From the service in the SigV4 credential scope of the `Authorization` header
+    /// (`Credential=<key>/<date>/<region>/<service>/aws4_request`), which every SDK call signs,
+    /// whatever its protocol.
+    fn of(authorization: Option<&str>) -> Self {
+        let service = authorization
+            .and_then(|header| header.split_once("Credential="))
+            .and_then(|(_, credential)| credential.split(['/', ',']).nth(3));
+        match service {
+            Some("dynamodb") => Self::DynamoDb,
+            Some("sqs") => Self::Sqs,
+            Some("sns") => Self::Sns,
             Some("secretsmanager") => Self::SecretsManager,
             _ => Self::Other,
         }
@@ -52,13 +59,27 @@ impl AwsService {
     }
 }
 
+/// The operation a request calls: the `X-Amz-Target` suffix (JSON protocols), else the
+/// `Action` of a query-protocol form body (SNS).
+fn operation_of(target: Option<&str>, body: &[u8]) -> Option<String> {
+    if let Some((_, operation)) = target.and_then(|target| target.split_once('.')) {
+        return Some(operation.to_owned());
+    }
+    let body = std::str::from_utf8(body).ok()?;
+    body.split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .map(str::to_owned)
+}
+
 /// What a picked request gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// `503 ServiceUnavailable`: the service is down (the SDK retries, then gives up).
     Unavailable,
-    /// `400 ThrottlingException` (`ProvisionedThroughputExceededException` for DynamoDB).
+    /// `400 ThrottlingException`: the request rate is too high.
     Throttled,
+    /// `400 ProvisionedThroughputExceededException` (DynamoDB): the table's capacity is used up.
+    ThroughputExceeded,
     /// Held back this long, then forwarded: a slow dependency.
     Delay(Duration),
 }
@@ -68,6 +89,8 @@ pub enum Fault {
 pub struct FaultRule {
     /// The service whose requests it fails.
     pub service: AwsService,
+    /// Only this operation (`SendMessage`, `Publish`); `None`: any.
+    pub operation: Option<String>,
     /// How it fails them.
     pub fault: Fault,
     /// Only requests whose body contains this (an event id, a queue name).
@@ -84,6 +107,7 @@ impl FaultRule {
     pub fn always(service: AwsService, fault: Fault) -> Self {
         Self {
             service,
+            operation: None,
             fault,
             body_contains: None,
             times: None,
@@ -94,6 +118,12 @@ impl FaultRule {
     /// Fails only the first `times` matching requests.
     pub fn times(mut self, times: u64) -> Self {
         self.times = Some(times);
+        self
+    }
+
+    /// Fails only calls of `operation` (`SendMessage`, `Publish`).
+    pub fn operation(mut self, operation: &str) -> Self {
+        self.operation = Some(operation.to_owned());
         self
     }
 
@@ -110,9 +140,23 @@ impl FaultRule {
     }
 }
 
+/// A rule added to the proxy, to remove it or read what it picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RuleId(u64);
+
+#[derive(Debug)]
+struct ActiveRule {
+    id: RuleId,
+    rule: FaultRule,
+    used: u64,
+}
+
 #[derive(Debug, Default)]
 struct State {
-    rules: Vec<(FaultRule, u64)>,
+    rules: Vec<ActiveRule>,
+    next_rule: u64,
+    /// Requests each rule picked, kept after the rule is removed.
+    picked: BTreeMap<RuleId, u64>,
     injected: BTreeMap<AwsService, u64>,
     delayed: BTreeMap<AwsService, u64>,
     forwarded: BTreeMap<AwsService, u64>,
@@ -120,11 +164,27 @@ struct State {
 }
 
 impl State {
+    fn add(&mut self, rule: FaultRule) -> RuleId {
+        let id = RuleId(self.next_rule);
+        self.next_rule += 1;
+        self.picked.insert(id, 0);
+        self.rules.push(ActiveRule { id, rule, used: 0 });
+        id
+    }
+
+    fn remove(&mut self, id: RuleId) {
+        self.rules.retain(|active| active.id != id);
+    }
+
     /// The fault for this request, if a rule picks it.
-    fn pick(&mut self, service: AwsService, body: &[u8]) -> Option<Fault> {
+    fn pick(&mut self, service: AwsService, operation: Option<&str>, body: &[u8]) -> Option<Fault> {
         for index in 0..self.rules.len() {
-            let (rule, used) = &self.rules[index];
+            let ActiveRule { rule, used, .. } = &self.rules[index];
             let matches = rule.service == service
+                && rule
+                    .operation
+                    .as_deref()
+                    .is_none_or(|wanted| operation == Some(wanted))
                 && rule.times.is_none_or(|times| *used < times)
                 && rule
                     .body_contains
@@ -137,7 +197,9 @@ impl State {
             if rate < 1.0 && self.draws.draw() >= rate {
                 continue;
             }
-            self.rules[index].1 += 1;
+            let picked = &mut self.rules[index];
+            picked.used += 1;
+            *self.picked.entry(picked.id).or_default() += 1;
             let counter = match fault {
                 Fault::Delay(_) => &mut self.delayed,
                 _ => &mut self.injected,
@@ -185,11 +247,27 @@ impl FaultProxy {
         format!("http://{}", self.address)
     }
 
-    /// Adds a rule.
-    pub fn add(&self, rule: FaultRule) {
-        if let Ok(mut state) = self.state.lock() {
-            state.rules.push((rule, 0));
+    /// Adds a rule; its id removes it or reads its count.
+    pub fn add(&self, rule: FaultRule) -> RuleId {
+        match self.state.lock() {
+            Ok(mut state) => state.add(rule),
+            Err(poisoned) => poisoned.into_inner().add(rule),
         }
+    }
+
+    /// Removes one rule (its count stays readable).
+    pub fn remove(&self, id: RuleId) {
+        if let Ok(mut state) = self.state.lock() {
+            state.remove(id);
+        }
+    }
+
+    /// Requests rule `id` picked, while it was active.
+    pub fn picked(&self, id: RuleId) -> u64 {
+        self.state
+            .lock()
+            .map(|state| state.picked.get(&id).copied().unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// Removes every rule.
@@ -242,26 +320,27 @@ impl Forward {
         let Ok(body) = body.collect().await.map(|body| body.to_bytes()) else {
             return reply(StatusCode::BAD_REQUEST, "text/plain", "unreadable request body");
         };
-        let target = parts
-            .headers
-            .get("x-amz-target")
-            .and_then(|value| value.to_str().ok());
-        let service = AwsService::of(target);
+        let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
+        let service = AwsService::of(header("authorization"));
+        let operation = operation_of(header("x-amz-target"), &body);
         let fault = self
             .state
             .lock()
             .ok()
-            .and_then(|mut state| state.pick(service, &body));
+            .and_then(|mut state| state.pick(service, operation.as_deref(), &body));
         match fault {
             Some(Fault::Unavailable) => {
                 return aws_error(service, StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable");
             }
             Some(Fault::Throttled) => {
-                let kind = match service {
-                    AwsService::DynamoDb => "ProvisionedThroughputExceededException",
-                    _ => "ThrottlingException",
-                };
-                return aws_error(service, StatusCode::BAD_REQUEST, kind);
+                return aws_error(service, StatusCode::BAD_REQUEST, "ThrottlingException");
+            }
+            Some(Fault::ThroughputExceeded) => {
+                return aws_error(
+                    service,
+                    StatusCode::BAD_REQUEST,
+                    "ProvisionedThroughputExceededException",
+                );
             }
             Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
             None => {}
@@ -290,57 +369,90 @@ fn aws_error(service: AwsService, status: StatusCode, kind: &str) -> HttpRespons
 mod tests {
     use super::*;
 
-    #[test]
-    fn services_are_told_apart_by_their_target() {
-        assert_eq!(
-            AwsService::of(Some("DynamoDB_20120810.TransactWriteItems")),
-            AwsService::DynamoDb
-        );
-        assert_eq!(AwsService::of(Some("AmazonSQS.SendMessage")), AwsService::Sqs);
-        assert_eq!(
-            AwsService::of(Some("secretsmanager.GetSecretValue")),
-            AwsService::SecretsManager
-        );
-        assert_eq!(AwsService::of(None), AwsService::Other);
+    fn authorization(service: &str) -> String {
+        format!(
+            "AWS4-HMAC-SHA256 Credential=AKID/20261204/us-east-1/{service}/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature=00"
+        )
     }
 
     #[test]
-    fn rules_pick_by_service_body_and_count() {
+    fn services_are_told_apart_by_their_credential_scope() {
+        for (scope, service) in [
+            ("dynamodb", AwsService::DynamoDb),
+            ("sqs", AwsService::Sqs),
+            ("sns", AwsService::Sns),
+            ("secretsmanager", AwsService::SecretsManager),
+            ("logs", AwsService::Other),
+        ] {
+            assert_eq!(AwsService::of(Some(&authorization(scope))), service, "{scope}");
+        }
+        assert_eq!(AwsService::of(None), AwsService::Other);
+        assert_eq!(AwsService::of(Some("Bearer x")), AwsService::Other);
+    }
+
+    #[test]
+    fn operations_come_from_the_target_or_the_query_action() {
+        assert_eq!(
+            operation_of(Some("AmazonSQS.SendMessage"), b"{}").as_deref(),
+            Some("SendMessage")
+        );
+        assert_eq!(
+            operation_of(None, b"Action=Publish&Version=2010-03-31&TopicArn=x").as_deref(),
+            Some("Publish")
+        );
+        assert_eq!(operation_of(None, b"{}"), None);
+    }
+
+    #[test]
+    fn rules_pick_by_service_operation_body_and_count() {
         let mut state = State::default();
-        state.rules.push((
+        let id = state.add(
             FaultRule::always(AwsService::DynamoDb, Fault::Throttled)
                 .matching("evt_2")
                 .times(2),
-            0,
-        ));
-        assert_eq!(state.pick(AwsService::DynamoDb, b"{\"id\":\"evt_1\"}"), None);
-        assert_eq!(state.pick(AwsService::Sqs, b"evt_2"), None);
+        );
+        let send = state.add(FaultRule::always(AwsService::Sqs, Fault::Unavailable).operation("SendMessage"));
+        assert_eq!(state.pick(AwsService::DynamoDb, None, b"{\"id\":\"evt_1\"}"), None);
+        assert_eq!(state.pick(AwsService::Sqs, Some("ReceiveMessage"), b"evt_2"), None);
         assert_eq!(
-            state.pick(AwsService::DynamoDb, b"..evt_2.."),
+            state.pick(AwsService::Sqs, Some("SendMessage"), b"evt_2"),
+            Some(Fault::Unavailable)
+        );
+        assert_eq!(
+            state.pick(AwsService::DynamoDb, None, b"..evt_2.."),
             Some(Fault::Throttled)
         );
         assert_eq!(
-            state.pick(AwsService::DynamoDb, b"..evt_2.."),
+            state.pick(AwsService::DynamoDb, None, b"..evt_2.."),
             Some(Fault::Throttled)
         );
         assert_eq!(
-            state.pick(AwsService::DynamoDb, b"..evt_2.."),
+            state.pick(AwsService::DynamoDb, None, b"..evt_2.."),
             None,
             "spent after two"
         );
         assert_eq!(state.injected[&AwsService::DynamoDb], 2);
+        assert_eq!((state.picked[&id], state.picked[&send]), (2, 1));
+    }
+
+    #[test]
+    fn a_removed_rule_picks_nothing_and_keeps_its_count() {
+        let mut state = State::default();
+        let id = state.add(FaultRule::always(AwsService::Sqs, Fault::Unavailable));
+        assert!(state.pick(AwsService::Sqs, None, b"").is_some());
+        state.remove(id);
+        assert_eq!(state.pick(AwsService::Sqs, None, b""), None);
+        assert_eq!(state.picked[&id], 1);
     }
 
     #[test]
     fn a_rate_picks_about_that_share_reproducibly() {
         let picked = |seedless_runs: usize| {
             let mut state = State::default();
-            state.rules.push((
-                FaultRule::always(AwsService::DynamoDb, Fault::Unavailable).rate(0.05),
-                0,
-            ));
+            state.add(FaultRule::always(AwsService::DynamoDb, Fault::Unavailable).rate(0.05));
             (0..seedless_runs)
-                .filter(|_| state.pick(AwsService::DynamoDb, b"").is_some())
+                .filter(|_| state.pick(AwsService::DynamoDb, None, b"").is_some())
                 .count()
         };
         let share = picked(20_000) as f64 / 20_000.0;

@@ -137,6 +137,23 @@ struct Counters {
     errors: AtomicU64,
     timeouts: AtomicU64,
     sandboxes: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+/// Counts an invocation in flight until dropped, whichever way it ends.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A snapshot of a function's counters.
@@ -150,6 +167,8 @@ pub struct FunctionStats {
     pub timeouts: u64,
     /// Sandboxes started: the first one and every cold start after a timeout, a crash or a kill.
     pub sandboxes: u64,
+    /// Invocations running now.
+    pub in_flight: u64,
 }
 
 /// One emulated function.
@@ -319,6 +338,7 @@ impl Function {
             errors: self.counters.errors.load(Ordering::Relaxed),
             timeouts: self.counters.timeouts.load(Ordering::Relaxed),
             sandboxes: self.counters.sandboxes.load(Ordering::Relaxed),
+            in_flight: self.counters.in_flight.load(Ordering::SeqCst),
         }
     }
 
@@ -411,6 +431,7 @@ impl Function {
 
     async fn invoke(self: &Arc<Self>, payload: Vec<u8>, trace_header: &str) -> Result<Vec<u8>, InvokeError> {
         self.counters.invocations.fetch_add(1, Ordering::Relaxed);
+        let _in_flight = InFlight::enter(&self.counters.in_flight);
         let number = self.next_request.fetch_add(1, Ordering::Relaxed);
         let request_id = format!("{:08x}-0000-4000-8000-{number:012x}", std::process::id());
         let invocation = Invocation {

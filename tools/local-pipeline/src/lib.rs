@@ -13,6 +13,7 @@ pub mod provision;
 pub mod scenario;
 pub mod soak;
 pub mod stack;
+pub mod stack_env;
 pub mod standalone;
 pub mod trace_sink;
 pub mod up;

@@ -120,6 +120,9 @@ pub struct StackOptions {
     pub transport: Option<TelemetryTransport>,
     /// How webhook-api reaches the queue; `None`: Terraform's default `fan_out`.
     pub fan_out: Option<FanOut>,
+    /// A FIFO queue (`fifo = true`, with the batching window of 0 a FIFO mapping takes), as
+    /// the pipeline module evaluates it; else Terraform's default.
+    pub fifo: bool,
     /// Route the functions' AWS calls through a [`FaultProxy`] (see [`LocalStack::faults`]).
     pub fault_proxy: bool,
     /// Point the functions' span export at a port nothing listens on: the collector is down.
@@ -164,6 +167,7 @@ impl StackOptions {
             visibility_timeout_seconds: None,
             transport: None,
             fan_out: None,
+            fifo: false,
             fault_proxy: false,
             collector_unreachable: false,
             invocation_timeout: None,
@@ -203,7 +207,17 @@ impl LocalStack {
     /// endpoint, both functions, the front door and the event source mapping, in that order.
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
         let terraform_dir = options.workspace_root.join("terraform");
-        let mut settings = PipelineSettings::load(&terraform_dir, LOCAL_ENVIRONMENT)?;
+        let mut settings = match options.fifo {
+            true => PipelineSettings::load_with(
+                &terraform_dir,
+                LOCAL_ENVIRONMENT,
+                serde_json::Map::from_iter([
+                    ("fifo".to_owned(), serde_json::Value::Bool(true)),
+                    ("batching_window_seconds".to_owned(), serde_json::Value::from(0)),
+                ]),
+            )?,
+            false => PipelineSettings::load(&terraform_dir, LOCAL_ENVIRONMENT)?,
+        };
         if let Some(fan_out) = options.fan_out {
             settings.fan_out = fan_out;
         }

@@ -118,6 +118,17 @@ impl PipelineSettings {
     /// Reads the settings of `environment` from the Terraform tree at `terraform_dir`, using the
     /// pipeline module's defaults (what a root that only sets `environment` gets).
     pub fn load(terraform_dir: &Path, environment: &str) -> Result<Self, TerraformError> {
+        Self::load_with(terraform_dir, environment, serde_json::Map::new())
+    }
+
+    /// As [`load`](Self::load), with some of the pipeline module's variables set as a root
+    /// would set them (`fifo = true`, `batching_window_seconds = 0`): names and settings are
+    /// evaluated from the module with those values.
+    pub fn load_with(
+        terraform_dir: &Path,
+        environment: &str,
+        variables_set: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, TerraformError> {
         let modules = terraform_dir.join("modules");
         let pipeline = Module::load(modules.join("pipeline"))?;
         let queue = Module::load(modules.join("queue"))?;
@@ -132,6 +143,10 @@ impl PipelineSettings {
 
         let mut variables = pipeline.variable_defaults()?;
         variables.insert("environment".to_owned(), Value::from(environment));
+        for (name, value) in variables_set {
+            let value = hcl::to_value(&value).map_err(|error| pipeline.unexpected(format!("variable {name:?}"), error))?;
+            variables.insert(name, value);
+        }
         let locals = pipeline.locals(&variables);
         let names = locals
             .get("names")
@@ -176,8 +191,8 @@ impl PipelineSettings {
             names: PipelineNames {
                 api_function: name("api")?,
                 worker_function: name("worker")?,
-                dlq: dlq_name(&queue, &queue_name, fifo)?,
-                queue: queue_name,
+                dlq: queue_resource_name(&queue, "dlq", &queue_name, fifo)?,
+                queue: queue_resource_name(&queue, "this", &queue_name, fifo)?,
                 table: name("table")?,
                 secret: name("secret")?,
                 topic: hop_name("topic")?,
@@ -250,25 +265,30 @@ pub fn telemetry_environment(
         .collect()
 }
 
-/// The DLQ's name, evaluated from the queue module's own `aws_sqs_queue.dlq` name expression.
-fn dlq_name(queue: &Module, queue_name: &str, fifo: bool) -> Result<String, TerraformError> {
+/// A queue's name (`this` or `dlq`), evaluated from the queue module's own `aws_sqs_queue` name
+/// expression (FIFO queues get their suffix there).
+fn queue_resource_name(
+    queue: &Module,
+    resource: &str,
+    queue_name: &str,
+    fifo: bool,
+) -> Result<String, TerraformError> {
     let mut variables = Map::new();
     variables.insert("name".to_owned(), Value::from(queue_name));
     variables.insert("fifo".to_owned(), Value::from(fifo));
     let locals = queue.locals(&variables);
     let resources = queue.resources("aws_sqs_queue");
-    let dlq = resources
-        .get("dlq")
-        .ok_or_else(|| queue.missing("aws_sqs_queue.dlq"))?;
-    let expression =
-        attribute(dlq.body(), "name").ok_or_else(|| queue.missing("name of aws_sqs_queue.dlq"))?;
+    let what = format!("aws_sqs_queue.{resource}");
+    let found = resources.get(resource).ok_or_else(|| queue.missing(&what))?;
+    let name_of = format!("name of {what}");
+    let expression = attribute(found.body(), "name").ok_or_else(|| queue.missing(&name_of))?;
     let mut context = Context::new();
     context.declare_var("var", Value::Object(variables));
     context.declare_var("local", Value::Object(locals));
     match expression.evaluate(&context) {
         Ok(Value::String(name)) => Ok(name),
-        Ok(other) => Err(queue.unexpected("name of aws_sqs_queue.dlq", other)),
-        Err(error) => Err(queue.unexpected("name of aws_sqs_queue.dlq", error)),
+        Ok(other) => Err(queue.unexpected(&name_of, other)),
+        Err(error) => Err(queue.unexpected(&name_of, error)),
     }
 }
 

@@ -36,6 +36,22 @@ fn names_and_settings_come_from_the_pipeline_module() {
 }
 
 #[test]
+fn a_fifo_pipeline_is_read_as_the_module_evaluates_it() {
+    let variables = serde_json::json!({ "fifo": true, "batching_window_seconds": 0 });
+    let settings = PipelineSettings::load_with(
+        &terraform_dir(),
+        "local",
+        variables.as_object().cloned().unwrap_or_default(),
+    )
+    .expect("readable");
+    assert!(settings.fifo);
+    assert_eq!(settings.batching_window_seconds, 0);
+    assert_eq!(settings.names.queue, "webhooks-local-events.fifo");
+    assert_eq!(settings.names.dlq, "webhooks-local-events-dlq.fifo");
+    assert_eq!(settings.names.topic, "webhooks-local-events.fifo");
+}
+
+#[test]
 fn the_environment_names_every_resource() {
     let dev = PipelineSettings::load(&terraform_dir(), "dev").expect("readable");
     assert_eq!(dev.names.queue, "webhooks-dev-events");
