@@ -150,6 +150,11 @@ soak: $(VENV_STAMP) ## 10,000 webhooks through the local pipeline with 5% of Dyn
 	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-pipeline
 	LOCAL_PIPELINE_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-pipeline soak --events $(or $(SOAK_EVENTS),10000)
 
+.PHONY: chaos
+chaos: $(VENV_STAMP) ## every fault at once (throttling, DynamoDB down, SQS down, kills, timeouts, storms, a burst) on a printed schedule: CHAOS_EVENTS=10000, QUEUE=fifo, FAN_OUT=sns; exit 1 if anything is lost, doubled or disconnected
+	cargo build --locked --bins -p webhook-api -p webhook-worker -p chaos
+	LOCAL_PIPELINE_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/chaos --events $(or $(CHAOS_EVENTS),10000) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) $(if $(CHAOS_FAULTS),--faults $(CHAOS_FAULTS))
+
 .PHONY: bench
 bench: $(VENV_STAMP) ## criterion benches, 20 cold starts per function and transport against an empty function, artifact sizes: bench/report.md
 	cargo bench --locked -p stripe-signature -p webhook-event -p shared-telemetry -p webhook-worker \

@@ -160,6 +160,8 @@ struct State {
     injected: BTreeMap<AwsService, u64>,
     delayed: BTreeMap<AwsService, u64>,
     forwarded: BTreeMap<AwsService, u64>,
+    /// Calls the emulator answered, by service and operation.
+    answered: BTreeMap<(AwsService, String), u64>,
     draws: FixedSeedDraws,
 }
 
@@ -270,6 +272,21 @@ impl FaultProxy {
             .unwrap_or_default()
     }
 
+    /// Calls of `operation` the emulator has answered (whatever the answer): for
+    /// `TransactWriteItems`, writes that may have committed.
+    pub fn answered(&self, service: AwsService, operation: &str) -> u64 {
+        self.state
+            .lock()
+            .map(|state| {
+                state
+                    .answered
+                    .get(&(service, operation.to_owned()))
+                    .copied()
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+
     /// Removes every rule.
     pub fn clear(&self) {
         if let Ok(mut state) = self.state.lock() {
@@ -348,7 +365,11 @@ impl Forward {
         if let Ok(mut state) = self.state.lock() {
             *state.forwarded.entry(service).or_default() += 1;
         }
-        forward(&self.http, &self.upstream, &parts, body).await
+        let response = forward(&self.http, &self.upstream, &parts, body).await;
+        if let (Ok(mut state), Some(operation)) = (self.state.lock(), operation) {
+            *state.answered.entry((service, operation)).or_default() += 1;
+        }
+        response
     }
 }
 

@@ -339,7 +339,12 @@ impl Query {
 
     /// The result rows over `events`: (field, value) pairs, in the order `fields` named them.
     pub fn run(&self, events: &[LogEvent]) -> Vec<Vec<(String, String)>> {
-        let mut rows: Vec<HashMap<String, String>> = events.iter().map(LogEvent::fields).collect();
+        let fields: Vec<HashMap<String, String>> = events.iter().map(LogEvent::fields).collect();
+        self.run_on(fields.iter().collect())
+    }
+
+    /// The result rows over events' discovered fields.
+    fn run_on(&self, mut rows: Vec<&HashMap<String, String>>) -> Vec<Vec<(String, String)>> {
         let mut shown: Option<Vec<String>> = None;
         let mut limit = DEFAULT_LIMIT;
         for command in &self.commands {
@@ -485,7 +490,28 @@ impl LogsAnswer {
 pub struct LogsInsights {
     logs: aws_sdk_cloudwatchlogs::Client,
     queries: Arc<Mutex<BTreeMap<String, QueryState>>>,
+    groups: Arc<tokio::sync::Mutex<HashMap<String, GroupIndex>>>,
 }
+
+/// One log group's events with their fields discovered, kept between queries as Logs Insights
+/// keeps its own: each query reads from moto only what arrived since.
+#[derive(Debug, Default)]
+struct GroupIndex {
+    events: Vec<Arc<IndexedEvent>>,
+    ids: std::collections::HashSet<String>,
+    newest_ms: Option<i64>,
+}
+
+#[derive(Debug)]
+struct IndexedEvent {
+    timestamp_ms: i64,
+    message_bytes: usize,
+    fields: HashMap<String, String>,
+}
+
+/// Events are re-read from this long before the newest one held: a line stored late (its
+/// batch sent after a newer one) is still found.
+const LATE_ARRIVAL: i64 = 60_000;
 
 impl LogsInsights {
     /// `logs` reaches the store of log events (moto).
@@ -493,6 +519,7 @@ impl LogsInsights {
         Self {
             logs,
             queries: Arc::default(),
+            groups: Arc::default(),
         }
     }
 
@@ -534,12 +561,13 @@ impl LogsInsights {
         queries.insert(query_id.clone(), QueryState::Running);
         drop(queries);
         let (logs, table, id) = (self.logs.clone(), Arc::clone(&self.queries), query_id.clone());
+        let index = Arc::clone(&self.groups);
         tokio::spawn(async move {
-            let state = match read_events(&logs, &groups, start * 1000, end * 1000 + 999).await {
+            let state = match indexed_events(&logs, &index, &groups, start * 1000, end * 1000 + 999).await {
                 Ok(events) => QueryState::Complete {
                     scanned: events.len(),
-                    bytes: events.iter().map(|event| event.message.len()).sum(),
-                    rows: query.run(&events),
+                    bytes: events.iter().map(|event| event.message_bytes).sum(),
+                    rows: query.run_on(events.iter().map(|event| &event.fields).collect()),
                 },
                 Err(error) => QueryState::Failed(error),
             };
@@ -575,6 +603,50 @@ impl LogsInsights {
     }
 }
 
+/// Every event of `groups` between the two times (Unix milliseconds), oldest first: the index
+/// brought up to date through `FilterLogEvents`, then read.
+async fn indexed_events(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    index: &tokio::sync::Mutex<HashMap<String, GroupIndex>>,
+    groups: &[String],
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<Arc<IndexedEvent>>, String> {
+    let mut index = index.lock().await;
+    let mut found = Vec::new();
+    for group in groups {
+        let held = index.entry(group_name(group).to_owned()).or_default();
+        let from = held.newest_ms.map_or(0, |newest| newest - LATE_ARRIVAL);
+        for event in read_events(logs, std::slice::from_ref(group), from, i64::MAX).await? {
+            if !held.ids.insert(event.event_id.clone()) {
+                continue;
+            }
+            held.newest_ms = held.newest_ms.max(Some(event.timestamp_ms));
+            held.events.push(Arc::new(IndexedEvent {
+                timestamp_ms: event.timestamp_ms,
+                message_bytes: event.message.len(),
+                fields: event.fields(),
+            }));
+        }
+        found.extend(
+            held.events
+                .iter()
+                .filter(|event| (start_ms..=end_ms).contains(&event.timestamp_ms))
+                .cloned(),
+        );
+    }
+    found.sort_by_key(|event| event.timestamp_ms);
+    Ok(found)
+}
+
+/// An identifier may be an ARN: the name is after `log-group:`.
+fn group_name(group: &str) -> &str {
+    group
+        .split_once(":log-group:")
+        .map(|(_, name)| name.trim_end_matches(":*"))
+        .unwrap_or(group)
+}
+
 /// Every event of `groups` between the two times (Unix milliseconds), through `FilterLogEvents`.
 async fn read_events(
     logs: &aws_sdk_cloudwatchlogs::Client,
@@ -584,11 +656,7 @@ async fn read_events(
 ) -> Result<Vec<LogEvent>, String> {
     let mut events = Vec::new();
     for group in groups {
-        // An identifier may be an ARN: the name is after `log-group:`.
-        let name = group
-            .split_once(":log-group:")
-            .map(|(_, name)| name.trim_end_matches(":*"))
-            .unwrap_or(group);
+        let name = group_name(group);
         let mut pages = logs
             .filter_log_events()
             .log_group_name(name)

@@ -83,7 +83,7 @@ async fn main() -> ExitCode {
     }
     tokio::select! {
         code = run => code,
-        _ = interrupted() => {
+        _ = local_pipeline::stack::interrupted() => {
             // Dropping the demo future drops the stack, which stops every process it started.
             eprintln!("\ninterrupted: everything started has been stopped");
             ExitCode::from(130)
@@ -295,7 +295,7 @@ async fn emulator(options: StackOptions) -> ExitCode {
     println!("  cargo lambda invoke webhook-api --data-file events/lambda/webhook-api-request.json");
     println!("  cargo lambda invoke webhook-worker --data-file events/lambda/webhook-worker-batch.json");
     println!("\nCtrl-C stops moto.");
-    interrupted().await;
+    local_pipeline::stack::interrupted().await;
     drop(resources);
     println!("\nstopped moto");
     ExitCode::SUCCESS
@@ -443,22 +443,5 @@ fn verdict(stack: &LocalStack, run: &str, outcome: Result<(String, bool), StackE
             eprintln!("the {run} failed: {error}");
             ExitCode::FAILURE
         }
-    }
-}
-
-
-/// Ctrl-C or SIGTERM.
-async fn interrupted() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
     }
 }

@@ -2,9 +2,10 @@
 //! onto the queue), and what the emulator holds (event records, notifications, queue and DLQ
 //! depths, spans), with polling against a deadline. The demo, the fault tests and the soak use it.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 use webhook_event::Envelope;
@@ -370,4 +371,39 @@ pub fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or_default()
+}
+
+/// Items whose partition key starts with `pk_prefix` (and sort key with `sk_prefix`).
+pub async fn count_items(
+    view: &StackView,
+    pk_prefix: &str,
+    sk_prefix: Option<&str>,
+) -> Result<usize, StackError> {
+    let mut count = 0_usize;
+    let mut start: Option<HashMap<String, AttributeValue>> = None;
+    loop {
+        let mut scan = view
+            .dynamodb
+            .scan()
+            .table_name(&view.table)
+            .select(Select::Count)
+            .expression_attribute_names("#pk", event_table::PARTITION_KEY)
+            .expression_attribute_values(":pk", AttributeValue::S(pk_prefix.to_owned()))
+            .set_exclusive_start_key(start.take());
+        scan = match sk_prefix {
+            Some(prefix) => scan
+                .filter_expression("begins_with(#pk, :pk) AND begins_with(#sk, :sk)")
+                .expression_attribute_names("#sk", event_table::SORT_KEY)
+                .expression_attribute_values(":sk", AttributeValue::S(prefix.to_owned())),
+            None => scan.filter_expression("begins_with(#pk, :pk)"),
+        };
+        let page = scan.send().await.map_err(|error| {
+            StackError::Scenario(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
+        })?;
+        count += usize::try_from(page.count).unwrap_or_default();
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(count),
+        }
+    }
 }

@@ -8,11 +8,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use tokio::sync::Semaphore;
 
 use crate::fault_proxy::{AwsService, Fault, FaultRule};
-use crate::probe::{StackView, dlq_depth, queue_depth, unix_now};
+use crate::probe::{StackView, count_items, dlq_depth, queue_depth, unix_now};
 use crate::stack::{LocalStack, StackError};
 use trace_reader::span::{SpanRecord, SpanStatus};
 
@@ -350,41 +349,6 @@ fn connected_traces(spans: &[SpanRecord]) -> usize {
         .filter_map(|span| span.attribute("webhook.event_id"))
         .collect::<HashSet<_>>()
         .len()
-}
-
-/// Items whose partition key starts with `pk_prefix` (and sort key with `sk_prefix`).
-async fn count_items(
-    view: &StackView,
-    pk_prefix: &str,
-    sk_prefix: Option<&str>,
-) -> Result<usize, StackError> {
-    let mut count = 0_usize;
-    let mut start: Option<HashMap<String, AttributeValue>> = None;
-    loop {
-        let mut scan = view
-            .dynamodb
-            .scan()
-            .table_name(&view.table)
-            .select(Select::Count)
-            .expression_attribute_names("#pk", event_table::PARTITION_KEY)
-            .expression_attribute_values(":pk", AttributeValue::S(pk_prefix.to_owned()))
-            .set_exclusive_start_key(start.take());
-        scan = match sk_prefix {
-            Some(prefix) => scan
-                .filter_expression("begins_with(#pk, :pk) AND begins_with(#sk, :sk)")
-                .expression_attribute_names("#sk", event_table::SORT_KEY)
-                .expression_attribute_values(":sk", AttributeValue::S(prefix.to_owned())),
-            None => scan.filter_expression("begins_with(#pk, :pk)"),
-        };
-        let page = scan.send().await.map_err(|error| {
-            StackError::Scenario(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
-        })?;
-        count += usize::try_from(page.count).unwrap_or_default();
-        match page.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => return Ok(count),
-        }
-    }
 }
 
 #[cfg(test)]

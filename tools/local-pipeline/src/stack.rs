@@ -120,9 +120,9 @@ pub struct StackOptions {
     pub transport: Option<TelemetryTransport>,
     /// How webhook-api reaches the queue; `None`: Terraform's default `fan_out`.
     pub fan_out: Option<FanOut>,
-    /// A FIFO queue (`fifo = true`, with the batching window of 0 a FIFO mapping takes), as
-    /// the pipeline module evaluates it; else Terraform's default.
-    pub fifo: bool,
+    /// Variables set on the pipeline module as a root would set them (`fifo`,
+    /// `worker_max_concurrency`): the settings are evaluated from the module with them.
+    pub pipeline_variables: serde_json::Map<String, serde_json::Value>,
     /// Route the functions' AWS calls through a [`FaultProxy`] (see [`LocalStack::faults`]).
     pub fault_proxy: bool,
     /// Point the functions' span export at a port nothing listens on: the collector is down.
@@ -167,7 +167,7 @@ impl StackOptions {
             visibility_timeout_seconds: None,
             transport: None,
             fan_out: None,
-            fifo: false,
+            pipeline_variables: serde_json::Map::new(),
             fault_proxy: false,
             collector_unreachable: false,
             invocation_timeout: None,
@@ -207,17 +207,11 @@ impl LocalStack {
     /// endpoint, both functions, the front door and the event source mapping, in that order.
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
         let terraform_dir = options.workspace_root.join("terraform");
-        let mut settings = match options.fifo {
-            true => PipelineSettings::load_with(
-                &terraform_dir,
-                LOCAL_ENVIRONMENT,
-                serde_json::Map::from_iter([
-                    ("fifo".to_owned(), serde_json::Value::Bool(true)),
-                    ("batching_window_seconds".to_owned(), serde_json::Value::from(0)),
-                ]),
-            )?,
-            false => PipelineSettings::load(&terraform_dir, LOCAL_ENVIRONMENT)?,
-        };
+        let mut settings = PipelineSettings::load_with(
+            &terraform_dir,
+            LOCAL_ENVIRONMENT,
+            options.pipeline_variables.clone(),
+        )?;
         if let Some(fan_out) = options.fan_out {
             settings.fan_out = fan_out;
         }
@@ -650,4 +644,21 @@ fn event_source_mapping(
             function: worker.name.clone(),
         },
     )
+}
+
+/// Ctrl-C or SIGTERM: what stops a stack run in the foreground, so it can stop what it
+/// started by PID before it exits.
+pub async fn interrupted() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
 }

@@ -53,7 +53,13 @@ pub fn stack_options_from_env() -> Result<StackOptions, String> {
     }
     match std::env::var("QUEUE").as_deref() {
         Err(_) | Ok("") | Ok("standard") => {}
-        Ok("fifo") => options.fifo = true,
+        Ok("fifo") => {
+            // A FIFO queue's event source mapping takes no batching window.
+            options.pipeline_variables.insert("fifo".to_owned(), true.into());
+            options
+                .pipeline_variables
+                .insert("batching_window_seconds".to_owned(), 0.into());
+        }
         Ok(other) => return Err(format!("QUEUE={other:?} is not valid; expected standard or fifo")),
     }
     if let Some(value) = std::env::var("FAN_OUT").ok().filter(|v| !v.is_empty()) {
