@@ -9,7 +9,8 @@ use chaos::run::{self, ChaosOptions};
 use chaos::schedule::FaultClass;
 use local_pipeline::stack::LocalStack;
 
-const USAGE: &str = "usage: chaos [--events N] [--rate R] [--seed S] [--faults LIST] [--lookups N] [--deadline-minutes M]
+const USAGE: &str =
+    "usage: chaos [--events N] [--rate R] [--seed S] [--faults LIST] [--lookups N] [--deadline-minutes M]
 
 N signed webhooks (default 10000) at R a second (10) through the local pipeline, with every fault
 in LIST (default all: throttle, dynamodb-down, queue-down, kill, slow-store, storm, burst) on a
@@ -38,7 +39,9 @@ fn options(args: &[String]) -> Result<ChaosOptions, String> {
                     .parse::<f64>()
                     .ok()
                     .filter(|rate| *rate >= 0.1)
-                    .ok_or_else(|| format!("--rate {value:?} is not a number of webhooks a second (at least 0.1)"))?
+                    .ok_or_else(|| {
+                        format!("--rate {value:?} is not a number of webhooks a second (at least 0.1)")
+                    })?
             }
             "--seed" => options.seed = number("a seed")?,
             "--faults" => options.faults = FaultClass::parse_list(value)?,
@@ -46,7 +49,9 @@ fn options(args: &[String]) -> Result<ChaosOptions, String> {
                 options.lookup_limit =
                     usize::try_from(number("a number of events")?).map_err(|e| e.to_string())?
             }
-            "--deadline-minutes" => options.deadline = Duration::from_secs(number("a number of minutes")? * 60),
+            "--deadline-minutes" => {
+                options.deadline = Duration::from_secs(number("a number of minutes")? * 60)
+            }
             _ => return Err(format!("unknown argument {flag:?}")),
         }
     }
@@ -63,7 +68,10 @@ async fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    let (chaos, stack) = match (options(&args), local_pipeline::stack_env::stack_options_from_env()) {
+    let (chaos, stack) = match (
+        options(&args),
+        local_pipeline::stack_env::stack_options_from_env(),
+    ) {
         (Ok(chaos), Ok(stack)) => (chaos, run::stack_options(stack)),
         (Err(message), _) | (_, Err(message)) => {
             eprintln!("{message}\n\n{USAGE}");
@@ -101,11 +109,17 @@ async fn chaos_run(stack_options: local_pipeline::stack::StackOptions, options: 
         }
         Ok(report) => {
             print!("{}", report.render());
-            println!("\nSome checks failed; logs are in {}", stack.options.log_dir.display());
+            println!(
+                "\nSome checks failed; logs are in {}",
+                stack.options.log_dir.display()
+            );
             ExitCode::FAILURE
         }
         Err(error) => {
-            eprintln!("the chaos run failed: {error}; logs are in {}", stack.options.log_dir.display());
+            eprintln!(
+                "the chaos run failed: {error}; logs are in {}",
+                stack.options.log_dir.display()
+            );
             ExitCode::FAILURE
         }
     };

@@ -331,7 +331,9 @@ mod tests {
             ("left in the DLQ", |r| r.left_in_dlq = 1),
             ("left on the queue", |r| r.left_on_queue = 1),
             ("a disconnected span", |r| r.disconnected_spans = 1),
-            ("an event without its stored span", |r| r.events_without_connected_span = 1),
+            ("an event without its stored span", |r| {
+                r.events_without_connected_span = 1
+            }),
             ("an event not found", |r| {
                 r.not_found_count = 1;
                 r.not_found = vec!["evt_x: not found".to_owned()];

@@ -44,7 +44,7 @@ pub const SAMPLING: SamplingRule = SamplingRule {
 /// A progress line this often.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(30);
 /// Lookups run at once.
-const LOOKUPS_IN_FLIGHT: usize = 8;
+const LOOKUPS_IN_FLIGHT: usize = 16;
 
 /// Why the run could not run (a broken promise is a failed report, not an error).
 #[derive(Debug, thiserror::Error)]
@@ -172,10 +172,22 @@ pub async fn run(stack: &mut LocalStack, options: &ChaosOptions) -> Result<Chaos
         send_seconds: send_seconds.lock().map(|seconds| *seconds).unwrap_or_default(),
         ..ChaosReport::default()
     };
-    report.timed_out = !drain(stack, &environment, &sender, &mut logs, &injections, started, give_up_at).await?;
+    report.timed_out = !drain(
+        stack,
+        &environment,
+        &sender,
+        &mut logs,
+        &injections,
+        started,
+        give_up_at,
+    )
+    .await?;
     report.drain_seconds = started.elapsed().as_secs_f64() - report.send_seconds;
     count(stack, &sender, &mut logs, &injections, &schedule, &mut report).await?;
-    println!("  drained after {:.0} s; looking events up as make trace does ...", started.elapsed().as_secs_f64());
+    println!(
+        "  drained after {:.0} s; looking events up as make trace does ...",
+        started.elapsed().as_secs_f64()
+    );
     let lookups_started = Instant::now();
     look_up(&environment, &logs.worker, options, since, &mut report).await;
     report.lookup_seconds = lookups_started.elapsed().as_secs_f64();
@@ -346,7 +358,10 @@ async fn inject(
             window(
                 FaultClass::SlowStore,
                 slow,
-                vec![FaultRule::always(AwsService::DynamoDb, Fault::Delay(schedule.slow_store_delay)).rate(SLOW_STORE_RATE)],
+                vec![
+                    FaultRule::always(AwsService::DynamoDb, Fault::Delay(schedule.slow_store_delay))
+                        .rate(SLOW_STORE_RATE),
+                ],
             )
             .await;
         }
@@ -396,7 +411,13 @@ async fn kill_mid_batch(stack: &LocalStack, faults: &FaultProxy) -> bool {
 
 /// One redrive, as `make redrive` runs it against the local stack.
 async fn redrive_dlq(environment: &Environment, injections: &Mutex<Injections>) {
-    let moved = redrive::redrive(environment, Mover::for_environment(environment), Pace::default(), |_| {}).await;
+    let moved = redrive::redrive(
+        environment,
+        Mover::for_environment(environment),
+        Pace::default(),
+        |_| {},
+    )
+    .await;
     match &moved {
         Ok(moved) => println!("  redrive: {moved} messages moved from the DLQ back to the queue"),
         Err(error) => eprintln!("  redrive failed: {error}"),
@@ -433,12 +454,21 @@ async fn progress(
     }
 }
 
-async fn print_progress(stack: &LocalStack, sender: &Sender, logs: &FunctionLogs, started: Instant, events: usize) {
+async fn print_progress(
+    stack: &LocalStack,
+    sender: &Sender,
+    logs: &FunctionLogs,
+    started: Instant,
+    events: usize,
+) {
     let view = StackView::of(stack);
     let (queue, dlq) = (queue_depth(&view).await, dlq_depth(&view).await);
     let (accepted, retrying) = {
         let tally = sender.tally();
-        (tally.accepted.len(), tally.retried.len() - tally.retried.intersection(&tally.accepted).count())
+        (
+            tally.accepted.len(),
+            tally.retried.len() - tally.retried.intersection(&tally.accepted).count(),
+        )
     };
     let worker = stack.worker_stats();
     println!(
@@ -524,7 +554,11 @@ async fn count(
     report.redeliveries = tally.redeliveries;
     report.left_at_deadline = tally.left_at_deadline;
     report.left_behind_group = tally.left_behind_group;
-    report.doubled_effects = tally.events.values().filter(|attempts| attempts.applied > 1).count();
+    report.doubled_effects = tally
+        .events
+        .values()
+        .filter(|attempts| attempts.applied > 1)
+        .count();
     report.duplicates_marked = tally.events.values().map(|attempts| attempts.duplicate).sum();
     report.panics = tally.panics + logs.api.panics;
     trace_counts(&stack.spans(), report);
@@ -696,7 +730,9 @@ async fn look_up(
     report.looked_up = ids.len();
     let verdicts: Vec<(String, Result<Verdict, OperatorError>)> = futures_util::stream::iter(ids)
         .map(|id| async move {
-            let verdict = story::gather(environment, &id, since).await.map(|story| story.verdict());
+            let verdict = story::gather(environment, &id, since)
+                .await
+                .map(|story| story.verdict());
             (id, verdict)
         })
         .buffer_unordered(LOOKUPS_IN_FLIGHT)

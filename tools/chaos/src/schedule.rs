@@ -70,7 +70,10 @@ impl FaultClass {
             .map(|name| {
                 Self::parse(name).ok_or_else(|| {
                     let known: Vec<&str> = Self::ALL.iter().map(|class| class.name()).collect();
-                    format!("unknown fault {name:?}; expected all, none or some of {}", known.join(", "))
+                    format!(
+                        "unknown fault {name:?}; expected all, none or some of {}",
+                        known.join(", ")
+                    )
                 })
             })
             .collect()
@@ -193,14 +196,18 @@ impl Schedule {
         let redrive_at = dynamodb_down.map(|down| down.end() + settings.visibility_timeout * 2);
         // The other DynamoDB faults strike while DynamoDB is up: nothing would notice them
         // while it is down.
-        let up = UpTimeline::new(span, dynamodb_down);
+        let burst = on(FaultClass::Burst).then(|| Window {
+            start: at(0.7),
+            length: at_least(0.04, Duration::from_secs(5)),
+        });
+        let due = due_times(settings.events, rate, burst);
+        let sending_ends = due.last().copied().unwrap_or_default();
+        let up = UpTimeline::new(sending_ends, dynamodb_down);
         let throttle_bursts = match on(FaultClass::ThrottleBursts) {
             true => {
                 let count = 2 + settings.events / 2500;
                 let length = at_least(0.015, Duration::from_secs(4));
-                let mut windows: Vec<Window> = (0..count)
-                    .map(|_| up.window(draws.draw(), length))
-                    .collect();
+                let mut windows: Vec<Window> = (0..count).map(|_| up.window(draws.draw(), length)).collect();
                 windows.sort_by_key(|window| window.start);
                 windows
             }
@@ -223,10 +230,6 @@ impl Schedule {
             start: at(0.5),
             length: at_least(0.02, Duration::from_secs(8)),
         });
-        let burst = on(FaultClass::Burst).then(|| Window {
-            start: at(0.7),
-            length: at_least(0.04, Duration::from_secs(5)),
-        });
         let storms = match on(FaultClass::DuplicateStorms) && settings.events > 0 {
             true => {
                 let count = (settings.events / 200).max(3);
@@ -243,7 +246,6 @@ impl Schedule {
             }
             false => Vec::new(),
         };
-        let due = due_times(settings.events, rate, burst);
         Self {
             rate,
             slow_store_delay: settings.worker_timeout.mul_f64(0.45),
@@ -471,7 +473,10 @@ mod tests {
         assert_eq!(one.render("SendMessage"), two.render("SendMessage"));
         let mut other = settings(500);
         other.seed = 8;
-        assert_ne!(Schedule::plan(other).render("SendMessage"), one.render("SendMessage"));
+        assert_ne!(
+            Schedule::plan(other).render("SendMessage"),
+            one.render("SendMessage")
+        );
     }
 
     #[test]
@@ -480,7 +485,12 @@ mod tests {
         assert_eq!(schedule.throttle_bursts.len(), 2);
         assert_eq!(schedule.kills.len(), 3);
         assert!(schedule.storms.len() >= 2, "{:?}", schedule.storms);
-        for window in [schedule.dynamodb_down, schedule.queue_down, schedule.slow_store, schedule.burst] {
+        for window in [
+            schedule.dynamodb_down,
+            schedule.queue_down,
+            schedule.slow_store,
+            schedule.burst,
+        ] {
             assert!(window.is_some());
         }
         let printed = schedule.render("SQS SendMessage");
@@ -530,9 +540,14 @@ mod tests {
             start: Duration::ZERO,
             length: Duration::ZERO,
         });
-        let in_burst = (0..1000).filter(|index| burst.contains(schedule.due(*index))).count();
+        let in_burst = (0..1000)
+            .filter(|index| burst.contains(schedule.due(*index)))
+            .count();
         let expected = burst.length.as_secs_f64() * schedule.rate * BURST_FACTOR;
-        assert!((in_burst as f64 - expected).abs() <= 2.0, "{in_burst} vs {expected}");
+        assert!(
+            (in_burst as f64 - expected).abs() <= 2.0,
+            "{in_burst} vs {expected}"
+        );
         assert_eq!(schedule.due(1), Duration::from_secs_f64(1.0 / schedule.rate));
     }
 
@@ -540,7 +555,11 @@ mod tests {
     fn a_short_run_sends_until_its_last_fault_and_a_long_one_at_its_rate() {
         let short = Schedule::plan(settings(500));
         let down = short.dynamodb_down.map(|down| down.end()).unwrap_or_default();
-        assert!(short.sending_ends() > down + Duration::from_secs(20), "{:?}", short.sending_ends());
+        assert!(
+            short.sending_ends() > down + Duration::from_secs(20),
+            "{:?}",
+            short.sending_ends()
+        );
         assert!(short.rate < 10.0);
         let long = Schedule::plan(settings(10_000));
         assert!((long.rate - 10.0).abs() < 1e-9);

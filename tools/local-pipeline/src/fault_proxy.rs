@@ -434,8 +434,14 @@ mod tests {
                 .times(2),
         );
         let send = state.add(FaultRule::always(AwsService::Sqs, Fault::Unavailable).operation("SendMessage"));
-        assert_eq!(state.pick(AwsService::DynamoDb, None, b"{\"id\":\"evt_1\"}"), None);
-        assert_eq!(state.pick(AwsService::Sqs, Some("ReceiveMessage"), b"evt_2"), None);
+        assert_eq!(
+            state.pick(AwsService::DynamoDb, None, b"{\"id\":\"evt_1\"}"),
+            None
+        );
+        assert_eq!(
+            state.pick(AwsService::Sqs, Some("ReceiveMessage"), b"evt_2"),
+            None
+        );
         assert_eq!(
             state.pick(AwsService::Sqs, Some("SendMessage"), b"evt_2"),
             Some(Fault::Unavailable)

@@ -185,7 +185,10 @@ pub async fn run(stack: &mut LocalStack, options: &SoakOptions) -> Result<SoakRe
     let faults = stack.faults().ok_or_else(|| {
         StackError::Scenario("the soak needs a stack started with the fault proxy".to_owned())
     })?;
-    faults.add(FaultRule::always(AwsService::DynamoDb, Fault::ThroughputExceeded).rate(options.dynamodb_failure_rate));
+    faults.add(
+        FaultRule::always(AwsService::DynamoDb, Fault::ThroughputExceeded)
+            .rate(options.dynamodb_failure_rate),
+    );
     let started = Instant::now();
     let mut report = SoakReport {
         events: options.events,

@@ -144,7 +144,8 @@ impl PipelineSettings {
         let mut variables = pipeline.variable_defaults()?;
         variables.insert("environment".to_owned(), Value::from(environment));
         for (name, value) in variables_set {
-            let value = hcl::to_value(&value).map_err(|error| pipeline.unexpected(format!("variable {name:?}"), error))?;
+            let value = hcl::to_value(&value)
+                .map_err(|error| pipeline.unexpected(format!("variable {name:?}"), error))?;
             variables.insert(name, value);
         }
         let locals = pipeline.locals(&variables);
