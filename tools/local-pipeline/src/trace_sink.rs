@@ -5,7 +5,7 @@
 //! Tools read the spans back through X-Ray's API on the stack's AWS endpoint (`xray_api`), as
 //! they read them in AWS.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -21,10 +21,17 @@ use trace_reader::span::{SpanKind, SpanRecord, SpanStatus};
 
 use crate::http::{HttpResponse, reply, serve};
 
+/// The spans, in arrival order, and where each trace's are.
+#[derive(Debug, Default)]
+struct StoredSpans {
+    spans: Vec<SpanRecord>,
+    by_trace: HashMap<String, Vec<usize>>,
+}
+
 /// Spans received so far, and why any export was refused.
 #[derive(Debug, Clone, Default)]
 pub struct SpanStore {
-    spans: Arc<Mutex<Vec<SpanRecord>>>,
+    spans: Arc<Mutex<StoredSpans>>,
     rejected: Arc<Mutex<Vec<String>>>,
     /// Each received span's size as one OTLP JSON document with its resource, by span id: what
     /// Transaction Search stores of it (`make bench` prices span ingestion with it).
@@ -34,13 +41,37 @@ pub struct SpanStore {
 impl SpanStore {
     /// Every span stored.
     pub fn spans(&self) -> Vec<SpanRecord> {
-        self.spans.lock().map(|spans| spans.clone()).unwrap_or_default()
+        self.spans
+            .lock()
+            .map(|stored| stored.spans.clone())
+            .unwrap_or_default()
+    }
+
+    /// The spans of one trace (32 hex digits), found by the trace's index rather than a scan:
+    /// a long run holds hundreds of thousands.
+    pub fn trace(&self, trace_id: &str) -> Vec<SpanRecord> {
+        self.spans
+            .lock()
+            .map(|stored| {
+                stored
+                    .by_trace
+                    .get(trace_id)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|index| stored.spans.get(*index).cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Stores `spans`.
     pub fn extend(&self, spans: impl IntoIterator<Item = SpanRecord>) {
-        if let Ok(mut store) = self.spans.lock() {
-            store.extend(spans);
+        if let Ok(mut stored) = self.spans.lock() {
+            for span in spans {
+                let index = stored.spans.len();
+                stored.by_trace.entry(span.trace_id.clone()).or_default().push(index);
+                stored.spans.push(span);
+            }
         }
     }
 

@@ -142,10 +142,9 @@ impl XrayApi {
             // "You cannot find traces through this API if Transaction Search is enabled."
             return XrayAnswer::ok(json!({ "Traces": [], "UnprocessedTraceIds": ids }));
         }
-        let spans = self.store.spans();
         let (mut traces, mut unprocessed) = (Vec::new(), Vec::new());
         for id in ids {
-            match trace_json(&spans, &id, 0, u64::MAX, "Segments") {
+            match trace_json(&self.store.trace(&w3c_id(&id)), &id, 0, u64::MAX, "Segments") {
                 Some(trace) => traces.push(trace),
                 None => unprocessed.push(id),
             }
@@ -247,11 +246,13 @@ impl XrayApi {
         if retrieval.listed == 1 {
             return XrayAnswer::ok(json!({ "RetrievalStatus": "RUNNING", "TraceFormat": "XRAY" }));
         }
-        let spans = self.store.spans();
         let traces: Vec<Value> = retrieval
             .trace_ids
             .iter()
-            .filter_map(|id| trace_json(&spans, id, retrieval.start_nanos, retrieval.end_nanos, "Spans"))
+            .filter_map(|id| {
+                let spans = self.store.trace(&w3c_id(id));
+                trace_json(&spans, id, retrieval.start_nanos, retrieval.end_nanos, "Spans")
+            })
             .collect();
         XrayAnswer::ok(json!({
             "RetrievalStatus": "COMPLETE",
