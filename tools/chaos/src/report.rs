@@ -35,6 +35,8 @@ pub struct ChaosReport {
     pub refused_answers: BTreeMap<u16, usize>,
     /// Events that needed more than one attempt.
     pub retried_events: usize,
+    /// API invocations that ran out of time (API Gateway answered 504).
+    pub api_timeouts: u64,
     /// How long sending took.
     pub send_seconds: f64,
     /// How long the pipeline took to drain after.
@@ -81,6 +83,9 @@ pub struct ChaosReport {
     pub message_spans: usize,
     /// Of those, spans outside their producer's trace.
     pub disconnected_spans: usize,
+    /// Of those, spans in the trace of a request whose API sandbox timed out after sending, so
+    /// its send span was never exported (the sender's retry is then a duplicate).
+    pub spans_under_lost_sends: usize,
     /// Sampled events with no stored (applied or duplicate) span in their producer's trace.
     pub events_without_connected_span: usize,
     /// Events looked up with the operator's story, and how many the run holds.
@@ -145,7 +150,7 @@ impl ChaosReport {
         let _ = writeln!(out, "  survived:");
         let _ = writeln!(
             out,
-            "    sender: {} accepted deliveries for {} events; {} refused answers ({}) retried with backoff; {} events needed a retry",
+            "    sender: {} accepted deliveries for {} events; {} refused answers ({}) retried with backoff; {} events needed a retry; {} API invocations timed out",
             self.accepted_deliveries,
             self.accepted_events,
             refused,
@@ -154,7 +159,8 @@ impl ChaosReport {
                 .map(|(status, count)| format!("{count} x {status}"))
                 .collect::<Vec<_>>()
                 .join(", "),
-            self.retried_events
+            self.retried_events,
+            self.api_timeouts
         );
         let _ = writeln!(
             out,
@@ -243,10 +249,11 @@ impl ChaosReport {
             (
                 self.disconnected_spans == 0 && self.events_without_connected_span == 0,
                 format!(
-                    "{} of {} process-webhook spans of {} sampled events in their producer's trace; {} sampled events without a stored attempt there",
+                    "{} of {} process-webhook spans of {} sampled events in their producer's trace ({} under the send span of an API invocation that timed out and was never exported); {} sampled events without a stored attempt there",
                     self.message_spans - self.disconnected_spans.min(self.message_spans),
                     self.message_spans,
                     self.sampled_events,
+                    self.spans_under_lost_sends,
                     self.events_without_connected_span
                 ),
             ),

@@ -543,6 +543,7 @@ async fn count(
         report.refused_answers = tally.refused.clone();
         report.retried_events = tally.retried.len();
     }
+    report.api_timeouts = stack.api_stats().timeouts;
     let worker = stack.worker_stats();
     report.invocations = worker.invocations;
     report.failed_invocations = worker.errors;
@@ -578,6 +579,12 @@ async fn count(
 
 /// The spans' side: every message span of a sampled event in its producer's trace, and the
 /// ERROR spans' types. Spans sent only for Application Signals (unsampled) are not traces.
+///
+/// A message span is in its producer's trace when its parent (or link) is the API's send span
+/// for its event. One more case counts: the API sandbox that sent it ran out of time before it
+/// answered (API Gateway answered 5xx and the sender retried), so its spans were never
+/// exported; the message span is then in that request's trace, under a send span nobody
+/// received, as it would be in AWS.
 fn trace_counts(spans: &[SpanRecord], report: &mut ChaosReport) {
     let spans: Vec<&SpanRecord> = spans.iter().filter(|span| span.sampled).collect();
     let mut producers: HashMap<&str, Vec<&SpanRecord>> = HashMap::new();
@@ -586,6 +593,23 @@ fn trace_counts(spans: &[SpanRecord], report: &mut ChaosReport) {
             producers.entry(event).or_default().push(span);
         }
     }
+    let traces_with_producer: HashSet<&str> = producers
+        .values()
+        .flatten()
+        .map(|send| send.trace_id.as_str())
+        .collect();
+    let failed_requests: HashSet<&str> = spans
+        .iter()
+        .filter(|span| {
+            span.attribute(trace_reader::xray::ORIGIN_ATTRIBUTE)
+                == Some(trace_reader::xray::API_GATEWAY_ORIGIN)
+                && span
+                    .attribute("http.response.status_code")
+                    .and_then(|status| status.parse::<u16>().ok())
+                    .is_some_and(|status| status >= 500)
+        })
+        .map(|span| span.trace_id.as_str())
+        .collect();
     let mut stored_in_trace: HashSet<&str> = HashSet::new();
     for span in spans.iter().copied().filter(|span| is_message_span(span)) {
         if let SpanStatus::Error(_) = span.status {
@@ -596,12 +620,20 @@ fn trace_counts(spans: &[SpanRecord], report: &mut ChaosReport) {
             continue;
         };
         report.message_spans += 1;
-        let connected = producers.get(event).is_some_and(|sends| {
+        let under_send = producers.get(event).is_some_and(|sends| {
             sends
                 .iter()
                 .any(|send| span.is_child_of(send) || span.links_to(send))
         });
-        if !connected {
+        let upstream_traces =
+            std::iter::once(span.trace_id.as_str()).chain(span.links.iter().map(|(trace, _)| trace.as_str()));
+        let under_lost_send = !under_send
+            && upstream_traces
+                .into_iter()
+                .any(|trace| failed_requests.contains(trace) && !traces_with_producer.contains(trace));
+        if under_lost_send {
+            report.spans_under_lost_sends += 1;
+        } else if !under_send {
             report.disconnected_spans += 1;
             continue;
         }

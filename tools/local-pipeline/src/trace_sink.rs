@@ -69,7 +69,11 @@ impl SpanStore {
         if let Ok(mut stored) = self.spans.lock() {
             for span in spans {
                 let index = stored.spans.len();
-                stored.by_trace.entry(span.trace_id.clone()).or_default().push(index);
+                stored
+                    .by_trace
+                    .entry(span.trace_id.clone())
+                    .or_default()
+                    .push(index);
                 stored.spans.push(span);
             }
         }
