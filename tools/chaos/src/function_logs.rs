@@ -86,6 +86,8 @@ pub struct WorkerTally {
     pub left_behind_group: usize,
     /// Lines saying the process panicked.
     pub panics: usize,
+    /// Per event id, the invocations (request ids) in which a sampled attempt stored it.
+    pub stored_in: HashMap<String, Vec<String>>,
 }
 
 impl WorkerTally {
@@ -118,6 +120,16 @@ impl WorkerTally {
             self.failed += usize::from(outcome == "failed");
             return;
         };
+        let stored = !matches!(outcome, "failed");
+        if stored
+            && fields.get("sampled").and_then(Value::as_bool) == Some(true)
+            && let Some(request_id) = field("request_id")
+        {
+            self.stored_in
+                .entry(event_id.to_owned())
+                .or_default()
+                .push(request_id.to_owned());
+        }
         let attempts = self.events.entry(event_id.to_owned()).or_default();
         match outcome {
             "applied" => attempts.applied += 1,

@@ -88,6 +88,9 @@ pub struct ChaosReport {
     pub spans_under_lost_sends: usize,
     /// Sampled events with no stored (applied or duplicate) span in their producer's trace.
     pub events_without_connected_span: usize,
+    /// Sampled events whose every storing invocation was killed or timed out before it
+    /// exported its spans (their log lines still tell the story).
+    pub events_lost_with_sandbox: usize,
     /// Events looked up with the operator's story, and how many the run holds.
     pub looked_up: usize,
     /// Looked-up events not found as processed: their ids (the first few) and verdicts.
@@ -249,12 +252,13 @@ impl ChaosReport {
             (
                 self.disconnected_spans == 0 && self.events_without_connected_span == 0,
                 format!(
-                    "{} of {} process-webhook spans of {} sampled events in their producer's trace ({} under the send span of an API invocation that timed out and was never exported); {} sampled events without a stored attempt there",
+                    "{} of {} process-webhook spans of {} sampled events in their producer's trace ({} under the send span of an API invocation that timed out and was never exported); {} sampled events without a stored attempt there ({} more whose storing invocations died before exporting)",
                     self.message_spans - self.disconnected_spans.min(self.message_spans),
                     self.message_spans,
                     self.sampled_events,
                     self.spans_under_lost_sends,
-                    self.events_without_connected_span
+                    self.events_without_connected_span,
+                    self.events_lost_with_sandbox
                 ),
             ),
             (

@@ -562,7 +562,7 @@ async fn count(
         .count();
     report.duplicates_marked = tally.events.values().map(|attempts| attempts.duplicate).sum();
     report.panics = tally.panics + logs.api.panics;
-    trace_counts(&stack.spans(), report);
+    trace_counts(&stack.spans(), &logs.worker, report);
     let injections = match injections.lock() {
         Ok(injections) => injections,
         Err(poisoned) => poisoned.into_inner(),
@@ -585,7 +585,10 @@ async fn count(
 /// answered (API Gateway answered 5xx and the sender retried), so its spans were never
 /// exported; the message span is then in that request's trace, under a send span nobody
 /// received, as it would be in AWS.
-fn trace_counts(spans: &[SpanRecord], report: &mut ChaosReport) {
+///
+/// Every sampled event must have a stored attempt in its trace, unless each invocation that
+/// stored it (its log lines say which) was killed or timed out before its spans were exported.
+fn trace_counts(spans: &[SpanRecord], worker: &WorkerTally, report: &mut ChaosReport) {
     let spans: Vec<&SpanRecord> = spans.iter().filter(|span| span.sampled).collect();
     let mut producers: HashMap<&str, Vec<&SpanRecord>> = HashMap::new();
     for span in spans.iter().copied().filter(|span| is_producer(span)) {
@@ -641,11 +644,26 @@ fn trace_counts(spans: &[SpanRecord], report: &mut ChaosReport) {
             stored_in_trace.insert(event);
         }
     }
+    let exported_invocations: HashSet<&str> = spans
+        .iter()
+        .filter_map(|span| span.attribute("faas.invocation_id"))
+        .collect();
     report.sampled_events = producers.len();
-    report.events_without_connected_span = producers
-        .keys()
-        .filter(|event| !stored_in_trace.contains(*event))
-        .count();
+    for event in producers.keys().filter(|event| !stored_in_trace.contains(*event)) {
+        let invocations = worker
+            .stored_in
+            .get(*event)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let lost_with_sandbox = !invocations.is_empty()
+            && invocations
+                .iter()
+                .all(|invocation| !exported_invocations.contains(invocation.as_str()));
+        match lost_with_sandbox {
+            true => report.events_lost_with_sandbox += 1,
+            false => report.events_without_connected_span += 1,
+        }
+    }
 }
 
 /// Each scheduled class, counted where it struck.
@@ -817,4 +835,133 @@ fn lookup_ids(worker: &WorkerTally, options: &ChaosOptions) -> Vec<String> {
 /// The state file a run writes for the operator (as `make up` does), under the stack's logs.
 pub fn state_file(log_dir: &Path) -> std::path::PathBuf {
     log_dir.join("chaos-state.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use trace_reader::span::SpanKind;
+
+    use super::*;
+
+    fn span(trace: &str, id: &str, parent: &str, kind: SpanKind, attributes: &[(&str, &str)]) -> SpanRecord {
+        SpanRecord {
+            service: "test".to_owned(),
+            trace_id: trace.to_owned(),
+            span_id: id.to_owned(),
+            parent_span_id: parent.to_owned(),
+            name: match kind {
+                SpanKind::Producer => "send webhooks-local-events".to_owned(),
+                SpanKind::Consumer => "process-webhook".to_owned(),
+                _ => "webhooks-local/v1".to_owned(),
+            },
+            kind,
+            start_unix_nanos: 1,
+            end_unix_nanos: 2,
+            status: SpanStatus::Unset,
+            attributes: attributes
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+            links: Vec::new(),
+            events: Vec::new(),
+            sampled: true,
+        }
+    }
+
+    fn send(trace: &str, id: &str, event: &str) -> SpanRecord {
+        span(
+            trace,
+            id,
+            "gw",
+            SpanKind::Producer,
+            &[("webhook.event_id", event)],
+        )
+    }
+
+    fn process(trace: &str, id: &str, parent: &str, event: &str) -> SpanRecord {
+        span(
+            trace,
+            id,
+            parent,
+            SpanKind::Consumer,
+            &[("webhook.event_id", event), ("webhook.outcome", "applied")],
+        )
+    }
+
+    fn gateway(trace: &str, status: &str) -> SpanRecord {
+        span(
+            trace,
+            "gw",
+            "",
+            SpanKind::Server,
+            &[
+                (
+                    trace_reader::xray::ORIGIN_ATTRIBUTE,
+                    trace_reader::xray::API_GATEWAY_ORIGIN,
+                ),
+                ("http.response.status_code", status),
+            ],
+        )
+    }
+
+    #[test]
+    fn message_spans_under_their_send_are_connected_and_the_rest_are_not() {
+        let spans = [
+            send("t1", "s1", "evt_1"),
+            process("t1", "p1", "s1", "evt_1"),
+            send("t2", "s2", "evt_2"),
+            // Redriven without its context: a new trace.
+            process("t9", "p2", "inv", "evt_2"),
+        ];
+        let mut report = ChaosReport::default();
+        trace_counts(&spans, &WorkerTally::default(), &mut report);
+        assert_eq!((report.message_spans, report.disconnected_spans), (2, 1));
+        assert_eq!(
+            (report.sampled_events, report.events_without_connected_span),
+            (2, 1)
+        );
+    }
+
+    #[test]
+    fn a_send_lost_with_a_timed_out_api_invocation_keeps_its_message_in_the_request_trace() {
+        let spans = [
+            // The first request timed out after sending: 504, and no API span was exported.
+            gateway("t1", "504"),
+            process("t1", "p1", "lost-send", "evt_1"),
+            // The retry was queued and found the event stored.
+            gateway("t2", "202"),
+            send("t2", "s2", "evt_1"),
+            process("t2", "p2", "s2", "evt_1"),
+        ];
+        let mut report = ChaosReport::default();
+        trace_counts(&spans, &WorkerTally::default(), &mut report);
+        assert_eq!((report.disconnected_spans, report.spans_under_lost_sends), (0, 1));
+        assert_eq!(report.events_without_connected_span, 0);
+
+        // A 202 request's trace is no excuse: its send span must be there.
+        let spans = [gateway("t1", "202"), process("t1", "p1", "lost-send", "evt_1")];
+        let mut report = ChaosReport::default();
+        trace_counts(&spans, &WorkerTally::default(), &mut report);
+        assert_eq!(report.disconnected_spans, 1);
+    }
+
+    #[test]
+    fn an_event_whose_storing_invocation_died_before_exporting_is_told_apart() {
+        let mut worker = WorkerTally::default();
+        worker.add(r#"{"outcome":"applied","webhook.event_id":"evt_1","sampled":true,"request_id":"r1"}"#);
+        worker.add(r#"{"outcome":"applied","webhook.event_id":"evt_2","sampled":true,"request_id":"r2"}"#);
+        let exported_invocation = span("t8", "i2", "", SpanKind::Server, &[("faas.invocation_id", "r2")]);
+        let spans = [
+            send("t1", "s1", "evt_1"),
+            send("t2", "s2", "evt_2"),
+            exported_invocation,
+        ];
+        let mut report = ChaosReport::default();
+        trace_counts(&spans, &worker, &mut report);
+        // evt_1's invocation exported nothing (killed); evt_2's did, without its message span.
+        assert_eq!(report.events_lost_with_sandbox, 1);
+        assert_eq!(report.events_without_connected_span, 1);
+    }
 }

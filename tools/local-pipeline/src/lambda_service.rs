@@ -186,6 +186,8 @@ struct Function {
     starting: AsyncMutex<()>,
     stopping: AtomicBool,
     next_request: AtomicU64,
+    /// Its place among the functions: request ids are unique across them, as Lambda's are.
+    index: u16,
     logs: LogShipper,
 }
 
@@ -204,7 +206,7 @@ impl LambdaService {
         logs: aws_sdk_cloudwatchlogs::Client,
     ) -> Result<Self, LambdaError> {
         let mut functions = BTreeMap::new();
-        for spec in specs {
+        for (index, spec) in specs.into_iter().enumerate() {
             if !spec.binary.exists() {
                 return Err(LambdaError::MissingBinary(spec.binary.clone()));
             }
@@ -225,6 +227,7 @@ impl LambdaService {
                 starting: AsyncMutex::new(()),
                 stopping: AtomicBool::new(false),
                 next_request: AtomicU64::new(1),
+                index: u16::try_from(index).unwrap_or(u16::MAX),
             });
             Function::start_sandbox(&function).await?;
             functions.insert(function.spec.name.clone(), function);
@@ -433,7 +436,11 @@ impl Function {
         self.counters.invocations.fetch_add(1, Ordering::Relaxed);
         let _in_flight = InFlight::enter(&self.counters.in_flight);
         let number = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let request_id = format!("{:08x}-0000-4000-8000-{number:012x}", std::process::id());
+        let request_id = format!(
+            "{:08x}-{:04x}-4000-8000-{number:012x}",
+            std::process::id(),
+            self.index
+        );
         let invocation = Invocation {
             request_id: request_id.clone(),
             function_arn: self.spec.arn(),
