@@ -51,6 +51,8 @@ pub struct ChaosReport {
     pub timeouts: u64,
     /// Sandboxes started after the first: cold starts after kills and timeouts.
     pub cold_starts: u64,
+    /// Invocations whose batch was full (the mapping's batch size), and that size.
+    pub full_batches: (usize, usize),
     /// Messages the worker processed (one log line each), every attempt.
     pub message_attempts: usize,
     /// Attempts that failed (then redelivered).
@@ -167,8 +169,13 @@ impl ChaosReport {
         );
         let _ = writeln!(
             out,
-            "    worker: {} invocations, {} failed whole ({} timed out), {} cold starts after kills and timeouts",
-            self.invocations, self.failed_invocations, self.timeouts, self.cold_starts
+            "    worker: {} invocations ({} with a full batch of {}), {} failed whole ({} timed out), {} cold starts after kills and timeouts",
+            self.invocations,
+            self.full_batches.0,
+            self.full_batches.1,
+            self.failed_invocations,
+            self.timeouts,
+            self.cold_starts
         );
         let _ = writeln!(
             out,

@@ -549,6 +549,14 @@ async fn count(
     report.failed_invocations = worker.errors;
     report.timeouts = worker.timeouts;
     report.cold_starts = worker.sandboxes.saturating_sub(1);
+    let batch_size = stack.settings.batch_size as usize;
+    let full = stack
+        .mapping_log()
+        .invocations()
+        .iter()
+        .filter(|invocation| invocation.message_ids.len() >= batch_size)
+        .count();
+    report.full_batches = (full, batch_size);
     let tally = &logs.worker;
     report.message_attempts = tally.attempts;
     report.failed_attempts = tally.failed;
