@@ -51,6 +51,10 @@ async fn five_hundred_webhooks_survive_every_fault_at_once() {
         "no redelivery found a duplicate\n{printed}"
     );
     assert!(
+        report.full_batches.0 > 0,
+        "no batch filled to the batch size\n{printed}"
+    );
+    assert!(
         report.sampled_events > 0 && report.sampled_events < 500,
         "sampled and unsampled\n{printed}"
     );
