@@ -1,16 +1,19 @@
 //! Sends webhooks as Stripe does: signed, each retried with backoff until the API accepts it
-//! (202), or until the run's bound.
+//! (202), or until the run's bound. The backoff is jittered: thousands of senders refused at
+//! once must not all come back at once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use local_pipeline::draws::FixedSeedDraws;
 use tokio::time::Instant;
 
-/// The first retry waits this long; each next one twice as long, up to [`MAX_BACKOFF`].
+/// The first retry waits up to this long; each next one up to twice as long, up to
+/// [`MAX_BACKOFF`], the wait drawn from [half of it, all of it].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// The longest wait between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(8);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The id of webhook `index`: its event and its customer (one customer per event, so a FIFO
 /// queue orders nothing across events).
@@ -75,6 +78,7 @@ impl Sender {
             self.tally().storm_copies += 1;
         }
         let mut backoff = FIRST_BACKOFF;
+        let mut jitter = FixedSeedDraws::seeded(index as u64);
         loop {
             let signature = stripe_signature::sign(&self.secret, local_pipeline::probe::unix_now(), &body);
             let status = self
@@ -98,11 +102,12 @@ impl Sender {
                 *tally.refused.entry(status).or_default() += 1;
                 tally.retried.insert(index);
             }
-            if Instant::now() + backoff > give_up_at {
+            let wait = backoff.mul_f64(0.5 + 0.5 * jitter.draw());
+            if Instant::now() + wait > give_up_at {
                 self.tally().given_up.insert(index);
                 return;
             }
-            tokio::time::sleep(backoff).await;
+            tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
