@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use futures_util::StreamExt;
 use local_pipeline::api_gateway::SamplingRule;
 use local_pipeline::fault_proxy::{AwsService, Fault, FaultProxy, FaultRule, RuleId};
-use local_pipeline::probe::{StackView, count_items, dlq_depth, queue_depth};
+use local_pipeline::probe::{StackView, dlq_depth, leftovers, queue_depth};
 use local_pipeline::stack::{LocalStack, StackError, StackOptions};
 use operator::OperatorError;
 use operator::environment::Environment;
@@ -525,16 +525,11 @@ async fn count(
     report: &mut ChaosReport,
 ) -> Result<(), ChaosError> {
     logs.update();
-    let view = StackView::of(stack);
-    report.event_records = count_items(&view, event_table::EVENT_PREFIX, None).await?;
-    report.notifications = count_items(
-        &view,
-        event_table::CUSTOMER_PREFIX,
-        Some(event_table::NOTIFICATION_PREFIX),
-    )
-    .await?;
-    report.left_on_queue = queue_depth(&view).await;
-    report.left_in_dlq = dlq_depth(&view).await;
+    let left = leftovers(&StackView::of(stack)).await?;
+    report.event_records = left.event_records;
+    report.notifications = left.notifications;
+    report.left_on_queue = left.on_queue;
+    report.left_in_dlq = left.in_dlq;
     {
         let tally = sender.tally();
         report.accepted_events = tally.accepted.len();

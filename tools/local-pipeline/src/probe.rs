@@ -407,3 +407,32 @@ pub async fn count_items(
         }
     }
 }
+
+/// What a run leaves behind: the table's event records and notifications, and the messages
+/// still on the queue and in the DLQ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Event records in the table.
+    pub event_records: usize,
+    /// Notification items in the table.
+    pub notifications: usize,
+    /// Messages on the event queue, visible or in flight.
+    pub on_queue: u64,
+    /// Messages in the DLQ, visible or in flight.
+    pub in_dlq: u64,
+}
+
+/// Counts what a run leaves behind (see [`Leftovers`]).
+pub async fn leftovers(view: &StackView) -> Result<Leftovers, StackError> {
+    Ok(Leftovers {
+        event_records: count_items(view, event_table::EVENT_PREFIX, None).await?,
+        notifications: count_items(
+            view,
+            event_table::CUSTOMER_PREFIX,
+            Some(event_table::NOTIFICATION_PREFIX),
+        )
+        .await?,
+        on_queue: queue_depth(view).await,
+        in_dlq: dlq_depth(view).await,
+    })
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::fault_proxy::{AwsService, Fault, FaultRule};
-use crate::probe::{StackView, count_items, dlq_depth, queue_depth, unix_now};
+use crate::probe::{StackView, leftovers, queue_depth, unix_now};
 use crate::stack::{LocalStack, StackError};
 use trace_reader::span::{SpanRecord, SpanStatus};
 
@@ -275,16 +275,11 @@ async fn drain(
 
 /// What the table, the queues, the fault proxy and the spans hold after the run.
 async fn count_results(stack: &LocalStack, report: &mut SoakReport) -> Result<(), StackError> {
-    let view = StackView::of(stack);
-    report.event_records = count_items(&view, event_table::EVENT_PREFIX, None).await?;
-    report.notifications = count_items(
-        &view,
-        event_table::CUSTOMER_PREFIX,
-        Some(event_table::NOTIFICATION_PREFIX),
-    )
-    .await?;
-    report.dead_lettered = dlq_depth(&view).await;
-    report.left_on_queue = queue_depth(&view).await;
+    let left = leftovers(&StackView::of(stack)).await?;
+    report.event_records = left.event_records;
+    report.notifications = left.notifications;
+    report.dead_lettered = left.in_dlq;
+    report.left_on_queue = left.on_queue;
     if let Some(faults) = stack.faults() {
         report.injected_failures = faults.injected(AwsService::DynamoDb);
         report.dynamodb_requests = report.injected_failures + faults.forwarded(AwsService::DynamoDb);
