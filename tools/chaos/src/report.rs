@@ -93,6 +93,8 @@ pub struct ChaosReport {
     /// Sampled events whose every storing invocation was killed or timed out before it
     /// exported its spans (their log lines still tell the story).
     pub events_lost_with_sandbox: usize,
+    /// Span datagrams the kernel dropped before the trace sink read them (`None`: not known).
+    pub dropped_span_datagrams: Option<u64>,
     /// Events looked up with the operator's story, and how many the run holds.
     pub looked_up: usize,
     /// Looked-up events not found as processed: their ids (the first few) and verdicts.
@@ -259,13 +261,17 @@ impl ChaosReport {
             (
                 self.disconnected_spans == 0 && self.events_without_connected_span == 0,
                 format!(
-                    "{} of {} process-webhook spans of {} sampled events in their producer's trace ({} under the send span of an API invocation that timed out and was never exported); {} sampled events without a stored attempt there ({} more whose storing invocations died before exporting)",
+                    "{} of {} process-webhook spans of {} sampled events in their producer's trace ({} under the send span of an API invocation that timed out and was never exported); {} sampled events without a stored attempt there ({} more whose storing invocations died before exporting){}",
                     self.message_spans - self.disconnected_spans.min(self.message_spans),
                     self.message_spans,
                     self.sampled_events,
                     self.spans_under_lost_sends,
                     self.events_without_connected_span,
-                    self.events_lost_with_sandbox
+                    self.events_lost_with_sandbox,
+                    match self.dropped_span_datagrams {
+                        Some(0) | None => String::new(),
+                        Some(dropped) => format!("; the kernel dropped {dropped} span datagrams"),
+                    }
                 ),
             ),
             (

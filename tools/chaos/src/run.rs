@@ -566,6 +566,7 @@ async fn count(
     report.duplicates_marked = tally.events.values().map(|attempts| attempts.duplicate).sum();
     report.panics = tally.panics + logs.api.panics;
     trace_counts(&stack.spans(), &logs.worker, report);
+    report.dropped_span_datagrams = stack.dropped_span_datagrams();
     let injections = match injections.lock() {
         Ok(injections) => injections,
         Err(poisoned) => poisoned.into_inner(),

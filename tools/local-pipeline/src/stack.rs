@@ -350,6 +350,11 @@ impl LocalStack {
         ]
     }
 
+    /// Span datagrams the kernel dropped before the sink read them (the `xray-udp` transport).
+    pub fn dropped_span_datagrams(&self) -> Option<u64> {
+        self.sink.dropped_datagrams()
+    }
+
     /// Every span the sink received, sampled or not, as the functions sent them.
     pub fn spans(&self) -> Vec<SpanRecord> {
         self.sink.spans()

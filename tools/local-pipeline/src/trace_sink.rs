@@ -119,7 +119,7 @@ pub struct TraceSink {
     address: SocketAddr,
     udp_address: SocketAddr,
     store: SpanStore,
-    tasks: [tokio::task::JoinHandle<()>; 2],
+    tasks: [tokio::task::JoinHandle<()>; 3],
 }
 
 impl TraceSink {
@@ -128,15 +128,17 @@ impl TraceSink {
     pub async fn start(port: u16, udp_port: u16) -> std::io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let address = listener.local_addr()?;
-        let socket = UdpSocket::bind(("127.0.0.1", udp_port)).await?;
+        let socket = bind_udp(SocketAddr::from(([127, 0, 0, 1], udp_port)))?;
         let udp_address = socket.local_addr()?;
         let store = SpanStore::default();
+        let (datagrams, received) = tokio::sync::mpsc::unbounded_channel();
         let tasks = [
             tokio::spawn(serve(listener, {
                 let store = store.clone();
                 move |request| handle(request, store.clone())
             })),
-            tokio::spawn(receive_datagrams(socket, store.clone())),
+            tokio::spawn(receive_datagrams(socket, datagrams, store.clone())),
+            tokio::spawn(decode_datagrams(received, store.clone())),
         ];
         Ok(Self {
             address,
@@ -154,6 +156,12 @@ impl TraceSink {
     /// `AWS_XRAY_DAEMON_ADDRESS` for the functions (Lambda sets it to its own daemon).
     pub fn xray_daemon_address(&self) -> String {
         self.udp_address.to_string()
+    }
+
+    /// Span datagrams the kernel dropped before the sink read them (0 in a run whose every
+    /// span arrived); `None` where the platform does not say.
+    pub fn dropped_datagrams(&self) -> Option<u64> {
+        kernel_drops(self.udp_address)
     }
 
     /// The store it writes to.
@@ -175,18 +183,76 @@ impl Drop for TraceSink {
     }
 }
 
-async fn receive_datagrams(socket: UdpSocket, store: SpanStore) {
+/// What the sink asks the kernel to buffer for its UDP socket (capped at `net.core.rmem_max`).
+/// A full buffer drops datagrams silently, as it would for the X-Ray daemon: a function
+/// flushing a batch's spans sends them in one burst, while the stack's other processes compete
+/// for the same cores.
+const UDP_RECEIVE_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+fn bind_udp(address: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER_BYTES)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Only copies datagrams out of the socket, so decoding never holds the kernel's buffer full.
+async fn receive_datagrams(
+    socket: UdpSocket,
+    datagrams: tokio::sync::mpsc::UnboundedSender<bytes::Bytes>,
+    store: SpanStore,
+) {
     // The daemon's read buffer: a larger datagram would be cut short in production.
     let mut buffer = vec![0_u8; 64 * 1024];
     loop {
         match socket.recv(&mut buffer).await {
-            Ok(length) => match decode_daemon_datagram(&buffer[..length]) {
-                Ok((sampled, export)) => store.receive(export, sampled),
-                Err(reason) => store.reject(format!("UDP datagram of {length} bytes: {reason}")),
-            },
+            Ok(length) => {
+                if datagrams
+                    .send(bytes::Bytes::copy_from_slice(&buffer[..length]))
+                    .is_err()
+                {
+                    return;
+                }
+            }
             Err(error) => store.reject(format!("UDP receive failed: {error}")),
         }
     }
+}
+
+async fn decode_datagrams(
+    mut received: tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>,
+    store: SpanStore,
+) {
+    while let Some(datagram) = received.recv().await {
+        match decode_daemon_datagram(&datagram) {
+            Ok((sampled, export)) => store.receive(export, sampled),
+            Err(reason) => store.reject(format!("UDP datagram of {} bytes: {reason}", datagram.len())),
+        }
+    }
+}
+
+/// Datagrams the kernel dropped because the sink's receive buffer was full, from the `drops`
+/// column of `/proc/net/udp` (Linux); `None` where that cannot be read.
+fn kernel_drops(address: SocketAddr) -> Option<u64> {
+    drops_in_udp_table(&std::fs::read_to_string("/proc/net/udp").ok()?, address)
+}
+
+fn drops_in_udp_table(table: &str, address: SocketAddr) -> Option<u64> {
+    let std::net::IpAddr::V4(ip) = address.ip() else {
+        return None;
+    };
+    // The kernel prints the address as its in-memory u32 in hex, then the port.
+    let local = format!("{:08X}:{:04X}", u32::from_ne_bytes(ip.octets()), address.port());
+    table
+        .lines()
+        .skip(1)
+        .find(|line| line.split_whitespace().nth(1) == Some(local.as_str()))
+        .and_then(|line| line.split_whitespace().last()?.parse().ok())
 }
 
 /// One datagram in the X-Ray daemon format the ADOT SDKs use for OTLP: a JSON header line
@@ -335,6 +401,20 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kernels_drop_count_is_read_for_the_sinks_own_socket() {
+        let table = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  101: 0100007F:A1B2 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1234 2 0000000000000000 0
+  102: 0100007F:1F90 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1235 2 0000000000000000 17
+";
+        let sink = SocketAddr::from(([127, 0, 0, 1], 0x1F90));
+        assert_eq!(drops_in_udp_table(table, sink), Some(17));
+        assert_eq!(
+            drops_in_udp_table(table, SocketAddr::from(([127, 0, 0, 1], 9))),
+            None
+        );
+    }
 
     fn datagram(header: &str, prefix: &str, request: &ExportTraceServiceRequest) -> Vec<u8> {
         let payload = base64::engine::general_purpose::STANDARD.encode(request.encode_to_vec());
