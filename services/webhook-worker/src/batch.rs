@@ -270,6 +270,7 @@ impl<S: EventStore> Worker<S> {
         span.record(attr::WEBHOOK_TYPE, event.event_type());
         let context = RecordContext {
             trace_id: Some(span.context().span().span_context().trace_id().to_string()),
+            trace_context: self.telemetry.inject_into_item(&span.context()),
             record_ttl: self.settings.record_ttl,
         };
         process::record_event(&self.store, &delivery, &event, context).await

@@ -12,6 +12,9 @@ pub enum Effect {
         customer_id: String,
         /// Stripe's failure message, when the event carries one.
         reason: Option<String>,
+        /// Where to tell the customer: the invoice's `customer_email` or the payment's
+        /// `receipt_email`, when the event carries one.
+        email: Option<String>,
     },
     /// The subscription's new status, as Stripe reports it.
     SubscriptionStatus {
@@ -41,6 +44,11 @@ impl Effect {
                     Some(customer_id) => Effect::PaymentFailed {
                         customer_id: customer_id.to_owned(),
                         reason: failure_reason(event),
+                        email: event
+                            .object_str("customer_email")
+                            .or_else(|| event.object_str("receipt_email"))
+                            .filter(|email| !email.is_empty())
+                            .map(str::to_owned),
                     },
                     None => Effect::Ignored {
                         reason: "payment failure without a customer",
@@ -124,11 +132,18 @@ mod tests {
             effect,
             Effect::PaymentFailed {
                 customer_id: "cus_1".into(),
-                reason: Some("Card declined.".into())
+                reason: Some("Card declined.".into()),
+                email: None,
             }
         );
-        let invoice = Effect::of(&event("invoice.payment_failed", json!({"customer": "cus_2"})));
+        let invoice = Effect::of(&event(
+            "invoice.payment_failed",
+            json!({"customer": "cus_2", "customer_email": "jo@example.com"}),
+        ));
         assert_eq!(invoice.customer_id(), Some("cus_2"));
+        assert!(
+            matches!(invoice, Effect::PaymentFailed { email: Some(email), .. } if email == "jo@example.com")
+        );
     }
 
     #[test]

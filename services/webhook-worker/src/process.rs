@@ -68,6 +68,8 @@ impl MessageFailure {
 pub struct RecordContext {
     /// The trace that processed it (W3C form), kept on the record.
     pub trace_id: Option<String>,
+    /// The processing span's context, for the items a stream consumer picks up.
+    pub trace_context: std::collections::BTreeMap<String, String>,
     /// How long the record is kept.
     pub record_ttl: Duration,
 }
@@ -94,6 +96,7 @@ pub async fn record_event<S: EventStore>(
         received_at_ms: delivery.sent_at_ms,
         processed_at_ms: i64::try_from(now.as_millis()).unwrap_or(i64::MAX),
         trace_id: context.trace_id,
+        trace_context: context.trace_context,
         receive_count: delivery.receive_count,
         expires_at: i64::try_from((now + context.record_ttl).as_secs()).unwrap_or(i64::MAX),
     };

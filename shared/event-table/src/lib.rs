@@ -55,6 +55,40 @@ pub fn notification_key(customer_id: &str, event_id: &str) -> HashMap<String, At
     )
 }
 
+/// A notification item's attributes and the states its `status` moves through:
+/// `pending` (the worker wrote it with the event) → `sent` (the notifier's email went out) or
+/// `unsendable` (there is no address to send it to). Only the notifier moves it, and only from
+/// `pending`, so a redelivered stream record sends nothing twice.
+pub mod notification {
+    /// Where the notification is: one of the states below.
+    pub const STATUS: &str = "status";
+    /// Written with the event; the stream's filter passes only inserts in this state.
+    pub const PENDING: &str = "pending";
+    /// The email was accepted by SES.
+    pub const SENT: &str = "sent";
+    /// No address to send to; nothing will send it.
+    pub const UNSENDABLE: &str = "unsendable";
+    /// What happened (`payment_failed`).
+    pub const KIND: &str = "kind";
+    /// The Stripe customer.
+    pub const CUSTOMER_ID: &str = "customer_id";
+    /// The Stripe event that caused it.
+    pub const EVENT_ID: &str = "event_id";
+    /// Stripe's failure message, when the event had one.
+    pub const REASON: &str = "reason";
+    /// The customer's email address, when the event had one.
+    pub const EMAIL: &str = "email";
+    /// The worker's `process-webhook` span context, a map of propagator entries named as a
+    /// queued message's attributes: the stream consumer's parent.
+    pub const TRACE_CONTEXT: &str = "trace_context";
+    /// SES's message id once sent.
+    pub const MESSAGE_ID: &str = "message_id";
+    /// When it was sent or found unsendable (Unix milliseconds).
+    pub const NOTIFIED_AT_MS: &str = "notified_at_ms";
+    /// Why it is unsendable.
+    pub const UNSENDABLE_REASON: &str = "unsendable_reason";
+}
+
 /// What recording an event did, as its record says (`outcome`).
 pub mod outcome {
     /// The event changed what it describes.

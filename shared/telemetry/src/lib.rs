@@ -14,6 +14,7 @@ mod search;
 mod sns;
 mod span_status;
 mod sqs;
+mod stream_item;
 mod xray_header;
 
 pub use config::{

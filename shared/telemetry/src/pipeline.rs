@@ -26,6 +26,7 @@ use crate::logging::JsonLogLayer;
 use crate::propagation::Propagators;
 use crate::sns::{self, OutgoingNotificationTraceContext};
 use crate::sqs::{self, OutgoingTraceContext, UpstreamContext};
+use crate::stream_item;
 use xray_udp_exporter::XrayUdpExporter;
 use xray_udp_exporter::{AlwaysRecordSampler, ApplicationSignals};
 
@@ -115,6 +116,18 @@ impl Telemetry {
         sns_envelope: Option<&aws_lambda_events::sns::SnsMessage>,
     ) -> UpstreamContext {
         sqs::extract_upstream_context(message, sns_envelope, self.inner.propagators.messages())
+    }
+
+    /// The trace context to write into a DynamoDB item whose stream a consumer reads: every
+    /// configured propagator's entry under its message attribute name; empty for an invalid
+    /// context.
+    pub fn inject_into_item(&self, cx: &Context) -> std::collections::BTreeMap<String, String> {
+        stream_item::inject_into_item(cx, self.inner.propagators.messages())
+    }
+
+    /// A stream record's upstream context, from the trace context entries of its new image.
+    pub fn extract_from_item(&self, entries: &std::collections::BTreeMap<String, String>) -> UpstreamContext {
+        stream_item::extract_from_item(entries, self.inner.propagators.messages())
     }
 
     /// Exports every finished span, waiting at most the export timeout. A collector that is

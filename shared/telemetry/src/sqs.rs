@@ -122,7 +122,7 @@ pub(crate) fn inject_attributes<T, E: std::fmt::Display>(
 
 /// The message attribute name for a propagator key: X-Ray's canonical header spelling, others as
 /// is.
-fn sqs_attribute_name(key: String) -> String {
+pub(crate) fn sqs_attribute_name(key: String) -> String {
     if key.eq_ignore_ascii_case(XRAY_PROPAGATOR_KEY) {
         XRAY_ATTRIBUTE_NAME.to_owned()
     } else {
@@ -140,6 +140,8 @@ pub enum UpstreamCarrier {
     SnsMessageAttributes,
     /// The `AWSTraceHeader` message system attribute.
     AwsTraceHeader,
+    /// The `trace_context` map of a DynamoDB stream record's new image (the outbox item).
+    StreamItem,
     /// Neither: a legacy producer, a manual send or a redrive without context.
     None,
 }
@@ -151,6 +153,7 @@ impl UpstreamCarrier {
             Self::MessageAttributes => "message_attributes",
             Self::SnsMessageAttributes => "sns_message_attributes",
             Self::AwsTraceHeader => "aws_trace_header",
+            Self::StreamItem => "stream_item",
             Self::None => "none",
         }
     }
@@ -164,6 +167,10 @@ pub struct UpstreamContext {
 }
 
 impl UpstreamContext {
+    pub(crate) fn new(context: Context, carrier: UpstreamCarrier) -> Self {
+        Self { context, carrier }
+    }
+
     /// The extracted context (remote span context and baggage); empty when none was found.
     pub fn context(&self) -> &Context {
         &self.context

@@ -15,6 +15,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::{EventRecord, EventStore, RecordOutcome, StoreError, StoreErrorKind};
 use crate::effect::{Effect, PAST_DUE};
 use event_table::TTL_ATTRIBUTE;
+use event_table::notification as item;
 
 const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
 /// The first transaction item is always the event record; the second the status change.
@@ -143,19 +144,34 @@ impl DynamoDbStore {
                 .build(),
         ];
         match effect {
-            Effect::PaymentFailed { customer_id, reason } => {
+            Effect::PaymentFailed {
+                customer_id,
+                reason,
+                email,
+            } => {
                 items.push(self.status_update(record, customer_id, PAST_DUE, None)?);
                 let mut notification = event_table::notification_key(customer_id, &record.event_id);
                 notification.extend([
-                    ("kind".to_owned(), s("payment_failed")),
-                    ("status".to_owned(), s("pending")),
-                    ("customer_id".to_owned(), s(customer_id)),
-                    ("event_id".to_owned(), s(&record.event_id)),
+                    (item::KIND.to_owned(), s("payment_failed")),
+                    (item::STATUS.to_owned(), s(item::PENDING)),
+                    (item::CUSTOMER_ID.to_owned(), s(customer_id)),
+                    (item::EVENT_ID.to_owned(), s(&record.event_id)),
                     ("created_at_ms".to_owned(), n(record.processed_at_ms)),
                     (TTL_ATTRIBUTE.to_owned(), n(record.expires_at)),
                 ]);
                 if let Some(reason) = reason {
-                    notification.insert("reason".to_owned(), s(reason));
+                    notification.insert(item::REASON.to_owned(), s(reason));
+                }
+                if let Some(email) = email {
+                    notification.insert(item::EMAIL.to_owned(), s(email));
+                }
+                if !record.trace_context.is_empty() {
+                    let context = record
+                        .trace_context
+                        .iter()
+                        .map(|(name, value)| (name.clone(), s(value)))
+                        .collect();
+                    notification.insert(item::TRACE_CONTEXT.to_owned(), AttributeValue::M(context));
                 }
                 items.push(
                     TransactWriteItem::builder()

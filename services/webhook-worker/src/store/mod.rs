@@ -5,6 +5,7 @@
 //! once per event id. A second delivery is reported as a duplicate and changes nothing. A
 //! status change older than the one stored is recorded as superseded and changes nothing.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::effect::Effect;
@@ -29,6 +30,9 @@ pub struct EventRecord {
     pub processed_at_ms: i64,
     /// The trace that processed it, W3C form, so a record leads to its trace.
     pub trace_id: Option<String>,
+    /// The processing span's context as propagator entries, written into the items a stream
+    /// consumer picks up (the notification) so its span joins this trace.
+    pub trace_context: BTreeMap<String, String>,
     /// SQS's `ApproximateReceiveCount`: 1 on first delivery.
     pub receive_count: u32,
     /// When the record may be deleted (Unix seconds; the table's TTL attribute).

@@ -254,6 +254,18 @@ async fn a_subscription_update_after_a_payment_failure_is_visible_and_order_is_k
         .expect("pending");
     assert_eq!(notification["status"].as_s().unwrap(), "pending");
     assert_eq!(notification["reason"].as_s().unwrap(), "Declined");
+    // The outbox item carries its processing span's context, under the messages' names.
+    let span = &stack.telemetry.spans.with_attribute("messaging.message.id", "m-fail")[0];
+    let context = notification["trace_context"].as_m().expect("a trace context map");
+    let traceparent = context["traceparent"].as_s().expect("a W3C traceparent");
+    assert_eq!(
+        traceparent,
+        &format!(
+            "00-{}-{}-01",
+            span.span_context.trace_id(),
+            span.span_context.span_id()
+        )
+    );
 }
 
 #[tokio::test]

@@ -330,7 +330,11 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport, fan_out
     // Every export reached the sink and decoded: no span was lost on the way.
     assert_eq!(stack.rejected_exports(), Vec::<String>::new());
     if transport == TelemetryTransport::XrayUdp {
-        assert_eq!(stack.dropped_span_datagrams(), Some(0), "the kernel dropped span datagrams");
+        assert_eq!(
+            stack.dropped_span_datagrams(),
+            Some(0),
+            "the kernel dropped span datagrams"
+        );
         // Application Signals: every span names its service and operation, and the SQS and
         // DynamoDB calls name their remote service and resource.
         // The functions' spans: API Gateway's own segments are not the functions' to annotate.

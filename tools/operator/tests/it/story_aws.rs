@@ -85,6 +85,7 @@ async fn a_stored_event_is_told_with_its_record_its_x_ray_trace_and_the_links() 
         received_at_ms: Some(1_767_225_600_000),
         processed_at_ms: 1_767_225_605_000,
         trace_id: Some(TRACE_W3C.to_owned()),
+        trace_context: Default::default(),
         receive_count: 1,
         expires_at: 1_999_999_999,
     };
