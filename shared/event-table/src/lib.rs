@@ -15,8 +15,10 @@ pub const TTL_ATTRIBUTE: &str = "expires_at";
 pub const EVENT_PREFIX: &str = "EVENT#";
 /// The partition key prefix of a customer's items.
 pub const CUSTOMER_PREFIX: &str = "CUSTOMER#";
-/// The sort key prefix of notifications.
+/// The partition key prefix of notifications.
 pub const NOTIFICATION_PREFIX: &str = "NOTIFICATION#";
+/// A notification's sort key.
+pub const NOTIFICATION_SORT: &str = "NOTIFICATION";
 const EVENT_SORT: &str = "EVENT";
 const SUBSCRIPTION_SORT: &str = "SUBSCRIPTION";
 
@@ -47,12 +49,15 @@ pub fn subscription_key(customer_id: &str) -> HashMap<String, AttributeValue> {
     key(customer_partition(customer_id), SUBSCRIPTION_SORT.to_owned())
 }
 
-/// A payment-failure notification: `CUSTOMER#<customer id>` / `NOTIFICATION#<event id>`.
-pub fn notification_key(customer_id: &str, event_id: &str) -> HashMap<String, AttributeValue> {
-    key(
-        customer_partition(customer_id),
-        format!("{NOTIFICATION_PREFIX}{event_id}"),
-    )
+/// `NOTIFICATION#<event id>`: a partition of its own, so IAM's `dynamodb:LeadingKeys` can
+/// confine the notifier to notification items.
+pub fn notification_partition(event_id: &str) -> String {
+    format!("{NOTIFICATION_PREFIX}{event_id}")
+}
+
+/// A payment-failure notification: `NOTIFICATION#<event id>` / `NOTIFICATION`.
+pub fn notification_key(event_id: &str) -> HashMap<String, AttributeValue> {
+    key(notification_partition(event_id), NOTIFICATION_SORT.to_owned())
 }
 
 /// A notification item's attributes and the states its `status` moves through:

@@ -150,7 +150,7 @@ impl DynamoDbStore {
                 email,
             } => {
                 items.push(self.status_update(record, customer_id, PAST_DUE, None)?);
-                let mut notification = event_table::notification_key(customer_id, &record.event_id);
+                let mut notification = event_table::notification_key(&record.event_id);
                 notification.extend([
                     (item::KIND.to_owned(), s("payment_failed")),
                     (item::STATUS.to_owned(), s(item::PENDING)),

@@ -129,24 +129,11 @@ async fn the_pipeline_keeps_every_promise(transport: TelemetryTransport, fan_out
     expected.insert(run.eventbridge.event_id.clone().unwrap());
     assert_eq!(stored, expected);
     assert_eq!(records.len(), expected.len(), "one record per event id");
-    let notifications = dynamodb
-        .query()
-        .table_name(&table)
-        .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-        .expression_attribute_values(
-            ":pk",
-            AttributeValue::S(event_table::customer_partition(
-                run.payment_failed.customer.as_deref().unwrap(),
-            )),
-        )
-        .expression_attribute_values(
-            ":prefix",
-            AttributeValue::S(event_table::NOTIFICATION_PREFIX.to_owned()),
-        )
-        .send()
-        .await
-        .expect("query")
-        .count;
+    let notifications = local_pipeline::probe::notification_count(
+        &local_pipeline::probe::StackView::of(&stack),
+        run.payment_failed.customer.as_deref().unwrap(),
+    )
+    .await;
     assert_eq!(notifications, 1, "the redelivered payment failure notified once");
 
     // Each process-webhook span belongs to its own producer's trace, under its send (or
