@@ -31,13 +31,15 @@ pub enum Trigger {
     Http,
     /// An SQS event source mapping: a CONSUMER span.
     PubSub,
+    /// A DynamoDB stream's event source mapping: a CONSUMER span.
+    Datasource,
 }
 
 impl Trigger {
     fn span_kind(self) -> &'static str {
         match self {
             Trigger::Http => "server",
-            Trigger::PubSub => "consumer",
+            Trigger::PubSub | Trigger::Datasource => "consumer",
         }
     }
 
@@ -45,6 +47,7 @@ impl Trigger {
         match self {
             Trigger::Http => "http",
             Trigger::PubSub => "pubsub",
+            Trigger::Datasource => "datasource",
         }
     }
 }
