@@ -183,7 +183,7 @@ fuzz: ## run each cargo-fuzz target for FUZZ_SECONDS (default 60) on the nightly
 
 # ── Build and deploy ───────────────────────────────────────────────────────────────────────
 ARCH ?= arm64
-FUNCTIONS := webhook-api webhook-worker
+FUNCTIONS := webhook-api webhook-worker webhook-notifier
 ENVIRONMENTS := $(notdir $(patsubst %/,%,$(wildcard terraform/environments/*/)))
 TF_DIR = terraform/environments/$(ENV)
 TERRAFORM := terraform -chdir=$(TF_DIR)

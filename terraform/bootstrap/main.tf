@@ -238,6 +238,32 @@ data "aws_iam_policy_document" "function_boundary" {
     resources = ["arn:${local.partition}:dynamodb:${var.region}:${local.account}:table/${var.project}-${each.key}-*"]
   }
 
+  # The notifier: its table's stream (ListStreams names no resource), and email from the
+  # account's SES identities (the function's own policy names the one sender).
+  statement {
+    sid       = "TableStreams"
+    actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+    resources = ["arn:${local.partition}:dynamodb:${var.region}:${local.account}:table/${var.project}-${each.key}-*/stream/*"]
+  }
+
+  statement {
+    sid       = "ListTableStreams"
+    actions   = ["dynamodb:ListStreams"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [var.region]
+    }
+  }
+
+  statement {
+    sid       = "Email"
+    actions   = ["ses:SendEmail"]
+    resources = ["arn:${local.partition}:ses:${var.region}:${local.account}:identity/*"]
+  }
+
   statement {
     sid       = "SigningSecret"
     actions   = ["secretsmanager:GetSecretValue"]

@@ -194,11 +194,17 @@ fn pipeline_context(table: &DeployPermissions, pipeline: &Module) -> Context<'st
     let mut variables = pipeline.variable_defaults().unwrap();
     variables.insert("project".to_owned(), Value::from(table.sample["project"].clone()));
     variables.insert("environment".to_owned(), Value::from(table.environment()));
+    // The notifier's sender: the sample's SES identity (an environment's own setting).
+    variables.insert(
+        "notification_sender".to_owned(),
+        Value::from("billing@example.com"),
+    );
     let mut context = terraform_config::terraform_functions();
     context.declare_var("var", Value::Object(variables));
     let data: Value = hcl::value!({
         aws_caller_identity = { current = { account_id = (table.sample["account"].clone()) } }
         aws_partition = { current = { partition = (table.sample["partition"].clone()) } }
+        aws_region = { current = { region = (table.sample["region"].clone()) } }
         aws_secretsmanager_secret = { signing = { arn = (table.fill("arn:{partition}:secretsmanager:{region}:{account}:secret:{project}-{environment}/stripe-webhook-secret-{secret_suffix}")) } }
     });
     context.declare_var("data", data);
@@ -208,6 +214,15 @@ fn pipeline_context(table: &DeployPermissions, pipeline: &Module) -> Context<'st
     });
     context.declare_var("module", modules);
     context.declare_var("aws_sns_topic", hcl::value!({ events = [] }));
+    context.declare_var(
+        "aws_sqs_queue",
+        hcl::value!({
+            notifier_failures = [{
+                arn = (table
+                    .fill("arn:{partition}:sqs:{region}:{account}:{project}-{environment}-notifier-failures"))
+            }]
+        }),
+    );
     let locals = pipeline.locals_in(&context);
     context.declare_var("local", Value::Object(locals));
     context
@@ -232,7 +247,11 @@ fn boundary_coverage(terraform: &Path) -> Vec<Violation> {
         })
         .collect();
     let mut violations = Vec::new();
-    for (name, document) in [("webhook-api", "api"), ("webhook-worker", "worker")] {
+    for (name, document) in [
+        ("webhook-api", "api"),
+        ("webhook-worker", "worker"),
+        ("webhook-notifier", "notifier"),
+    ] {
         let inline = deploy_role::policy_document(&pipeline, document, &pipeline_context).unwrap();
         let mut function_context = terraform_config::terraform_functions();
         let log_group = setup
@@ -753,4 +772,52 @@ fn the_bootstrap_before_isolation_fails_every_finding() {
         document(&setup, &Role::Deploy).decide(&read),
         Decision::Allowed(_)
     ));
+}
+
+#[test]
+fn the_notifier_may_mark_notification_items_only_and_send_from_its_sender_only() {
+    let setup = setup(&terraform_dir());
+    let pipeline = Module::load(terraform_dir().join("modules/pipeline")).unwrap();
+    let context = pipeline_context(&setup.table, &pipeline);
+    let policy = deploy_role::policy_document(&pipeline, "notifier", &context).unwrap();
+    let table = setup
+        .table
+        .fill("arn:{partition}:dynamodb:{region}:{account}:table/{project}-{environment}-events");
+    let decide = |action: &str, resource: &str, context: &[(&str, &str)]| {
+        let context: RequestContext = context
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), vec![(*value).to_owned()]))
+            .collect();
+        policy.decide(&Request {
+            action,
+            resource,
+            context: &context,
+        })
+    };
+    let leading = |key: &'static str| [("dynamodb:LeadingKeys", key)];
+    assert!(matches!(
+        decide("dynamodb:UpdateItem", &table, &leading("NOTIFICATION#evt_1")),
+        Decision::Allowed(_)
+    ));
+    for (action, key) in [
+        ("dynamodb:UpdateItem", "CUSTOMER#cus_1"),
+        ("dynamodb:UpdateItem", "EVENT#evt_1"),
+        ("dynamodb:GetItem", "CUSTOMER#cus_1"),
+    ] {
+        assert_eq!(
+            decide(action, &table, &leading(key)),
+            Decision::NotAllowed,
+            "{action} {key}"
+        );
+    }
+    assert_eq!(
+        decide("dynamodb:PutItem", &table, &leading("NOTIFICATION#evt_1")),
+        Decision::NotAllowed
+    );
+    let identity = setup
+        .table
+        .fill("arn:{partition}:ses:{region}:{account}:identity/billing@example.com");
+    let send = |from: &str| decide("ses:SendEmail", &identity, &[("ses:FromAddress", from)]);
+    assert!(matches!(send("billing@example.com"), Decision::Allowed(_)));
+    assert_eq!(send("ceo@example.com"), Decision::NotAllowed);
 }

@@ -44,12 +44,47 @@ fn the_defaults_pass_every_validation() {
     let module = pipeline(&terraform_dir());
     let mut defaults = module.variable_defaults().unwrap();
     defaults.insert("environment".to_owned(), Value::from("dev"));
+    // Required while the notifier is on, as the zip paths of the other two are.
+    defaults.insert(
+        "notifier_zip_path".to_owned(),
+        Value::from("dist/webhook-notifier/bootstrap.zip"),
+    );
+    defaults.insert(
+        "notification_sender".to_owned(),
+        Value::from("billing@example.com"),
+    );
     for name in module.variables().keys() {
         // Validations with functions hcl-rs does not evaluate (regex, can) are terraform's job.
         if let Ok(failed) = module.failed_validations(name, &defaults) {
             assert!(failed.is_empty(), "{name}: {failed:?}");
         }
     }
+}
+
+#[test]
+fn the_notifier_needs_its_artifact_and_sender_unless_it_is_off() {
+    let module = pipeline(&terraform_dir());
+    let notifier = |enabled: bool, zip: Option<&str>, sender: Option<&str>| {
+        let values = values(&[
+            ("notifier_enabled", Value::from(enabled)),
+            ("notifier_zip_path", zip.map_or(Value::Null, Value::from)),
+            ("notification_sender", sender.map_or(Value::Null, Value::from)),
+        ]);
+        let mut messages = module.failed_validations("notifier_zip_path", &values).unwrap();
+        // The sender's first rule uses regex, which terraform evaluates; the cross-variable one
+        // is the second.
+        messages.extend(
+            module
+                .failed_validations("notification_sender", &values)
+                .unwrap_or_else(|_| Vec::new()),
+        );
+        messages
+    };
+    assert!(notifier(false, None, None).is_empty());
+    assert_eq!(
+        notifier(true, None, Some("billing@example.com")),
+        ["notifier_enabled needs notifier_zip_path; or set notifier_enabled = false."]
+    );
 }
 
 #[test]

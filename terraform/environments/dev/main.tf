@@ -18,4 +18,10 @@ module "pipeline" {
   fan_out                      = var.fan_out
   fan_out_raw_message_delivery = var.fan_out_raw_message_delivery
   stripe_event_bus_name        = var.stripe_event_bus_name
+
+  # CI passes an unset GitHub variable as "".
+  notifier_enabled                = var.notifier_enabled
+  notifier_zip_path               = var.notifier_zip_path
+  notification_sender             = var.notification_sender == "" ? null : var.notification_sender
+  notification_recipient_override = var.notification_recipient_override == "" ? null : var.notification_recipient_override
 }

@@ -15,6 +15,12 @@ variable "worker_zip_path" {
   default     = "../../../dist/webhook-worker/bootstrap.zip"
 }
 
+variable "notifier_zip_path" {
+  description = "webhook-notifier's bootstrap.zip, from make build."
+  type        = string
+  default     = "../../../dist/webhook-notifier/bootstrap.zip"
+}
+
 variable "architecture" {
   description = "Architecture of the artifacts (make build ARCH=...)."
   type        = string
@@ -64,6 +70,18 @@ variable "fan_out_raw_message_delivery" {
 
 variable "stripe_event_bus_name" {
   description = "Stripe's partner event bus (aws.partner/stripe.com/...) to route to the queue; \"\" for none."
+  type        = string
+  default     = ""
+}
+
+variable "notifier_enabled" {
+  description = "The notifier hop (table stream -> webhook-notifier -> SES); false where notifications are sent elsewhere (in CI: the NOTIFIER_ENABLED variable)."
+  type        = bool
+  default     = true
+}
+
+variable "notification_sender" {
+  description = "The verified SES address notifications are sent from; required with notifier_enabled (in CI: the NOTIFICATION_SENDER variable)."
   type        = string
   default     = ""
 }

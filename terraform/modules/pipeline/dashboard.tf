@@ -61,6 +61,16 @@ locals {
       metrics = [for metric in ["Invocations", "Errors", "Throttles"] : ["AWS/Lambda", metric, "FunctionName", module.api.function_name]]
     },
     ],
+    # With the notifier (notifier.tf): is it keeping up with the stream, is anything failing.
+    [for name in module.notifier[*].function_name : {
+      title = "Notifier: stream iterator age (ms), errors, failed batches"
+      stat  = "Maximum"
+      metrics = [
+        ["AWS/Lambda", "IteratorAge", "FunctionName", name, { label = "iterator age (ms)" }],
+        ["AWS/Lambda", "Errors", "FunctionName", name, { stat = "Sum", label = "invocation errors", yAxis = "right" }],
+        ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", local.names.notifier_failures, { label = "batches in notifier-failures", yAxis = "right" }],
+      ]
+    }],
     # With fan-out or the Stripe rule (fan_out.tf): what SNS and EventBridge failed to deliver.
     [for name in aws_sqs_queue.undeliverable[*].name : {
       title = "Deliveries into the queue: SNS failures, undeliverable depth"
@@ -73,10 +83,28 @@ locals {
   )
 }
 
+locals {
+  # Notifications sent, found unsendable or failed, from the notifier's own log lines (one per
+  # stream record: services/webhook-notifier/src/batch.rs).
+  notification_widgets = [for group in module.notifier[*].log_group_name : {
+    type   = "log"
+    x      = (length(local.dashboard_widgets) % 2) * 12
+    y      = floor(length(local.dashboard_widgets) / 2) * 6
+    width  = 12
+    height = 6
+    properties = {
+      title  = "Notifications: sent, already sent, unsendable, failed (per 5 min)"
+      region = local.dashboard_region
+      view   = "timeSeries"
+      query  = "SOURCE '${group}' | filter ispresent(outcome) | stats count(*) by outcome, bin(5m)"
+    }
+  }]
+}
+
 resource "aws_cloudwatch_dashboard" "pipeline" {
   dashboard_name = "${local.name_prefix}-pipeline"
   dashboard_body = jsonencode({
-    widgets = [
+    widgets = concat([
       for index, widget in local.dashboard_widgets : {
         type   = "metric"
         x      = (index % 2) * 12
@@ -92,6 +120,6 @@ resource "aws_cloudwatch_dashboard" "pipeline" {
           metrics = widget.metrics
         }
       }
-    ]
+    ], local.notification_widgets)
   })
 }

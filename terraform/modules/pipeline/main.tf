@@ -23,9 +23,12 @@ locals {
   names = {
     api    = "${local.name_prefix}-webhook-api"
     worker = "${local.name_prefix}-webhook-worker"
-    queue  = "${local.name_prefix}-events"
-    table  = "${local.name_prefix}-events"
-    secret = "${local.name_prefix}/stripe-webhook-secret"
+    # notifier.tf
+    notifier          = "${local.name_prefix}-webhook-notifier"
+    notifier_failures = "${local.name_prefix}-notifier-failures"
+    queue             = "${local.name_prefix}-events"
+    table             = "${local.name_prefix}-events"
+    secret            = "${local.name_prefix}/stripe-webhook-secret"
   }
 
   tags = merge(var.tags, {
@@ -87,6 +90,7 @@ module "table" {
 
   name                = local.names.table
   deletion_protection = var.deletion_protection
+  stream_enabled      = var.notifier_enabled
   kms_key_arn         = var.kms_key_arn
   tags                = local.tags
 }

@@ -313,3 +313,93 @@ variable "stripe_event_bus_name" {
     error_message = "stripe_event_bus_name is \"\" or the partner event bus name Stripe created, aws.partner/stripe.com/<id>."
   }
 }
+
+variable "notifier_enabled" {
+  description = "Deploy the notifier: the table's stream -> webhook-notifier -> SES email to the customer whose payment failed. Turn it off where notifications are sent elsewhere (pending notification items are then left for that sender)."
+  type        = bool
+  default     = true
+}
+
+variable "notifier_zip_path" {
+  description = "webhook-notifier's bootstrap.zip (make build: dist/webhook-notifier/bootstrap.zip); required with notifier_enabled."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = !var.notifier_enabled || var.notifier_zip_path != null
+    error_message = "notifier_enabled needs notifier_zip_path; or set notifier_enabled = false."
+  }
+}
+
+variable "notification_sender" {
+  description = "The address notifications are sent from; it, or its domain (notification_identity), must be a verified SES identity of the account and region. Required with notifier_enabled."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.notification_sender == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.notification_sender))
+    error_message = "notification_sender is an email address."
+  }
+
+  validation {
+    condition     = !var.notifier_enabled || var.notification_sender != null
+    error_message = "notifier_enabled needs notification_sender (a verified SES identity); or set notifier_enabled = false."
+  }
+}
+
+variable "notification_identity" {
+  description = "The verified SES identity the sender belongs to: the address itself (default) or its domain."
+  type        = string
+  default     = null
+}
+
+variable "notification_recipient_override" {
+  description = "Send every notification to this address instead of the customer's (test environments: customers never get mail, and SES's sandbox sends only to verified addresses). The role may then send to this address only."
+  type        = string
+  default     = null
+}
+
+variable "notifier_memory_size" {
+  description = "Memory of webhook-notifier (MB)."
+  type        = number
+  default     = 128
+}
+
+variable "notifier_timeout_seconds" {
+  description = "Timeout of webhook-notifier (s)."
+  type        = number
+  default     = 30
+}
+
+variable "notifier_batch_size" {
+  description = "Stream records per notifier invocation."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.notifier_batch_size >= 1 && var.notifier_batch_size <= 10000
+    error_message = "notifier_batch_size is 1 to 10000."
+  }
+}
+
+variable "notifier_maximum_retry_attempts" {
+  description = "Retries of a failing stream batch (halved by bisection each time) before its records go to the on-failure queue."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.notifier_maximum_retry_attempts >= 0 && var.notifier_maximum_retry_attempts <= 10000
+    error_message = "notifier_maximum_retry_attempts is 0 to 10000."
+  }
+}
+
+variable "notifier_maximum_record_age_seconds" {
+  description = "A stream record older than this is not retried but sent to the on-failure queue (a notification days late helps nobody)."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.notifier_maximum_record_age_seconds == -1 || (var.notifier_maximum_record_age_seconds >= 60 && var.notifier_maximum_record_age_seconds <= 604800)
+    error_message = "notifier_maximum_record_age_seconds is -1 (no limit) or 60 to 604800."
+  }
+}

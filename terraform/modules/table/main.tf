@@ -7,6 +7,9 @@ resource "aws_dynamodb_table" "this" {
   hash_key                    = "pk"
   range_key                   = "sk"
   deletion_protection_enabled = var.deletion_protection
+  # The notifier's source: each new notification item, with the trace context it carries.
+  stream_enabled   = var.stream_enabled
+  stream_view_type = var.stream_enabled ? "NEW_IMAGE" : null
 
   attribute {
     name = "pk"

@@ -14,6 +14,12 @@ variable "deletion_protection" {
   default     = true
 }
 
+variable "stream_enabled" {
+  description = "Keep a DynamoDB stream of new item images (the notifier reads it)."
+  type        = bool
+  default     = false
+}
+
 variable "kms_key_arn" {
   description = "Customer-managed KMS key for encryption at rest; null uses the AWS-managed DynamoDB key."
   type        = string

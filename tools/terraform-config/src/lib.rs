@@ -260,7 +260,7 @@ impl Module {
 }
 
 /// A context with the few Terraform functions the project's validations and policies use beyond
-/// hcl-rs's own operators: `alltrue`, `concat`, `contains`, `distinct`, `file`, `flatten`,
+/// hcl-rs's own operators: `alltrue`, `coalesce`, `concat`, `contains`, `distinct`, `file`, `flatten`,
 /// `jsondecode`, `jsonencode`, `length`, `merge`, `regexall`, `sort`, `startswith` and `toset`
 /// (a list stays a list here). `file` reads relative to the working directory, so a caller
 /// declares `path.module` as the module's directory.
@@ -307,6 +307,10 @@ pub fn terraform_functions() -> Context<'static> {
         "concat",
         FuncDef::builder().variadic_param(ParamType::Any).build(concat),
     );
+    context.declare_func(
+        "coalesce",
+        FuncDef::builder().variadic_param(ParamType::Any).build(coalesce),
+    );
     context.declare_func("flatten", FuncDef::builder().param(ParamType::Any).build(flatten));
     context.declare_func("distinct", FuncDef::builder().param(ParamType::Any).build(toset));
     context.declare_func("sort", FuncDef::builder().param(ParamType::Any).build(sort));
@@ -327,6 +331,14 @@ pub fn terraform_functions() -> Context<'static> {
         FuncDef::builder().param(ParamType::Any).build(jsonencode),
     );
     context
+}
+
+/// The first argument that is neither null nor an empty string, as Terraform's.
+fn coalesce(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    args.into_values()
+        .into_iter()
+        .find(|value| !matches!(value, Value::Null) && value.as_str() != Some(""))
+        .ok_or_else(|| "coalesce: no non-null, non-empty argument".to_owned())
 }
 
 fn concat(args: hcl::eval::FuncArgs) -> Result<Value, String> {

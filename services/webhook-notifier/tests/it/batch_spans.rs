@@ -375,7 +375,10 @@ async fn an_unreadable_notification_fails_with_its_reason_and_is_retried() {
         ),
     ] {
         let sequence = record.change.sequence_number.clone().unwrap();
-        assert_eq!(checkpoint(fixture.run(&[record]).await), std::slice::from_ref(&sequence));
+        assert_eq!(
+            checkpoint(fixture.run(&[record]).await),
+            std::slice::from_ref(&sequence)
+        );
         let span = fixture.record_span(&sequence);
         assert_eq!(
             span.attr_str("error.type").as_deref(),
