@@ -67,6 +67,31 @@ pub struct TableSchema {
     pub ttl_attribute: String,
 }
 
+/// The notifier hop (`notifier.tf`), when `notifier_enabled`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifierSettings {
+    /// The notifier function's name.
+    pub function: String,
+    /// The on-failure destination's queue name.
+    pub failures_queue: String,
+    /// Stream records per invocation.
+    pub batch_size: u32,
+    /// Retries of a failing batch before it goes to the on-failure destination.
+    pub maximum_retry_attempts: u32,
+    /// Records older than this go to the on-failure destination (-1: no limit).
+    pub maximum_record_age_seconds: i64,
+    /// Its memory, in MB.
+    pub memory_size: u32,
+    /// Its timeout.
+    pub timeout_seconds: u32,
+    /// The SES sender (`notification_sender`), when set.
+    pub sender: Option<String>,
+    /// Where every email goes instead of the customer, when set.
+    pub recipient_override: Option<String>,
+    /// The mapping's filter pattern (Lambda's filter criteria, as JSON).
+    pub filter_pattern: serde_json::Value,
+}
+
 /// Everything the local pipeline provisions and emulates, as Terraform configures it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineSettings {
@@ -112,6 +137,8 @@ pub struct PipelineSettings {
     pub trace_sampling_reservoir: u32,
     /// The share of the route's requests traced past the reservoir.
     pub trace_sampling_rate: f64,
+    /// The notifier hop; `None` with `notifier_enabled = false`.
+    pub notifier: Option<NotifierSettings>,
 }
 
 impl PipelineSettings {
@@ -186,6 +213,25 @@ impl PipelineSettings {
             .ok_or_else(|| pipeline.missing("default for variable \"fan_out_raw_message_delivery\""))?;
         let fan_out = FanOut::parse(fan_out, raw_message_delivery)
             .ok_or_else(|| pipeline.unexpected("default for variable \"fan_out\"", fan_out))?;
+        let optional_string = |key: &str| variables.get(key).and_then(Value::as_str).map(str::to_owned);
+        let notifier = match variables.get("notifier_enabled").and_then(Value::as_bool) {
+            Some(true) => Some(NotifierSettings {
+                function: name("notifier")?,
+                failures_queue: name("notifier_failures")?,
+                batch_size: number("notifier_batch_size")?,
+                maximum_retry_attempts: number("notifier_maximum_retry_attempts")?,
+                maximum_record_age_seconds: variables
+                    .get("notifier_maximum_record_age_seconds")
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| pipeline.missing("default for \"notifier_maximum_record_age_seconds\""))?,
+                memory_size: number("notifier_memory_size")?,
+                timeout_seconds: number("notifier_timeout_seconds")?,
+                sender: optional_string("notification_sender"),
+                recipient_override: optional_string("notification_recipient_override"),
+                filter_pattern: notifier_filter(&pipeline, &locals)?,
+            }),
+            _ => None,
+        };
 
         Ok(PipelineSettings {
             environment: environment.to_owned(),
@@ -237,6 +283,7 @@ impl PipelineSettings {
                 .ok_or_else(|| {
                     pipeline.missing("default from 0 to 1 for variable \"trace_sampling_rate\"")
                 })?,
+            notifier,
         })
     }
 }
@@ -290,6 +337,31 @@ fn queue_resource_name(
         Ok(Value::String(name)) => Ok(name),
         Ok(other) => Err(queue.unexpected(&name_of, other)),
         Err(error) => Err(queue.unexpected(&name_of, error)),
+    }
+}
+
+/// The notifier mapping's filter pattern, evaluated from its `filter_criteria` with the module's
+/// locals.
+fn notifier_filter(
+    pipeline: &Module,
+    locals: &Map<String, Value>,
+) -> Result<serde_json::Value, TerraformError> {
+    let what = "filter_criteria.filter.pattern of aws_lambda_event_source_mapping.notifier";
+    let mappings = pipeline.resources("aws_lambda_event_source_mapping");
+    let pattern = mappings
+        .get("notifier")
+        .and_then(|mapping| nested_blocks(mapping.body(), "filter_criteria").next())
+        .and_then(|criteria| nested_blocks(criteria.body(), "filter").next())
+        .and_then(|filter| attribute(filter.body(), "pattern"))
+        .ok_or_else(|| pipeline.missing(what))?;
+    let mut context = crate::terraform_functions();
+    context.declare_var("local", Value::Object(locals.clone()));
+    match pattern.evaluate(&context) {
+        Ok(Value::String(json)) => {
+            serde_json::from_str(&json).map_err(|error| pipeline.unexpected(what, error))
+        }
+        Ok(other) => Err(pipeline.unexpected(what, other)),
+        Err(error) => Err(pipeline.unexpected(what, error)),
     }
 }
 

@@ -87,3 +87,39 @@ fn each_transport_has_the_telemetry_environment_the_function_module_sets() {
     assert_eq!(udp["OTEL_PROPAGATORS"], "xray");
     assert!(!udp.contains_key("OTEL_EXPORTER_OTLP_ENDPOINT"));
 }
+
+#[test]
+fn the_notifier_hop_is_read_with_its_filter_or_left_out() {
+    let variables = serde_json::json!({ "notification_sender": "billing@example.com" });
+    let settings = PipelineSettings::load_with(
+        &terraform_dir(),
+        "local",
+        variables.as_object().cloned().unwrap_or_default(),
+    )
+    .expect("readable");
+    let notifier = settings.notifier.expect("on by default");
+    assert_eq!(notifier.function, "webhooks-local-webhook-notifier");
+    assert_eq!(notifier.failures_queue, "webhooks-local-notifier-failures");
+    assert_eq!(notifier.sender.as_deref(), Some("billing@example.com"));
+    assert_eq!(notifier.recipient_override, None);
+    assert_eq!((notifier.batch_size, notifier.maximum_retry_attempts), (10, 5));
+    assert_eq!(notifier.maximum_record_age_seconds, 3600);
+    assert_eq!(
+        notifier.filter_pattern,
+        serde_json::json!({
+            "eventName": ["INSERT"],
+            "dynamodb": {"NewImage": {
+                "pk": {"S": [{"prefix": "NOTIFICATION#"}]},
+                "status": {"S": ["pending"]},
+            }}
+        })
+    );
+    let off = serde_json::json!({ "notifier_enabled": false });
+    let settings = PipelineSettings::load_with(
+        &terraform_dir(),
+        "local",
+        off.as_object().cloned().unwrap_or_default(),
+    )
+    .expect("readable");
+    assert!(settings.notifier.is_none());
+}
