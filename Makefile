@@ -89,7 +89,7 @@ DEMO_SAMPLING_RATE ?= 0.5
 
 .PHONY: demo
 demo: $(VENV_STAMP) ## run the whole pipeline locally, one stitched trace per sampled webhook, every event's story (TELEMETRY_TRANSPORT=adot-collector; FAN_OUT=sns; SAMPLING_RATE=1)
-	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-pipeline -p operator
+	cargo build --locked --bins -p webhook-api -p webhook-worker -p webhook-notifier -p local-pipeline -p operator
 	LOCAL_PIPELINE_BIN_DIR=$(TARGET_DIR)/debug SAMPLING_RATE=$(or $(SAMPLING_RATE),$(DEMO_SAMPLING_RATE)) SAMPLING_RESERVOIR=$(or $(SAMPLING_RESERVOIR),0) \
 		$(TARGET_DIR)/debug/local-pipeline demo
 
@@ -99,7 +99,7 @@ OPERATOR := $(TARGET_DIR)/debug/operator
 
 .PHONY: up
 up: $(VENV_STAMP) ## start the local pipeline in the background (fixed ports); prints the endpoint, secret and a curl line
-	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-pipeline
+	cargo build --locked --bins -p webhook-api -p webhook-worker -p webhook-notifier -p local-pipeline
 	LOCAL_PIPELINE_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-pipeline up
 
 .PHONY: down
@@ -147,12 +147,12 @@ emulator: $(VENV_STAMP) ## moto with the queue, table and secret only, for one f
 
 .PHONY: soak
 soak: $(VENV_STAMP) ## 10,000 webhooks through the local pipeline with 5% of DynamoDB requests failing; counts, exit 1 if off
-	cargo build --locked --bins -p webhook-api -p webhook-worker -p local-pipeline
+	cargo build --locked --bins -p webhook-api -p webhook-worker -p webhook-notifier -p local-pipeline
 	LOCAL_PIPELINE_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/local-pipeline soak --events $(or $(SOAK_EVENTS),10000)
 
 .PHONY: chaos
 chaos: $(VENV_STAMP) ## every fault at once (throttling, DynamoDB down, SQS down, kills, timeouts, storms, a burst) on a printed schedule: CHAOS_EVENTS=10000, QUEUE=fifo, FAN_OUT=sns; exit 1 if anything is lost, doubled or disconnected
-	cargo build --locked --bins -p webhook-api -p webhook-worker -p chaos
+	cargo build --locked --bins -p webhook-api -p webhook-worker -p webhook-notifier -p chaos
 	LOCAL_PIPELINE_BIN_DIR=$(TARGET_DIR)/debug $(TARGET_DIR)/debug/chaos --events $(or $(CHAOS_EVENTS),10000) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) $(if $(CHAOS_FAULTS),--faults $(CHAOS_FAULTS))
 
 .PHONY: bench

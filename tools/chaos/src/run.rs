@@ -109,6 +109,11 @@ pub fn stack_options(mut options: StackOptions) -> StackOptions {
     options
         .pipeline_variables
         .insert("worker_max_concurrency".to_owned(), WORKER_MAX_CONCURRENCY.into());
+    // The schedule's faults and checks cover the hops to DynamoDB; the notifier's stream hop is
+    // not in them yet, and would only compete for the machine's cores.
+    options
+        .pipeline_variables
+        .insert("notifier_enabled".to_owned(), false.into());
     options.sampling.get_or_insert(SAMPLING);
     options
 }

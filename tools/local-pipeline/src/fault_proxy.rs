@@ -30,6 +30,8 @@ pub enum AwsService {
     Sns,
     /// Secrets Manager.
     SecretsManager,
+    /// SES (the notifier's `SendEmail`).
+    Ses,
     /// Any other service.
     Other,
 }
@@ -47,6 +49,7 @@ impl AwsService {
             Some("sqs") => Self::Sqs,
             Some("sns") => Self::Sns,
             Some("secretsmanager") => Self::SecretsManager,
+            Some("ses") => Self::Ses,
             _ => Self::Other,
         }
     }

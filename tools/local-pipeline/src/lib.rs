@@ -15,6 +15,7 @@ pub mod soak;
 pub mod stack;
 pub mod stack_env;
 pub mod standalone;
+pub mod stream_source;
 pub mod trace_sink;
 pub mod up;
 pub mod xray_api;

@@ -103,6 +103,7 @@ pub fn payment_failure(event_id: &str, customer: &str) -> Vec<u8> {
         "id": event_id, "object": "event", "type": "payment_intent.payment_failed",
         "created": unix_now(), "livemode": false,
         "data": {"object": {"id": format!("pi_{event_id}"), "object": "payment_intent", "customer": customer,
+                             "receipt_email": format!("{customer}@example.com"),
                              "last_payment_error": {"message": "Card declined."}}},
     })
     .to_string()
@@ -257,6 +258,20 @@ pub async fn subscription_status(stack: &StackView, customer_id: &str) -> Option
         .ok()?
         .item?;
     item.get("status").and_then(|value| value.as_s().ok()).cloned()
+}
+
+/// The notification item of `event_id`, read strongly consistent.
+pub async fn notification(stack: &StackView, event_id: &str) -> Option<HashMap<String, AttributeValue>> {
+    stack
+        .dynamodb
+        .get_item()
+        .table_name(&stack.table)
+        .set_key(Some(event_table::notification_key(event_id)))
+        .consistent_read(true)
+        .send()
+        .await
+        .ok()?
+        .item
 }
 
 /// How many notifications `customer` has (each in its event's partition: a scan, for tests).

@@ -2,12 +2,14 @@
 //! queue with its DLQ and redrive policy, the table with its key schema and TTL, the signing
 //! secret in Secrets Manager (the API reads it from there, as in AWS), the functions' log groups
 //! and, when the pipeline
-//! fans out, the SNS topic with the queue's subscription and its dead-letter queue. moto does not
+//! fans out, the SNS topic with the queue's subscription and its dead-letter queue; with the
+//! notifier, the table's stream, the on-failure queue and the sender's SES identity. moto does not
 //! enforce resource policies, so the queue and topic policies exist only in Terraform.
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use terraform_config::pipeline::{FanOut, PipelineSettings};
@@ -35,6 +37,21 @@ pub struct Provisioned {
     pub visibility_timeout_seconds: u32,
     /// The signing secret (random per run); the scenario signs with it.
     pub signing_secret: String,
+    /// The notifier's resources, when the pipeline has the notifier.
+    pub notifier: Option<ProvisionedNotifier>,
+}
+
+/// What the notifier hop needs.
+#[derive(Debug, Clone)]
+pub struct ProvisionedNotifier {
+    /// The table's stream.
+    pub stream_arn: String,
+    /// The on-failure destination's URL.
+    pub failures_url: String,
+    /// The on-failure destination's ARN.
+    pub failures_arn: String,
+    /// The verified SES identity emails are sent from.
+    pub sender: String,
 }
 
 /// A resource moto would not create.
@@ -59,7 +76,11 @@ async fn create_log_groups(
     logs: &aws_sdk_cloudwatchlogs::Client,
     settings: &PipelineSettings,
 ) -> Result<(), ProvisionError> {
-    for function in [&settings.names.api_function, &settings.names.worker_function] {
+    let notifier = settings.notifier.as_ref().map(|notifier| &notifier.function);
+    for function in [&settings.names.api_function, &settings.names.worker_function]
+        .into_iter()
+        .chain(notifier)
+    {
         let group = crate::lambda_service::log_group(function);
         logs.create_log_group()
             .log_group_name(&group)
@@ -97,7 +118,26 @@ pub async fn provision(
             (Some(topic_arn), Some(undeliverable_url))
         }
     };
-    create_table(&aws_sdk_dynamodb::Client::new(sdk), settings).await?;
+    let stream_arn = create_table(&aws_sdk_dynamodb::Client::new(sdk), settings).await?;
+    let notifier = match (&settings.notifier, stream_arn) {
+        (Some(notifier), Some(stream_arn)) => {
+            let (failures_url, failures_arn) = create_dlq(&sqs, &notifier.failures_queue, false).await?;
+            let sender = notifier.sender.clone().unwrap_or_default();
+            aws_sdk_sesv2::Client::new(sdk)
+                .create_email_identity()
+                .email_identity(&sender)
+                .send()
+                .await
+                .map_err(|e| failed(&sender)(aws_sdk_sesv2::error::DisplayErrorContext(e).to_string()))?;
+            Some(ProvisionedNotifier {
+                stream_arn,
+                failures_url,
+                failures_arn,
+                sender,
+            })
+        }
+        _ => None,
+    };
     create_log_groups(&aws_sdk_cloudwatchlogs::Client::new(sdk), settings).await?;
     let signing_secret = format!("whsec_local_{}", random_hex(16));
     let secret_arn = create_secret(
@@ -117,6 +157,7 @@ pub async fn provision(
         undeliverable_url,
         visibility_timeout_seconds,
         signing_secret,
+        notifier,
     })
 }
 
@@ -225,11 +266,12 @@ async fn create_topic(
     Ok(topic_arn)
 }
 
-/// The table with Terraform's key schema, on demand, with TTL on.
+/// The table with Terraform's key schema, on demand, with TTL on and, with the notifier, a stream
+/// of new images; the stream's ARN.
 async fn create_table(
     dynamodb: &aws_sdk_dynamodb::Client,
     settings: &PipelineSettings,
-) -> Result<(), ProvisionError> {
+) -> Result<Option<String>, ProvisionError> {
     let name = &settings.names.table;
     let schema = &settings.table;
     let refused = |e: String| failed(name)(e);
@@ -247,7 +289,13 @@ async fn create_table(
             .build()
             .map_err(|e| refused(e.to_string()))
     };
-    dynamodb
+    let stream = settings.notifier.as_ref().map(|_| {
+        StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::NewImage)
+            .build()
+    });
+    let created = dynamodb
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
@@ -255,9 +303,13 @@ async fn create_table(
         .key_schema(key(&schema.sort_key, KeyType::Range)?)
         .attribute_definitions(attribute(&schema.partition_key)?)
         .attribute_definitions(attribute(&schema.sort_key)?)
+        .set_stream_specification(stream.transpose().map_err(|e| refused(e.to_string()))?)
         .send()
         .await
         .map_err(|e| refused(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+    let stream_arn = created
+        .table_description
+        .and_then(|table| table.latest_stream_arn);
     let ttl = TimeToLiveSpecification::builder()
         .attribute_name(&schema.ttl_attribute)
         .enabled(true)
@@ -270,7 +322,7 @@ async fn create_table(
         .send()
         .await
         .map_err(|e| refused(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
-    Ok(())
+    Ok(stream_arn)
 }
 
 /// The signing secret in Secrets Manager, where the API reads it as in AWS; its ARN.

@@ -19,6 +19,7 @@ use crate::fault_proxy::FaultProxy;
 use crate::lambda_service::{FunctionSpec, FunctionStats, LambdaError, LambdaService};
 use crate::logs_insights::LogsInsights;
 use crate::provision::{ProvisionError, Provisioned, provision};
+use crate::stream_source::{FilterPattern, StreamEventSourceMapping, StreamMappingConfig, StreamMappingLog};
 use crate::trace_sink::TraceSink;
 use crate::xray_api::{TraceStorage, XrayApi};
 use child_process::{ProcessError, free_port};
@@ -27,6 +28,8 @@ use trace_reader::span::SpanRecord;
 
 /// The environment name the local pipeline provisions (resources are called webhooks-local-...).
 pub const LOCAL_ENVIRONMENT: &str = "local";
+/// The notifier's sender locally: a verified identity in moto's SES.
+pub const LOCAL_NOTIFICATION_SENDER: &str = "billing@example.com";
 
 /// Why the stack could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +196,7 @@ pub struct LocalStack {
     pub transport: TelemetryTransport,
     // Field order is drop order: nothing is invoked once the functions are gone.
     mapping: Option<EventSourceMapping>,
+    stream_mapping: Option<StreamEventSourceMapping>,
     gateway: ApiGateway,
     aws: AwsEndpoint,
     lambda: Arc<LambdaService>,
@@ -207,11 +211,12 @@ impl LocalStack {
     /// endpoint, both functions, the front door and the event source mapping, in that order.
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
         let terraform_dir = options.workspace_root.join("terraform");
-        let mut settings = PipelineSettings::load_with(
-            &terraform_dir,
-            LOCAL_ENVIRONMENT,
-            options.pipeline_variables.clone(),
-        )?;
+        let mut variables = options.pipeline_variables.clone();
+        // The environment's own setting in AWS; here the identity provisioned in moto's SES.
+        variables
+            .entry("notification_sender")
+            .or_insert_with(|| LOCAL_NOTIFICATION_SENDER.into());
+        let mut settings = PipelineSettings::load_with(&terraform_dir, LOCAL_ENVIRONMENT, variables)?;
         if let Some(fan_out) = options.fan_out {
             settings.fan_out = fan_out;
         }
@@ -263,13 +268,13 @@ impl LocalStack {
                 collector_endpoint: unreachable_collector(&options)?,
             },
         )?;
+        let functions = [
+            Some(specs.api.clone()),
+            Some(specs.worker.clone()),
+            specs.notifier.clone(),
+        ];
         let lambda = Arc::new(
-            LambdaService::start(
-                vec![specs.api.clone(), specs.worker.clone()],
-                &options.log_dir,
-                logs,
-            )
-            .await?,
+            LambdaService::start(functions.into_iter().flatten().collect(), &options.log_dir, logs).await?,
         );
         let gateway = ApiGateway::start(
             options.gateway_port,
@@ -292,6 +297,7 @@ impl LocalStack {
             source,
         })?;
         let mapping = event_source_mapping(&settings, &provisioned, &sdk, &lambda, &specs.worker);
+        let stream_mapping = stream_mapping(&settings, &provisioned, &sdk, &lambda, specs.notifier.as_ref())?;
 
         Ok(Self {
             settings,
@@ -300,6 +306,7 @@ impl LocalStack {
             options,
             transport,
             mapping: Some(mapping),
+            stream_mapping,
             gateway,
             aws,
             lambda,
@@ -366,6 +373,55 @@ impl LocalStack {
             .as_ref()
             .map(EventSourceMapping::log)
             .unwrap_or_default()
+    }
+
+    /// What the notifier's stream mapping has done (empty without the notifier).
+    pub fn stream_mapping_log(&self) -> StreamMappingLog {
+        self.stream_mapping
+            .as_ref()
+            .map(StreamEventSourceMapping::log)
+            .unwrap_or_default()
+    }
+
+    /// Invokes the notifier with `records`, as Lambda redelivers a stream batch; its answer.
+    pub async fn invoke_notifier(
+        &self,
+        records: &[serde_json::Value],
+    ) -> Result<serde_json::Value, StackError> {
+        let notifier = self
+            .specs
+            .notifier
+            .as_ref()
+            .ok_or_else(|| StackError::Scenario("the pipeline has no notifier".to_owned()))?;
+        let body = serde_json::to_vec(&serde_json::json!({ "Records": records }))
+            .map_err(|error| StackError::Scenario(error.to_string()))?;
+        let header = format!(
+            "Root={};Parent={};Sampled=1",
+            crate::api_gateway::new_root(std::time::SystemTime::now()),
+            crate::api_gateway::random_hex(16)
+        );
+        let answer = self
+            .lambda
+            .invoke(&notifier.name, body, &header)
+            .await
+            .map_err(|error| StackError::Scenario(error.to_string()))?;
+        serde_json::from_slice(&answer).map_err(|error| StackError::Scenario(error.to_string()))
+    }
+
+    /// The notifier's log group, when the pipeline has the notifier.
+    pub fn notifier_log_group(&self) -> Option<String> {
+        self.specs
+            .notifier
+            .as_ref()
+            .map(|notifier| crate::lambda_service::log_group(&notifier.name))
+    }
+
+    /// The notifier's invocations, failures and sandboxes so far.
+    pub fn notifier_stats(&self) -> Option<FunctionStats> {
+        self.specs
+            .notifier
+            .as_ref()
+            .map(|notifier| self.lambda.stats(&notifier.name))
     }
 
     /// The X-Ray sampling rule the front door applies.
@@ -458,6 +514,9 @@ impl LocalStack {
         if let Some(mapping) = self.mapping.take() {
             mapping.stop().await;
         }
+        if let Some(mapping) = self.stream_mapping.take() {
+            mapping.stop().await;
+        }
         self.lambda.shutdown().await;
         self.moto.process().stop();
     }
@@ -494,6 +553,8 @@ pub struct FunctionSpecs {
     pub api: FunctionSpec,
     /// webhook-worker.
     pub worker: FunctionSpec,
+    /// webhook-notifier, when the pipeline has the notifier.
+    pub notifier: Option<FunctionSpec>,
 }
 
 impl FunctionSpecs {
@@ -547,6 +608,29 @@ impl FunctionSpecs {
             provisioned.secret_arn.clone(),
         ));
 
+        let notifier = match (&settings.notifier, &provisioned.notifier) {
+            (Some(notifier), Some(resources)) => {
+                let mut env = telemetry("webhook-notifier")?;
+                env.extend(aws_env.clone());
+                env.extend([
+                    ("WEBHOOK_TABLE_NAME".to_owned(), provisioned.table_name.clone()),
+                    ("WEBHOOK_TRACE_MODE".to_owned(), settings.trace_mode.clone()),
+                    ("NOTIFICATION_SENDER".to_owned(), resources.sender.clone()),
+                ]);
+                if let Some(inbox) = &notifier.recipient_override {
+                    env.push(("NOTIFICATION_RECIPIENT_OVERRIDE".to_owned(), inbox.clone()));
+                }
+                Some(FunctionSpec {
+                    name: notifier.function.clone(),
+                    binary: bin_dir.join("webhook-notifier"),
+                    memory_mb: notifier.memory_size,
+                    timeout: Duration::from_secs(u64::from(notifier.timeout_seconds)),
+                    env,
+                })
+            }
+            _ => None,
+        };
+
         let mut worker_env = telemetry("webhook-worker")?;
         worker_env.extend(aws_env);
         worker_env.extend([
@@ -577,6 +661,7 @@ impl FunctionSpecs {
                 timeout: Duration::from_secs(u64::from(settings.worker_timeout_seconds)),
                 env: worker_env,
             },
+            notifier,
         })
     }
 }
@@ -649,6 +734,40 @@ fn event_source_mapping(
             function: worker.name.clone(),
         },
     )
+}
+
+/// The notifier's stream mapping, with Terraform's filter, batch size, retries and record age.
+fn stream_mapping(
+    settings: &PipelineSettings,
+    provisioned: &Provisioned,
+    sdk: &SdkConfig,
+    lambda: &Arc<LambdaService>,
+    notifier: Option<&FunctionSpec>,
+) -> Result<Option<StreamEventSourceMapping>, StackError> {
+    let (Some(config), Some(resources), Some(function)) =
+        (&settings.notifier, &provisioned.notifier, notifier)
+    else {
+        return Ok(None);
+    };
+    let filter = FilterPattern::new(config.filter_pattern.clone()).map_err(StackError::Scenario)?;
+    Ok(Some(StreamEventSourceMapping::start(
+        aws_sdk_dynamodbstreams::Client::new(sdk),
+        aws_sdk_sqs::Client::new(sdk),
+        StreamMappingConfig {
+            stream_arn: resources.stream_arn.clone(),
+            region: REGION.to_owned(),
+            batch_size: config.batch_size as usize,
+            filter,
+            maximum_retry_attempts: config.maximum_retry_attempts,
+            maximum_record_age: u64::try_from(config.maximum_record_age_seconds)
+                .ok()
+                .map(Duration::from_secs),
+            on_failure_queue_url: resources.failures_url.clone(),
+            lambda: Arc::clone(lambda),
+            function: function.name.clone(),
+            function_arn: function.arn(),
+        },
+    )))
 }
 
 /// Ctrl-C or SIGTERM: what stops a stack run in the foreground, so it can stop what it

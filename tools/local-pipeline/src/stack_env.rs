@@ -8,7 +8,7 @@ use crate::stack::{StackOptions, TelemetryTransport};
 
 /// The stack's options for this workspace, with what the variables set: ports
 /// (`LOCAL_PIPELINE_*_PORT`), `LOCAL_PIPELINE_BIN_DIR`, `TELEMETRY_TRANSPORT`, `SAMPLING_RATE` /
-/// `SAMPLING_RESERVOIR`, `TRANSACTION_SEARCH`, `QUEUE` and `FAN_OUT` /
+/// `SAMPLING_RESERVOIR`, `TRANSACTION_SEARCH`, `NOTIFIER`, `QUEUE` and `FAN_OUT` /
 /// `FAN_OUT_RAW_MESSAGE_DELIVERY`. A value that is not valid is refused, naming the variable.
 pub fn stack_options_from_env() -> Result<StackOptions, String> {
     let mut options = StackOptions::for_workspace(&crate::workspace_root());
@@ -50,6 +50,15 @@ pub fn stack_options_from_env() -> Result<StackOptions, String> {
                 "TRANSACTION_SEARCH={other:?} is not valid; expected on or off"
             ));
         }
+    }
+    match std::env::var("NOTIFIER").as_deref() {
+        Err(_) | Ok("") | Ok("on") => {}
+        Ok("off") => {
+            options
+                .pipeline_variables
+                .insert("notifier_enabled".to_owned(), false.into());
+        }
+        Ok(other) => return Err(format!("NOTIFIER={other:?} is not valid; expected on or off")),
     }
     match std::env::var("QUEUE").as_deref() {
         Err(_) | Ok("") | Ok("standard") => {}

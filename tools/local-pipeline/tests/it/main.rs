@@ -5,4 +5,5 @@
 
 mod end_to_end;
 mod faults;
+mod notifier;
 mod standalone;
