@@ -24,11 +24,16 @@ output "signing_secret_arn" {
 }
 
 output "log_group_names" {
-  description = "The functions' log groups (webhook-api's, webhook-worker's): make trace queries them."
+  description = "The functions' log groups (webhook-api's, webhook-worker's, then webhook-notifier's): make trace queries them."
   value       = module.pipeline.log_group_names
 }
 
 output "dashboard_url" {
   description = "The environment's CloudWatch dashboard."
   value       = module.pipeline.dashboard_url
+}
+
+output "notifier_failures_url" {
+  description = "The notifier's on-failure queue: make trace reads its depth for a notification still pending."
+  value       = module.pipeline.notifier_failures_url
 }

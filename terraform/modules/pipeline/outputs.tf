@@ -50,5 +50,10 @@ output "undeliverable_queue_url" {
 
 output "log_group_names" {
   description = "The functions' log groups, webhook-api's first: every event's lines, sampled or not (make trace queries them)."
-  value       = [module.api.log_group_name, module.worker.log_group_name]
+  value       = concat([module.api.log_group_name, module.worker.log_group_name], module.notifier[*].log_group_name)
+}
+
+output "notifier_failures_url" {
+  description = "The notifier's on-failure queue (stream batches that exhausted their retries); null without the notifier."
+  value       = one(aws_sqs_queue.notifier_failures[*].url)
 }

@@ -361,6 +361,8 @@ pub enum LogStage {
     Api,
     /// webhook-worker.
     Worker,
+    /// webhook-notifier (none without the notifier).
+    Notifier,
 }
 
 /// The JSON log lines of `stage` that contain `term` (an event id, an outcome), oldest first,
@@ -371,6 +373,10 @@ pub async fn log_lines(stack: &LocalStack, stage: LogStage, term: &str) -> Vec<V
     let group = match stage {
         LogStage::Api => api,
         LogStage::Worker => worker,
+        LogStage::Notifier => match stack.notifier_log_group() {
+            Some(group) => group,
+            None => return Vec::new(),
+        },
     };
     let mut lines = Vec::new();
     let mut pages = logs

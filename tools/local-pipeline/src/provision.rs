@@ -122,13 +122,17 @@ pub async fn provision(
     let notifier = match (&settings.notifier, stream_arn) {
         (Some(notifier), Some(stream_arn)) => {
             let (failures_url, failures_arn) = create_dlq(&sqs, &notifier.failures_queue, false).await?;
+            // Verified, as the environment's sender must be (an environment without one has no
+            // notifier to run).
             let sender = notifier.sender.clone().unwrap_or_default();
-            aws_sdk_sesv2::Client::new(sdk)
-                .create_email_identity()
-                .email_identity(&sender)
-                .send()
-                .await
-                .map_err(|e| failed(&sender)(aws_sdk_sesv2::error::DisplayErrorContext(e).to_string()))?;
+            if !sender.is_empty() {
+                aws_sdk_sesv2::Client::new(sdk)
+                    .create_email_identity()
+                    .email_identity(&sender)
+                    .send()
+                    .await
+                    .map_err(|e| failed(&sender)(aws_sdk_sesv2::error::DisplayErrorContext(e).to_string()))?;
+            }
             Some(ProvisionedNotifier {
                 stream_arn,
                 failures_url,

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::probe::{
     Delivery, DirectMessage, LogStage, StackView, all_stored, dlq_depth, event_record, log_lines,
-    notification_count, post, queue_depth, send_direct, subscription_status, wait_for,
+    notification, notification_count, post, queue_depth, send_direct, subscription_status, wait_for,
 };
 use crate::stack::{LocalStack, StackError, TelemetryTransport};
 use event_table::StoredEventRecord;
@@ -152,6 +152,36 @@ async fn wait_until_drained(stack: &mut LocalStack, run: &ScenarioRun) -> Result
         },
     )
     .await?;
+    if stack.settings.notifier.is_some() {
+        let payment_failures = [
+            run.payment_failed.event_id.clone(),
+            run.invoice_failed.event_id.clone(),
+        ];
+        wait_for(
+            stack,
+            "each payment failure's notification to leave pending",
+            |stack| {
+                let ids = payment_failures.clone();
+                async move {
+                    for id in &ids {
+                        let status = notification(&stack, id).await.and_then(|item| {
+                            item.get(event_table::notification::STATUS)
+                                .and_then(|status| status.as_s().ok())
+                                .cloned()
+                        });
+                        if status
+                            .as_deref()
+                            .is_none_or(|status| status == event_table::notification::PENDING)
+                        {
+                            return false;
+                        }
+                    }
+                    true
+                }
+            },
+        )
+        .await?;
+    }
     let awaited = run.clone();
     wait_for(stack, "the spans of every message", |stack| {
         let run = awaited.clone();
@@ -404,6 +434,7 @@ pub async fn report(stack: &mut LocalStack, run: &ScenarioRun) -> DemoReport {
     };
     report.signed_deliveries(stack, run).await;
     report.redelivery(stack, run).await;
+    report.customers_notified(stack, run).await;
     report.forged(stack, run).await;
     report.legacy(run).await;
     report.eventbridge(run).await;
@@ -568,6 +599,60 @@ impl ReportBuilder {
             applied == 1 && duplicates >= 1 && notifications == 1,
             format!(
                 "the worker logged it applied {applied} time(s) and a duplicate {duplicates} time(s); {customer} has {notifications} notification(s)"
+            ),
+        );
+    }
+
+    /// The third hop: each payment failure's customer is emailed once, through the table's
+    /// stream, in the trace of the request that brought the webhook (when it was sampled).
+    async fn customers_notified(&mut self, stack: &LocalStack, run: &ScenarioRun) {
+        if stack.settings.notifier.is_none() {
+            return;
+        }
+        let mut sent = Vec::new();
+        let mut all_sent_once = true;
+        for delivery in [&run.payment_failed, &run.invoice_failed] {
+            let item = notification(&self.view, &delivery.event_id).await;
+            let status = item
+                .as_ref()
+                .and_then(|item| item.get(event_table::notification::STATUS))
+                .and_then(|status| status.as_s().ok())
+                .cloned()
+                .unwrap_or_else(|| "missing".to_owned());
+            // The notifier's log lines count the emails, sampled or not.
+            let emails = log_lines(stack, LogStage::Notifier, &delivery.event_id)
+                .await
+                .iter()
+                .filter(|line| line["outcome"] == "sent")
+                .count();
+            all_sent_once &= status == event_table::notification::SENT && emails == 1;
+            sent.push(format!("{} {status} ({emails} email)", delivery.event_id));
+        }
+        self.check(
+            "customer notified, once",
+            all_sent_once,
+            format!(
+                "through the table's stream and SES: {}; Stripe's retry of the first sent nothing more",
+                sent.join(", ")
+            ),
+        );
+        let mut in_trace = 0;
+        let mut sampled = 0;
+        for delivery in [&run.payment_failed, &run.invoice_failed] {
+            let (Some(trace_id), Some(true)) = (delivery.trace_id.as_deref(), delivery.sampled) else {
+                continue;
+            };
+            sampled += 1;
+            let read = self.read_trace(trace_id).await;
+            let notified = read.iter().any(|span| span.name == "send-notification")
+                && read.iter().any(|span| span.name == "SES.SendEmail");
+            in_trace += usize::from(notified);
+        }
+        self.check(
+            "the notification in the payment failure's trace",
+            in_trace == sampled,
+            format!(
+                "{in_trace} of {sampled} sampled payment failures show send-notification and its SES call in their trace, read back through X-Ray's API"
             ),
         );
     }

@@ -349,12 +349,20 @@ impl LocalStack {
             .collect()
     }
 
-    /// The log groups the functions write to, API first.
+    /// The log groups of the API and the worker, API first (with the notifier's, see
+    /// [`Self::function_log_groups`]).
     pub fn log_groups(&self) -> [String; 2] {
         [
             crate::lambda_service::log_group(&self.specs.api.name),
             crate::lambda_service::log_group(&self.specs.worker.name),
         ]
+    }
+
+    /// Every function's log group: the API's, the worker's, then the notifier's if there is one.
+    pub fn function_log_groups(&self) -> Vec<String> {
+        let mut groups = self.log_groups().to_vec();
+        groups.extend(self.notifier_log_group());
+        groups
     }
 
     /// Span datagrams the kernel dropped before the sink read them (the `xray-udp` transport).

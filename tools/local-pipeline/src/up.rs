@@ -280,10 +280,15 @@ pub fn state_of(stack: &mut LocalStack) -> UpState {
         trace_sink_url: stack.trace_sink_url(),
         traces_destination: stack.traces_destination(),
         aws_endpoint: stack.aws_endpoint(),
-        log_groups: stack.log_groups().to_vec(),
+        log_groups: stack.function_log_groups(),
         region: moto_server::REGION.to_owned(),
         queue_url: stack.provisioned.queue_url.clone(),
         dlq_url: stack.provisioned.dlq_url.clone(),
+        notifier_failures_url: stack
+            .provisioned
+            .notifier
+            .as_ref()
+            .map(|notifier| notifier.failures_url.clone()),
         table_name: stack.provisioned.table_name.clone(),
         log_dir: stack.options.log_dir.clone(),
     }

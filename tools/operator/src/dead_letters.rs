@@ -70,6 +70,28 @@ pub(crate) async fn receive_page(
     Ok(received.messages.unwrap_or_default())
 }
 
+/// How many messages the queue at `queue_url` holds, visible or in flight.
+pub async fn depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64, OperatorError> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let output = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .map_err(|error| OperatorError::aws("SQS", "GetQueueAttributes", error))?;
+    let attributes = output.attributes.unwrap_or_default();
+    let count = |name: &QueueAttributeName| {
+        attributes
+            .get(name)
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or_default()
+    };
+    Ok(count(&QueueAttributeName::ApproximateNumberOfMessages)
+        + count(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+}
+
 /// Every message in the DLQ at `dlq_url`, up to [`MAX_SCANNED`], left in place.
 pub async fn scan(sqs: &aws_sdk_sqs::Client, dlq_url: &str) -> Result<Scan, OperatorError> {
     let mut scan = Scan::default();

@@ -38,8 +38,10 @@ pub struct Environment {
     pub queue_url: String,
     /// The dead-letter queue's URL.
     pub dlq_url: String,
-    /// The functions' log groups, API first.
+    /// The functions' log groups: the API's, the worker's, then the notifier's if deployed.
     pub log_groups: Vec<String>,
+    /// The notifier's on-failure queue, if the notifier is deployed.
+    pub notifier_failures_url: Option<String>,
     /// Where traces are read from.
     pub traces: TraceSource,
 }
@@ -69,6 +71,7 @@ impl Environment {
             queue_url: state.queue_url,
             dlq_url: state.dlq_url,
             log_groups: state.log_groups,
+            notifier_failures_url: state.notifier_failures_url,
         })
     }
 
@@ -97,7 +100,7 @@ impl Environment {
         let log_groups = outputs["log_group_names"]["value"]
             .as_array()
             .map(|groups| groups.iter().filter_map(Value::as_str).map(str::to_owned).collect::<Vec<_>>())
-            .filter(|groups| groups.len() == 2)
+            .filter(|groups| groups.len() >= 2)
             .ok_or_else(|| unreadable("no output \"log_group_names\" (the API's and the worker's); has the environment been deployed with this version?".to_owned()))?;
         Ok(Self {
             location: Location::Aws {
@@ -110,6 +113,9 @@ impl Environment {
             dlq_url: output("dlq_url")?,
             queue_url,
             log_groups,
+            notifier_failures_url: outputs["notifier_failures_url"]["value"]
+                .as_str()
+                .map(str::to_owned),
         })
     }
 

@@ -52,6 +52,8 @@ pub enum Stage {
     Api,
     /// webhook-worker.
     Worker,
+    /// webhook-notifier.
+    Notifier,
 }
 
 /// One log line about the event.
@@ -91,7 +93,7 @@ impl LogLine {
     }
 }
 
-/// The lines about `event_id` in `log_groups` (API first, then worker) between `since` and
+/// The lines about `event_id` in `log_groups` (API, worker, then notifier) between `since` and
 /// `until`, oldest first.
 pub async fn event_lines(
     logs: &aws_sdk_cloudwatchlogs::Client,
@@ -164,7 +166,8 @@ fn line_of(row: &[aws_sdk_cloudwatchlogs::types::ResultField], log_groups: &[Str
     let group = get("@log")?.split_once(':').map(|(_, group)| group)?;
     let stage = match log_groups.iter().position(|known| known == group) {
         Some(0) => Stage::Api,
-        Some(_) => Stage::Worker,
+        Some(1) => Stage::Worker,
+        Some(_) => Stage::Notifier,
         None => return None,
     };
     let Ok(Value::Object(fields)) = serde_json::from_str(get("@message")?) else {

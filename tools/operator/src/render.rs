@@ -25,6 +25,7 @@ pub fn story(story: &Story, environment: &Environment) -> String {
         verdict.describe()
     );
     record(&mut out, story);
+    notified(&mut out, story, environment);
     stages(&mut out, story);
     dead_letter(&mut out, story, environment);
     deliveries(&mut out, story);
@@ -98,6 +99,64 @@ fn record(out: &mut String, story: &Story) {
     }
 }
 
+/// The notification stage: sent (when, SES's message id), unsendable (why), or still pending
+/// (the notifier's failed attempts, and where a batch goes once they stop).
+fn notified(out: &mut String, story: &Story, environment: &Environment) {
+    let Some(notification) = &story.notification else {
+        return;
+    };
+    let when = notification
+        .notified_at_ms
+        .map(timestamp)
+        .unwrap_or_else(|| "?".to_owned());
+    match notification.status.as_str() {
+        "sent" => {
+            let _ = writeln!(
+                out,
+                "  notified    customer notified at {when} (SES message id {})",
+                notification.message_id.as_deref().unwrap_or("?")
+            );
+        }
+        "unsendable" => {
+            let _ = writeln!(
+                out,
+                "  notified    no: unsendable ({}), found at {when}",
+                notification.unsendable_reason.as_deref().unwrap_or("?")
+            );
+        }
+        status => {
+            let failures: Vec<&LogLine> = story
+                .lines_of(Stage::Notifier)
+                .filter(|line| line.outcome().as_deref() == Some("failed"))
+                .collect();
+            let last = failures
+                .last()
+                .and_then(|line| line.field("error.type"))
+                .map(|error| format!(" (last: {error})"))
+                .unwrap_or_default();
+            let queue = environment
+                .notifier_failures_url
+                .as_deref()
+                .map(queue_name)
+                .unwrap_or("the notifier's on-failure queue");
+            let depth = story
+                .notifier_failures
+                .map(|depth| format!(", which holds {depth} batch(es) now"))
+                .unwrap_or_default();
+            let _ = match failures.len() {
+                0 => writeln!(
+                    out,
+                    "  notified    not yet: {status}; the notifier has not picked it up"
+                ),
+                failed => writeln!(
+                    out,
+                    "  notified    not yet: {status}; the notifier failed {failed} time(s){last}. After the stream's retries the batch goes to {queue}{depth}"
+                ),
+            };
+        }
+    }
+}
+
 /// One line per log line: when, which function, what happened, in which trace.
 fn stages(out: &mut String, story: &Story) {
     if story.lines.is_empty() {
@@ -129,6 +188,7 @@ fn stage_name(stage: Stage) -> &'static str {
     match stage {
         Stage::Api => "api",
         Stage::Worker => "worker",
+        Stage::Notifier => "notifier",
     }
 }
 
@@ -147,6 +207,8 @@ fn what_happened(line: &LogLine) -> String {
             None => format!("503, not queued ({})", field("code")),
         },
         Some("failed") => format!("failed: {}{receive}", field("error.type")),
+        Some("sent") => format!("emailed the customer (SES message id {})", field("message_id")),
+        Some("already_sent") => "already sent: a redelivered stream record, nothing sent".to_owned(),
         Some("not_started") => format!("not started: {}{receive}", field("reason")),
         Some(outcome) => format!("{outcome}{receive}"),
         None => line.field("message").unwrap_or_default(),

@@ -8,6 +8,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use event_table::StoredEventRecord;
 use trace_reader::pipeline::is_message_span;
 use trace_reader::source::trace_start;
@@ -25,6 +27,10 @@ pub struct Story {
     pub event_id: String,
     /// Its record in DynamoDB: it was processed.
     pub record: Option<StoredEventRecord>,
+    /// Its notification item, when the event asked for one (a payment failure).
+    pub notification: Option<NotificationState>,
+    /// Messages in the notifier's on-failure queue, read when the notification is still pending.
+    pub notifier_failures: Option<u64>,
     /// Its log lines, oldest first: every stage it went through.
     pub lines: Vec<LogLine>,
     /// Its message in the DLQ (looked for only without a record).
@@ -39,6 +45,36 @@ pub struct Story {
     pub problems: Vec<String>,
     /// Where traces were read: X-Ray or Transaction Search.
     pub trace_source: String,
+}
+
+/// Where the customer's notification is, as its item says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationState {
+    /// `pending`, `sent` or `unsendable`.
+    pub status: String,
+    /// SES's message id, once sent.
+    pub message_id: Option<String>,
+    /// When it was sent or found unsendable (Unix milliseconds).
+    pub notified_at_ms: Option<i64>,
+    /// Why it is unsendable.
+    pub unsendable_reason: Option<String>,
+}
+
+impl NotificationState {
+    /// The state an item holds; none when it has no `status`.
+    pub fn from_item(item: &std::collections::HashMap<String, AttributeValue>) -> Option<Self> {
+        use event_table::notification as attribute;
+        let text = |name: &str| item.get(name).and_then(|value| value.as_s().ok()).cloned();
+        Some(Self {
+            status: text(attribute::STATUS)?,
+            message_id: text(attribute::MESSAGE_ID),
+            notified_at_ms: item
+                .get(attribute::NOTIFIED_AT_MS)
+                .and_then(|value| value.as_n().ok())
+                .and_then(|number| number.parse().ok()),
+            unsendable_reason: text(attribute::UNSENDABLE_REASON),
+        })
+    }
 }
 
 /// One trace the event appears in.
@@ -188,7 +224,25 @@ pub async fn gather(
 ) -> Result<Story, OperatorError> {
     let now = SystemTime::now();
     let record = event_record(environment, event_id).await?;
+    let notification = match &record {
+        Some(_) => notification(environment, event_id).await?,
+        None => None,
+    };
     let mut problems = Vec::new();
+    let notifier_failures = match (&notification, &environment.notifier_failures_url) {
+        (Some(state), Some(url)) if state.status == event_table::notification::PENDING => {
+            match dead_letters::depth(&environment.sqs(), url).await {
+                Ok(depth) => Some(depth),
+                Err(error) => {
+                    problems.push(format!(
+                        "the notifier's on-failure queue could not be read: {error}"
+                    ));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let lines =
         match logs::event_lines(&environment.logs(), &environment.log_groups, event_id, since, now).await {
             Ok(lines) => lines,
@@ -273,6 +327,8 @@ pub async fn gather(
     Ok(Story {
         event_id: event_id.to_owned(),
         record,
+        notification,
+        notifier_failures,
         lines,
         dead_letter,
         dlq_scan_truncated,
@@ -281,6 +337,22 @@ pub async fn gather(
         problems,
         trace_source: environment.traces.describe().await,
     })
+}
+
+async fn notification(
+    environment: &Environment,
+    event_id: &str,
+) -> Result<Option<NotificationState>, OperatorError> {
+    let output = environment
+        .dynamodb()
+        .get_item()
+        .table_name(&environment.table)
+        .set_key(Some(event_table::notification_key(event_id)))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|error| OperatorError::aws("DynamoDB", "GetItem", error))?;
+    Ok(output.item.as_ref().and_then(NotificationState::from_item))
 }
 
 async fn event_record(

@@ -70,6 +70,9 @@ pub struct UpState {
     pub queue_url: String,
     /// The dead-letter queue's URL.
     pub dlq_url: String,
+    /// The notifier's on-failure queue, when the stack has the notifier.
+    #[serde(default)]
+    pub notifier_failures_url: Option<String>,
     /// The event table's name.
     pub table_name: String,
     /// Where the processes log.

@@ -25,7 +25,9 @@ async fn start(configure: impl FnOnce(&mut StackOptions)) -> LocalStack {
 }
 
 fn status(item: &std::collections::HashMap<String, AttributeValue>) -> Option<&str> {
-    item.get("status").and_then(|status| status.as_s().ok()).map(String::as_str)
+    item.get("status")
+        .and_then(|status| status.as_s().ok())
+        .map(String::as_str)
 }
 
 async fn notification_status_is(stack: &mut LocalStack, event_id: &str, wanted: &'static str) {
@@ -67,7 +69,9 @@ async fn a_payment_failure_notifies_the_customer_once_in_the_requests_trace() {
     let _turn = ONE_STACK_AT_A_TIME.lock().await;
     let mut stack = start(|_| {}).await;
     let event = "evt_notifyOnce";
-    let delivery = post_payment_failure(&stack, event, "cus_notifyOnce").await.unwrap();
+    let delivery = post_payment_failure(&stack, event, "cus_notifyOnce")
+        .await
+        .unwrap();
     assert_eq!(delivery.status, 202);
     notification_status_is(&mut stack, event, "sent").await;
     let item = notification(&StackView::of(&stack), event).await.unwrap();
@@ -84,13 +88,26 @@ async fn a_payment_failure_notifies_the_customer_once_in_the_requests_trace() {
     let send = named(&spans, "send-notification", event)[0];
     let process = named(&spans, "process-webhook", event);
     assert_eq!(process.len(), 1, "{process:#?}");
-    assert!(send.is_child_of(process[0]), "send-notification under process-webhook: {send:#?}");
-    assert_eq!(send.trace_id, delivery.trace_id.clone().unwrap(), "the request's trace");
+    assert!(
+        send.is_child_of(process[0]),
+        "send-notification under process-webhook: {send:#?}"
+    );
+    assert_eq!(
+        send.trace_id,
+        delivery.trace_id.clone().unwrap(),
+        "the request's trace"
+    );
     assert_eq!(send.attribute("trace.upstream_carrier"), Some("stream_item"));
     assert_eq!(send.attribute("webhook.notification.outcome"), Some("sent"));
-    assert_eq!(send.attribute("webhook.notification.message_id"), Some(message_id.as_str()));
+    assert_eq!(
+        send.attribute("webhook.notification.message_id"),
+        Some(message_id.as_str())
+    );
     let ses = spans.iter().find(|span| span.name == "SES.SendEmail").unwrap();
-    assert!(ses.is_child_of(send), "the SES call under send-notification: {ses:#?}");
+    assert!(
+        ses.is_child_of(send),
+        "the SES call under send-notification: {ses:#?}"
+    );
     let mark = spans
         .iter()
         .find(|span| span.name == "DynamoDB.UpdateItem" && span.is_child_of(send))
@@ -107,10 +124,19 @@ async fn a_payment_failure_notifies_the_customer_once_in_the_requests_trace() {
     let record = log.delivered(&invocations[0].sequence_numbers[0]).unwrap();
     let answer = stack.invoke_notifier(&[record]).await.unwrap();
     assert_eq!(answer["batchItemFailures"], serde_json::json!([]));
-    let spans = spans_arrived(&stack, |spans| named(spans, "send-notification", event).len() == 2).await;
+    let spans = spans_arrived(&stack, |spans| {
+        named(spans, "send-notification", event).len() == 2
+    })
+    .await;
     let again = named(&spans, "send-notification", event)[1];
-    assert_eq!(again.attribute("webhook.notification.outcome"), Some("already_sent"));
-    assert_eq!(again.trace_id, send.trace_id, "the redelivery in the request's trace too");
+    assert_eq!(
+        again.attribute("webhook.notification.outcome"),
+        Some("already_sent")
+    );
+    assert_eq!(
+        again.trace_id, send.trace_id,
+        "the redelivery in the request's trace too"
+    );
     assert_eq!(
         spans.iter().filter(|span| span.name == "SES.SendEmail").count(),
         1,
@@ -137,7 +163,10 @@ async fn a_failing_ses_is_retried_then_handed_to_the_on_failure_queue() {
         .add(FaultRule::always(AwsService::Ses, Fault::Unavailable));
     let event = "evt_notifyFails";
     assert_eq!(
-        post_payment_failure(&stack, event, "cus_notifyFails").await.unwrap().status,
+        post_payment_failure(&stack, event, "cus_notifyFails")
+            .await
+            .unwrap()
+            .status,
         202
     );
     let destination = stack.stream_mapping_log();
@@ -152,8 +181,16 @@ async fn a_failing_ses_is_retried_then_handed_to_the_on_failure_queue() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].condition, "RetryAttemptsExhausted");
     let invocations = destination.invocations();
-    assert_eq!(invocations.len(), 2, "the first attempt and one retry: {invocations:?}");
-    assert!(invocations.iter().all(|invocation| invocation.failed_from.is_some()));
+    assert_eq!(
+        invocations.len(),
+        2,
+        "the first attempt and one retry: {invocations:?}"
+    );
+    assert!(
+        invocations
+            .iter()
+            .all(|invocation| invocation.failed_from.is_some())
+    );
 
     // The queue holds Lambda's record of the batch, naming the stream record.
     let failures_url = stack.provisioned.notifier.as_ref().unwrap().failures_url.clone();
@@ -163,8 +200,7 @@ async fn a_failing_ses_is_retried_then_handed_to_the_on_failure_queue() {
         .send()
         .await
         .unwrap();
-    let body: serde_json::Value =
-        serde_json::from_str(received.messages()[0].body().unwrap()).unwrap();
+    let body: serde_json::Value = serde_json::from_str(received.messages()[0].body().unwrap()).unwrap();
     assert_eq!(body["requestContext"]["condition"], "RetryAttemptsExhausted");
     assert_eq!(
         body["DDBStreamBatchInfo"]["startSequenceNumber"],
@@ -174,7 +210,10 @@ async fn a_failing_ses_is_retried_then_handed_to_the_on_failure_queue() {
     // The item is still pending; each attempt is an ERROR span with its type, in the trace.
     let item = notification(&StackView::of(&stack), event).await.unwrap();
     assert_eq!(status(&item), Some("pending"));
-    let spans = spans_arrived(&stack, |spans| named(spans, "send-notification", event).len() == 2).await;
+    let spans = spans_arrived(&stack, |spans| {
+        named(spans, "send-notification", event).len() == 2
+    })
+    .await;
     for attempt in named(&spans, "send-notification", event) {
         assert!(matches!(attempt.status, SpanStatus::Error(_)), "{attempt:#?}");
         assert_eq!(attempt.attribute("error.type"), Some("ses_unavailable"));

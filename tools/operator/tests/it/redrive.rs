@@ -32,6 +32,7 @@ fn environment(
         queue_url: queue_url.to_owned(),
         dlq_url: dlq_url.to_owned(),
         log_groups: Vec::new(),
+        notifier_failures_url: None,
         traces: TraceSource::new(&sdk),
         sdk,
     }

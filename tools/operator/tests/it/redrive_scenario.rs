@@ -30,7 +30,8 @@ async fn environment(stack: &LocalStack) -> Environment {
         table: stack.provisioned.table_name.clone(),
         queue_url: stack.provisioned.queue_url.clone(),
         dlq_url: stack.provisioned.dlq_url.clone(),
-        log_groups: stack.log_groups().to_vec(),
+        log_groups: stack.function_log_groups(),
+        notifier_failures_url: None,
     }
 }
 

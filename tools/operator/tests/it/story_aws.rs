@@ -64,6 +64,7 @@ async fn aws(summaries: &str) -> (MotoServer, Provisioned, RecordedApi, Environm
         log_groups: [&settings.names.api_function, &settings.names.worker_function]
             .map(|function| local_pipeline::lambda_service::log_group(function))
             .to_vec(),
+        notifier_failures_url: None,
     };
     (moto, provisioned, xray, environment)
 }
@@ -180,4 +181,54 @@ async fn an_unknown_event_is_not_found_and_a_dead_lettered_one_is_found_in_the_d
     // Reading the DLQ left the message there, visible.
     let again = gather(&environment, "evt_dead", an_hour_ago()).await.unwrap();
     assert_eq!(again.verdict(), Verdict::DeadLettered);
+}
+
+#[tokio::test]
+async fn a_payment_failure_tells_its_notification_pending_then_sent() {
+    use webhook_notifier::store::dynamodb::DynamoDbNotifications;
+    use webhook_notifier::store::{Mark, NotificationStore};
+
+    let (_moto, _provisioned, _xray, environment) = aws(r#"{"TraceSummaries":[]}"#).await;
+    let store = DynamoDbStore::new(environment.dynamodb(), environment.table.clone());
+    let record = EventRecord {
+        event_id: "evt_failed".to_owned(),
+        event_type: "invoice.payment_failed".to_owned(),
+        created: 1_767_225_600,
+        livemode: false,
+        received_at_ms: Some(1_767_225_600_000),
+        processed_at_ms: 1_767_225_605_000,
+        trace_id: Some(TRACE_W3C.to_owned()),
+        trace_context: Default::default(),
+        receive_count: 1,
+        expires_at: 1_999_999_999,
+    };
+    let effect = Effect::PaymentFailed {
+        customer_id: "cus_1".to_owned(),
+        reason: None,
+        email: Some("jo@example.com".to_owned()),
+    };
+    store.record(&record, &effect).await.unwrap();
+
+    let pending = gather(&environment, "evt_failed", an_hour_ago()).await.unwrap();
+    let text = render::story(&pending, &environment);
+    assert!(
+        text.contains("notified    not yet: pending; the notifier has not picked it up"),
+        "{text}"
+    );
+
+    let notifications = DynamoDbNotifications::new(environment.dynamodb(), environment.table.clone());
+    let mark = Mark::Sent {
+        message_id: "0100019a-ses-1".to_owned(),
+        at_ms: 1_767_225_606_000,
+    };
+    notifications.mark("evt_failed", &mark).await.unwrap();
+    let sent = gather(&environment, "evt_failed", an_hour_ago()).await.unwrap();
+    assert_eq!(sent.verdict(), Verdict::Processed("applied".to_owned()));
+    let text = render::story(&sent, &environment);
+    assert!(
+        text.contains(
+            "notified    customer notified at 2026-01-01T00:00:06Z (SES message id 0100019a-ses-1)"
+        ),
+        "{text}"
+    );
 }
