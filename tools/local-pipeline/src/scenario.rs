@@ -644,7 +644,10 @@ impl ReportBuilder {
             };
             sampled += 1;
             let read = self.read_trace(trace_id).await;
-            let notified = read.iter().any(|span| span.name == "send-notification")
+            // X-Ray names a segment by its service; the span's attributes say what it did.
+            let notified = read
+                .iter()
+                .any(|span| span.attribute("webhook.notification.outcome") == Some("sent"))
                 && read.iter().any(|span| span.name == "SES.SendEmail");
             in_trace += usize::from(notified);
         }
@@ -949,7 +952,7 @@ fn application_signals_check(spans: &[SpanRecord], fan_out: bool) -> Check {
     }
 }
 
-/// "applied: subscription past_due, notification pending" and the like.
+/// "applied: cus_1 past_due, customer notified" and the like.
 async fn describe_record(view: &StackView, record: Option<&StoredEventRecord>) -> String {
     let Some(record) = record else {
         return "NOT STORED".to_owned();
@@ -967,8 +970,17 @@ async fn describe_record(view: &StackView, record: Option<&StoredEventRecord>) -
     let status = subscription_status(view, customer)
         .await
         .unwrap_or_else(|| "?".to_owned());
-    if notification_count(view, customer).await > 0 {
-        format!("applied: {customer} {status}, notification pending")
+    let notified = notification(view, &record.event_id).await.and_then(|item| {
+        item.get(event_table::notification::STATUS)
+            .and_then(|status| status.as_s().ok())
+            .cloned()
+    });
+    if let Some(notified) = notified {
+        let notified = match notified.as_str() {
+            event_table::notification::SENT => "customer notified".to_owned(),
+            other => format!("notification {other}"),
+        };
+        format!("applied: {customer} {status}, {notified}")
     } else {
         format!("applied: {customer} {status}")
     }

@@ -90,6 +90,22 @@ impl Up {
     }
 
     /// `trace` until its exit code is `code`, or the deadline.
+    /// `make trace`'s output once it says `needle` (its later stages arrive after the record).
+    fn trace_saying(&self, event_id: &str, needle: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let story = text(&self.trace(event_id));
+            if story.contains(needle) {
+                return story;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "trace {event_id} never said {needle:?}; last:\n{story}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     fn trace_until(&self, event_id: &str, code: i32) -> String {
         let started = Instant::now();
         loop {
@@ -171,6 +187,11 @@ async fn up_send_trace_and_down_tell_each_event_s_story_and_leave_nothing_behind
     ] {
         assert!(story.contains(&expected), "missing {expected:?}:\n{story}");
     }
+    // The third hop: the customer emailed through the stream, with SES's message id, and the
+    // notifier's stage among the log lines.
+    let story = up.trace_saying(&event_id, "notified    customer notified at ");
+    assert!(story.contains("(SES message id "), "{story}");
+    assert!(story.contains("notifier emailed the customer"), "{story}");
     let trace_id = story
         .lines()
         .find_map(|line| line.trim().strip_prefix("trace       "))
