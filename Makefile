@@ -161,7 +161,7 @@ bench: $(VENV_STAMP) ## criterion benches, 20 cold starts per function and trans
 		--bench signature --bench validation --bench propagation --bench batch
 	$(MAKE) build
 	# Release binaries for this machine, built on their own so no tool's features leak in.
-	cargo build --release --locked -p webhook-api -p webhook-worker
+	cargo build --release --locked -p webhook-api -p webhook-worker -p webhook-notifier
 	cargo build --release --locked -p lambda-floor
 	cargo build --locked -p bench-report
 	$(TARGET_DIR)/debug/bench-report --runs 20 --bin-dir $(TARGET_DIR)/release --out bench

@@ -89,8 +89,15 @@ pub(crate) async fn measure(options: &Options) -> Result<Results, ColdStartError
         move |error: String| ColdStartError::Setup(format!("{what}: {error}"))
     };
     let terraform_dir = options.workspace_root.join("terraform");
-    let settings = PipelineSettings::load(&terraform_dir, "local")
-        .map_err(|e| setup("Terraform settings")(e.to_string()))?;
+    // The notifier's sender, as the local stack sets it (an environment's own setting in AWS).
+    let variables =
+        serde_json::json!({ "notification_sender": local_pipeline::stack::LOCAL_NOTIFICATION_SENDER });
+    let settings = PipelineSettings::load_with(
+        &terraform_dir,
+        "local",
+        variables.as_object().cloned().unwrap_or_default(),
+    )
+    .map_err(|e| setup("Terraform settings")(e.to_string()))?;
     // Logs are appended to, and a sample's log bytes are its file's size: start from none.
     match std::fs::remove_dir_all(&options.log_dir) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
@@ -155,7 +162,12 @@ pub(crate) async fn measure(options: &Options) -> Result<Results, ColdStartError
         sample.run = run;
         samples.push(sample);
         for (transport, specs) in &transports {
-            for (function, spec) in [("webhook-api", &specs.api), ("webhook-worker", &specs.worker)] {
+            let functions = [
+                Some(("webhook-api", &specs.api)),
+                Some(("webhook-worker", &specs.worker)),
+                specs.notifier.as_ref().map(|spec| ("webhook-notifier", spec)),
+            ];
+            for (function, spec) in functions.into_iter().flatten() {
                 let run_error = |detail: String| ColdStartError::Run {
                     function: function.to_owned(),
                     transport: transport.as_str(),
@@ -165,6 +177,7 @@ pub(crate) async fn measure(options: &Options) -> Result<Results, ColdStartError
                 let request_id = format!("cold-{function}-{}-{run}", transport.as_str());
                 let body = match function {
                     "webhook-api" => api_event(&options.workspace_root, &provisioned, &request_id),
+                    "webhook-notifier" => notifier_event(&sdk, &provisioned, &request_id).await,
                     _ => worker_event(&provisioned, &request_id),
                 }
                 .map_err(run_error)?;
@@ -430,6 +443,63 @@ fn api_event(workspace_root: &Path, provisioned: &Provisioned, request_id: &str)
     envelope["body"] = Value::from(String::from_utf8_lossy(&body).into_owned());
     envelope["isBase64Encoded"] = Value::from(false);
     serde_json::to_vec(&envelope).map_err(|e| e.to_string())
+}
+
+/// A full batch from the table's stream: ten inserts of pending notifications, each carrying its
+/// producer's `traceparent`, with the items in the table as the worker writes them, so each
+/// record is read, sent through SES and marked as in production.
+async fn notifier_event(
+    sdk: &aws_config::SdkConfig,
+    provisioned: &Provisioned,
+    request_id: &str,
+) -> Result<Vec<u8>, String> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let stream_arn = provisioned
+        .notifier
+        .as_ref()
+        .map(|notifier| notifier.stream_arn.clone())
+        .unwrap_or_default();
+    let mut records = Vec::new();
+    for index in 0..BATCH_SIZE {
+        let event_id = event_id(request_id, Some(index));
+        let traceparent = format!("00-{:08x}{:024x}-{:016x}-01", unix_now(), index + 1, index + 1);
+        let image = serde_json::json!({
+            "pk": {"S": event_table::notification_partition(&event_id)},
+            "sk": {"S": event_table::NOTIFICATION_SORT},
+            "status": {"S": "pending"}, "kind": {"S": "payment_failed"},
+            "event_id": {"S": event_id}, "customer_id": {"S": format!("cus_cold_{index}")},
+            "email": {"S": format!("cus_cold_{index}@example.com")},
+            "trace_context": {"M": {"traceparent": {"S": traceparent}}},
+        });
+        let mut item = event_table::notification_key(&event_id);
+        item.extend([
+            (
+                "status".to_owned(),
+                aws_sdk_dynamodb::types::AttributeValue::S("pending".to_owned()),
+            ),
+            (
+                "event_id".to_owned(),
+                aws_sdk_dynamodb::types::AttributeValue::S(event_id.clone()),
+            ),
+        ]);
+        dynamodb
+            .put_item()
+            .table_name(&provisioned.table_name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+        records.push(serde_json::json!({
+            "eventID": format!("{request_id}-{index}"), "eventName": "INSERT", "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1", "eventSourceARN": stream_arn,
+            "dynamodb": {
+                "ApproximateCreationDateTime": unix_now(), "Keys": {"pk": image["pk"], "sk": image["sk"]},
+                "NewImage": image, "SequenceNumber": format!("{}{index:04}", unix_now()),
+                "SizeBytes": 300, "StreamViewType": "NEW_IMAGE",
+            },
+        }));
+    }
+    serde_json::to_vec(&serde_json::json!({ "Records": records })).map_err(|e| e.to_string())
 }
 
 /// A full batch from the queue, each message with its producer's `traceparent`.

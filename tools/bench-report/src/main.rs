@@ -87,7 +87,7 @@ async fn main() -> ExitCode {
 
     let cold_starts = report::cold_start_rows(&results);
     let micro = report::criterion_medians(&target.join("criterion"));
-    let artifacts: BTreeMap<String, u64> = ["webhook-api", "webhook-worker"]
+    let artifacts: BTreeMap<String, u64> = ["webhook-api", "webhook-worker", "webhook-notifier"]
         .into_iter()
         .filter_map(|function| {
             let path = root.join("dist").join(function).join("bootstrap.zip");
@@ -102,7 +102,7 @@ async fn main() -> ExitCode {
             "cargo bench -p stripe-signature -p webhook-event -p shared-telemetry -p webhook-worker"
                 .to_owned(),
             "make build                      # arm64 bootstrap.zip per function".to_owned(),
-            "cargo build --release -p webhook-api -p webhook-worker".to_owned(),
+            "cargo build --release -p webhook-api -p webhook-worker -p webhook-notifier".to_owned(),
             "cargo build --release -p lambda-floor  # on its own: no other crate's features".to_owned(),
             format!("bench-report --runs {}", args.runs),
         ],

@@ -279,7 +279,14 @@ pub(crate) fn targets(
         "×",
         "cold start medians, (api - GetSecretValue) / lambda-floor, same run",
     ));
-    for function in ["webhook-api", "webhook-worker"] {
+    rows.push(TargetRow::new(
+        "webhook-notifier: cold start to first /next, as a multiple of the floor (slower transport)",
+        1.5,
+        worst("webhook-notifier", |row| row.init_to_floor.unwrap_or(f64::NAN)).filter(|r| r.is_finite()),
+        "×",
+        "cold start medians, notifier / lambda-floor, same run",
+    ));
+    for function in ["webhook-api", "webhook-worker", "webhook-notifier"] {
         rows.push(TargetRow::new(
             &format!("{function}: cold start to first /next (median, slower transport)"),
             15.0,
@@ -353,7 +360,7 @@ pub(crate) fn targets(
         "ms",
         BIG_BATCH,
     ));
-    for function in ["webhook-api", "webhook-worker"] {
+    for function in ["webhook-api", "webhook-worker", "webhook-notifier"] {
         rows.push(TargetRow::new(
             &format!("{function}: bootstrap.zip (arm64)"),
             2.7,
