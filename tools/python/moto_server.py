@@ -12,7 +12,9 @@ the worker's concurrent writes that has three effects a real DynamoDB never show
 
 Here a transaction snapshots only the items it touches and restores only those, and every
 DynamoDB read and write runs under one lock, so transactions are atomic and isolated as
-DynamoDB's are. Everything else is moto's own server, unchanged: ``python moto_server.py -H
+DynamoDB's are. A cancelled transaction also leaves nothing in the table's stream (moto would
+keep a record of each write it undid, and of the undoing), and stream reads take the same lock,
+so no reader sees a write that is rolled back. Everything else is moto's own server, unchanged: ``python moto_server.py -H
 127.0.0.1 -p 5000``.
 """
 
@@ -22,6 +24,7 @@ import threading
 
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.server import main
 
 _LOCK = threading.RLock()
@@ -62,6 +65,7 @@ _original_transact_write_items = DynamoDBBackend.transact_write_items
 def _transact_write_items(self, transact_items):
     with _LOCK:
         snapshots = []
+        stream_lengths = {}
         for entry in transact_items:
             _, op = next(iter(entry.items()))
             table_name = op.get("TableName")
@@ -73,6 +77,9 @@ def _transact_write_items(self, transact_items):
             current = self.get_item(table_name, key)
             attributes = copy.deepcopy(current.to_json()["Attributes"]) if current else None
             snapshots.append((table_name, key, attributes))
+            shard = self.tables[table_name].stream_shard
+            if shard is not None:
+                stream_lengths.setdefault(table_name, len(shard.items))
 
         dynamodb_models.copy = _TablesAreNotCopied
         try:
@@ -84,6 +91,8 @@ def _transact_write_items(self, transact_items):
                         self.delete_item(table_name, key)
                 else:
                     self.put_item(table_name, attributes)
+            for table_name, length in stream_lengths.items():
+                del self.tables[table_name].stream_shard.items[length:]
             raise
         finally:
             dynamodb_models.copy = copy
@@ -92,6 +101,7 @@ def _transact_write_items(self, transact_items):
 DynamoDBBackend.transact_write_items = _transact_write_items
 for _name in ("put_item", "update_item", "delete_item", "get_item", "query", "scan"):
     setattr(DynamoDBBackend, _name, _serialized(getattr(DynamoDBBackend, _name)))
+DynamoDBStreamsBackend.get_records = _serialized(DynamoDBStreamsBackend.get_records)
 
 
 if __name__ == "__main__":

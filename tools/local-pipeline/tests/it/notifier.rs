@@ -221,3 +221,74 @@ async fn a_failing_ses_is_retried_then_handed_to_the_on_failure_queue() {
     }
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_transaction_leaves_nothing_in_the_stream() {
+    use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
+    let _turn = ONE_STACK_AT_A_TIME.lock().await;
+    let mut stack = start(|_| {}).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let table = stack.provisioned.table_name.clone();
+    let pending = |event_id: &str| {
+        let mut item = event_table::notification_key(event_id);
+        item.insert("status".to_owned(), AttributeValue::S("pending".to_owned()));
+        item.insert("event_id".to_owned(), AttributeValue::S(event_id.to_owned()));
+        item.insert(
+            "customer_id".to_owned(),
+            AttributeValue::S("cus_rolledBack".to_owned()),
+        );
+        item
+    };
+    // The notification's put, then a condition that fails: DynamoDB cancels both.
+    let cancelled = dynamodb
+        .transact_write_items()
+        .transact_items(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&table)
+                        .set_item(Some(pending("evt_rolledBack")))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .transact_items(
+            TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&table)
+                        .set_key(Some(event_table::event_record_key("evt_missing")))
+                        .condition_expression("attribute_exists(pk)")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await;
+    assert!(cancelled.is_err(), "the transaction is cancelled");
+    // The next write is delivered; the stream is ordered, so the cancelled one would be first.
+    dynamodb
+        .put_item()
+        .table_name(&table)
+        .set_item(Some(pending("evt_committed")))
+        .send()
+        .await
+        .unwrap();
+    notification_status_is(&mut stack, "evt_committed", "unsendable").await;
+    let log = stack.stream_mapping_log();
+    let delivered: Vec<String> = log
+        .invocations()
+        .iter()
+        .flat_map(|invocation| invocation.sequence_numbers.clone())
+        .filter_map(|sequence| log.delivered(&sequence))
+        .filter_map(|record| record["dynamodb"]["Keys"]["pk"]["S"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        delivered,
+        ["NOTIFICATION#evt_committed"],
+        "nothing of the cancelled transaction"
+    );
+    stack.shutdown().await;
+}
