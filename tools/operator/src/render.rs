@@ -176,7 +176,7 @@ fn stages(out: &mut String, story: &Story) {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "    {}  {:<7} {}{trace}",
+            "    {}  {:<8} {}{trace}",
             line.timestamp,
             stage_name(line.stage),
             what_happened(line)
