@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod attributes;
+mod aws_client;
 mod config;
 mod consumer;
 mod handler;
@@ -17,6 +18,7 @@ mod sqs;
 mod stream_item;
 mod xray_header;
 
+pub use aws_client::{aws_client_span, dynamodb_client_span};
 pub use config::{
     ConfigError, ConfigProblem, PropagatorKind, SamplerConfig, TelemetryConfig, TraceMode, TracesExporter,
 };

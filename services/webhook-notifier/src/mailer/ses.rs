@@ -5,7 +5,6 @@ use aws_sdk_sesv2::config::http::HttpResponse;
 use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
-use shared_telemetry::attributes as attr;
 use tracing::Instrument;
 
 use super::{Email, Mailer, SendError, SendErrorKind};
@@ -34,21 +33,8 @@ impl SesMailer {
     }
 
     fn client_span(&self) -> tracing::Span {
-        let region = self
-            .client
-            .config()
-            .region()
-            .map(|region| region.to_string())
-            .unwrap_or_default();
-        tracing::info_span!(
-            "ses",
-            otel.name = "SES.SendEmail",
-            otel.kind = "client",
-            { attr::RPC_SYSTEM } = attr::RPC_SYSTEM_AWS_API,
-            { attr::RPC_SERVICE } = "SES",
-            { attr::RPC_METHOD } = "SendEmail",
-            { attr::CLOUD_REGION } = region,
-        )
+        let region = self.client.config().region().map(ToString::to_string);
+        shared_telemetry::aws_client_span("SES", "SendEmail", region)
     }
 }
 

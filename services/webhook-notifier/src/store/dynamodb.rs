@@ -7,10 +7,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use event_table::notification as item;
-use opentelemetry::{Array, StringValue, Value};
-use shared_telemetry::attributes as attr;
 use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::{Mark, Marked, NotificationStore, StoreError};
 
@@ -31,28 +28,8 @@ impl DynamoDbNotifications {
     }
 
     fn client_span(&self, operation: &'static str) -> tracing::Span {
-        let region = self
-            .client
-            .config()
-            .region()
-            .map(|region| region.to_string())
-            .unwrap_or_default();
-        let span = tracing::info_span!(
-            "dynamodb",
-            otel.name = format!("DynamoDB.{operation}"),
-            otel.kind = "client",
-            { attr::DB_SYSTEM_NAME } = attr::DB_SYSTEM_DYNAMODB,
-            { attr::DB_OPERATION_NAME } = operation,
-            { attr::RPC_SYSTEM } = attr::RPC_SYSTEM_AWS_API,
-            { attr::RPC_SERVICE } = "DynamoDB",
-            { attr::RPC_METHOD } = operation,
-            { attr::CLOUD_REGION } = region,
-        );
-        span.set_attribute(
-            attr::AWS_DYNAMODB_TABLE_NAMES,
-            Value::Array(Array::String(vec![StringValue::from(self.table.clone())])),
-        );
-        span
+        let region = self.client.config().region().map(ToString::to_string);
+        shared_telemetry::dynamodb_client_span(operation, &self.table, region)
     }
 }
 

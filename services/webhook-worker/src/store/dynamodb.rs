@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use opentelemetry::{Array, StringValue, Value};
+
 use shared_telemetry::attributes as attr;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -235,28 +235,8 @@ impl DynamoDbStore {
 
     /// A CLIENT span per DynamoDB call, with the database semantic conventions.
     fn client_span(&self, operation: &'static str) -> tracing::Span {
-        let region = self
-            .client
-            .config()
-            .region()
-            .map(|region| region.to_string())
-            .unwrap_or_default();
-        let span = tracing::info_span!(
-            "dynamodb",
-            otel.name = format!("DynamoDB.{operation}"),
-            otel.kind = "client",
-            { attr::DB_SYSTEM_NAME } = attr::DB_SYSTEM_DYNAMODB,
-            { attr::DB_OPERATION_NAME } = operation,
-            { attr::RPC_SYSTEM } = attr::RPC_SYSTEM_AWS_API,
-            { attr::RPC_SERVICE } = "DynamoDB",
-            { attr::RPC_METHOD } = operation,
-            { attr::CLOUD_REGION } = region,
-        );
-        span.set_attribute(
-            attr::AWS_DYNAMODB_TABLE_NAMES,
-            Value::Array(Array::String(vec![StringValue::from(self.table.clone())])),
-        );
-        span
+        let region = self.client.config().region().map(ToString::to_string);
+        shared_telemetry::dynamodb_client_span(operation, &self.table, region)
     }
 }
 
