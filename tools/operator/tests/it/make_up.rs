@@ -219,11 +219,11 @@ async fn up_send_trace_and_down_tell_each_event_s_story_and_leave_nothing_behind
         "a connected trace from API Gateway on: {spans:#?}"
     );
     assert!(
-        story.contains("api     queued as message"),
+        story.contains("api      queued as message"),
         "the API's stage: {story}"
     );
     assert!(
-        story.contains("worker  applied (receive 1)"),
+        story.contains("worker   applied (receive 1)"),
         "the worker's stage: {story}"
     );
 

@@ -53,7 +53,7 @@ async fn an_unsampled_event_is_told_from_its_logs_and_record_and_labelled_not_sa
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        if output.status.code() == Some(0) && story.contains("worker  applied") {
+        if output.status.code() == Some(0) && story.contains("worker   applied") {
             break story;
         }
         assert!(
@@ -65,8 +65,8 @@ async fn an_unsampled_event_is_told_from_its_logs_and_record_and_labelled_not_sa
     let trace = trace_reader::waterfall::xray_trace_id(record.trace_id.as_deref().unwrap());
     for expected in [
         format!("{EVENT} in local: processed (applied)"),
-        "api     queued as message".to_owned(),
-        "worker  applied (receive 1)".to_owned(),
+        "api      queued as message".to_owned(),
+        "worker   applied (receive 1)".to_owned(),
         format!("[trace {trace}, not sampled]"),
         "not sampled: no trace recorded".to_owned(),
     ] {
