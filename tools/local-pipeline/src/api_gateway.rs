@@ -442,6 +442,16 @@ impl Segments {
     }
 }
 
+/// The header Lambda invokes an event source mapping's function with: a new sampled trace of its
+/// own (the records carry their producers' contexts).
+pub(crate) fn new_sampled_trace_header() -> String {
+    format!(
+        "Root={};Parent={};Sampled=1",
+        new_root(SystemTime::now()),
+        random_hex(16)
+    )
+}
+
 /// A new X-Ray trace id: `1-<epoch seconds>-<96 random bits>`.
 pub(crate) fn new_root(now: SystemTime) -> String {
     let epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as u32;

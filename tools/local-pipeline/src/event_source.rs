@@ -232,11 +232,7 @@ impl Poller {
     /// the whole batch.
     async fn invoke(&self, event: &SqsEvent) -> Result<SqsBatchResponse, String> {
         let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
-        let header = format!(
-            "Root={};Parent={};Sampled=1",
-            crate::api_gateway::new_root(std::time::SystemTime::now()),
-            crate::api_gateway::random_hex(16)
-        );
+        let header = crate::api_gateway::new_sampled_trace_header();
         let answer = self
             .config
             .lambda

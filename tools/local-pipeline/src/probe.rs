@@ -274,6 +274,17 @@ pub async fn notification(stack: &StackView, event_id: &str) -> Option<HashMap<S
         .item
 }
 
+/// The `status` of `event_id`'s notification item (`pending`, `sent`, `unsendable`); none
+/// without an item.
+pub async fn notification_status(stack: &StackView, event_id: &str) -> Option<String> {
+    notification(stack, event_id)
+        .await?
+        .get(event_table::notification::STATUS)?
+        .as_s()
+        .ok()
+        .cloned()
+}
+
 /// How many notifications `customer` has (each in its event's partition: a scan, for tests).
 pub async fn notification_count(stack: &StackView, customer: &str) -> usize {
     let mut count = 0_usize;

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::probe::{
     Delivery, DirectMessage, LogStage, StackView, all_stored, dlq_depth, event_record, log_lines,
-    notification, notification_count, post, queue_depth, send_direct, subscription_status, wait_for,
+    notification_count, notification_status, post, queue_depth, send_direct, subscription_status, wait_for,
 };
 use crate::stack::{LocalStack, StackError, TelemetryTransport};
 use event_table::StoredEventRecord;
@@ -164,11 +164,7 @@ async fn wait_until_drained(stack: &mut LocalStack, run: &ScenarioRun) -> Result
                 let ids = payment_failures.clone();
                 async move {
                     for id in &ids {
-                        let status = notification(&stack, id).await.and_then(|item| {
-                            item.get(event_table::notification::STATUS)
-                                .and_then(|status| status.as_s().ok())
-                                .cloned()
-                        });
+                        let status = notification_status(&stack, id).await;
                         if status
                             .as_deref()
                             .is_none_or(|status| status == event_table::notification::PENDING)
@@ -612,12 +608,8 @@ impl ReportBuilder {
         let mut sent = Vec::new();
         let mut all_sent_once = true;
         for delivery in [&run.payment_failed, &run.invoice_failed] {
-            let item = notification(&self.view, &delivery.event_id).await;
-            let status = item
-                .as_ref()
-                .and_then(|item| item.get(event_table::notification::STATUS))
-                .and_then(|status| status.as_s().ok())
-                .cloned()
+            let status = notification_status(&self.view, &delivery.event_id)
+                .await
                 .unwrap_or_else(|| "missing".to_owned());
             // The notifier's log lines count the emails, sampled or not.
             let emails = log_lines(stack, LogStage::Notifier, &delivery.event_id)
@@ -970,12 +962,7 @@ async fn describe_record(view: &StackView, record: Option<&StoredEventRecord>) -
     let status = subscription_status(view, customer)
         .await
         .unwrap_or_else(|| "?".to_owned());
-    let notified = notification(view, &record.event_id).await.and_then(|item| {
-        item.get(event_table::notification::STATUS)
-            .and_then(|status| status.as_s().ok())
-            .cloned()
-    });
-    if let Some(notified) = notified {
+    if let Some(notified) = notification_status(view, &record.event_id).await {
         let notified = match notified.as_str() {
             event_table::notification::SENT => "customer notified".to_owned(),
             other => format!("notification {other}"),

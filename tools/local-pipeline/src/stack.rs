@@ -403,11 +403,7 @@ impl LocalStack {
             .ok_or_else(|| StackError::Scenario("the pipeline has no notifier".to_owned()))?;
         let body = serde_json::to_vec(&serde_json::json!({ "Records": records }))
             .map_err(|error| StackError::Scenario(error.to_string()))?;
-        let header = format!(
-            "Root={};Parent={};Sampled=1",
-            crate::api_gateway::new_root(std::time::SystemTime::now()),
-            crate::api_gateway::random_hex(16)
-        );
+        let header = crate::api_gateway::new_sampled_trace_header();
         let answer = self
             .lambda
             .invoke(&notifier.name, body, &header)

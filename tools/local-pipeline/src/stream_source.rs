@@ -425,11 +425,7 @@ impl StreamReader {
     /// producers' contexts in their images); the failed sequence number the answer names.
     async fn invoke(&self, batch: &[Value]) -> Result<Option<String>, String> {
         let body = serde_json::to_vec(&json!({ "Records": batch })).map_err(|e| e.to_string())?;
-        let header = format!(
-            "Root={};Parent={};Sampled=1",
-            crate::api_gateway::new_root(SystemTime::now()),
-            crate::api_gateway::random_hex(16)
-        );
+        let header = crate::api_gateway::new_sampled_trace_header();
         let answer = self
             .config
             .lambda
